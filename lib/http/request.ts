@@ -1,0 +1,218 @@
+/**
+ * Parse and validate an HTTP/1.1 request head (RFC 9112), strictly and within fixed bounds.
+ * Pure: bytes in, a {@linkcode RequestHead} or an {@linkcode HttpError} out.
+ *
+ * @example
+ * ```ts
+ * import { parseRequestHead } from "./request.ts";
+ * const bytes = new TextEncoder().encode("GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n");
+ * const head = parseRequestHead(bytes);
+ * console.log(head.method, head.target, head.keepAlive); // GET /a.txt true
+ * ```
+ * @module
+ */
+
+import { HttpError, STATUS } from "./status.ts";
+
+/** Longest request line accepted; longer → 414. Real URLs stay far below; bounds memory. */
+export const MAX_REQUEST_LINE_BYTES = 8 * 1024;
+/** Largest whole head accepted; larger → 431. Browsers with big cookies stay under 16 KiB. */
+export const MAX_HEAD_BYTES = 32 * 1024;
+/** Most header fields accepted; more → 431. Keeps per-request work bounded. */
+export const MAX_FIELDS = 100;
+
+/** Methods Ferry serves. */
+export const SERVED_METHODS = ["GET", "HEAD", "OPTIONS"] as const;
+/** The `Allow` field value sent with 405 and OPTIONS. */
+export const ALLOW = "GET, HEAD, OPTIONS";
+/** Methods registered for HTTP that Ferry refuses with 405 rather than 501 (RFC 9110 §9). */
+const KNOWN_METHODS = new Set(["POST", "PUT", "DELETE", "CONNECT", "TRACE", "PATCH"]);
+
+/** One parsed request head. Field names are lower-cased; repeated fields are joined by ", ". */
+export interface RequestHead {
+  /** The method, case-sensitive (RFC 9110 §9.1). */
+  method: string;
+  /** The request target exactly as sent. */
+  target: string;
+  /** "HTTP/1.0" or "HTTP/1.1". */
+  version: "HTTP/1.0" | "HTTP/1.1";
+  /** Header fields by lower-case name. */
+  headers: Map<string, string>;
+  /** Whether the connection may stay open after the response (RFC 9112 §9.3). */
+  keepAlive: boolean;
+  /** Whether a message body follows the head (Content-Length > 0 or chunked). */
+  hasBody: boolean;
+}
+
+const latin1 = new TextDecoder("latin1");
+
+// tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." / "^" / "_" / "`" / "|" / "~"
+//         / DIGIT / ALPHA   (RFC 9110 §5.6.2); a 128-entry table, built once.
+const TCHAR = new Uint8Array(128);
+for (const c of "!#$%&'*+-.^_`|~0123456789") TCHAR[c.charCodeAt(0)] = 1;
+for (let c = 65; c <= 90; c++) TCHAR[c] = TCHAR[c + 32] = 1;
+
+function isToken(s: string): boolean {
+  if (s.length === 0) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 128 || TCHAR[c] === 0) return false;
+  }
+  return true;
+}
+
+function bad(reason: string): HttpError {
+  return new HttpError(STATUS.BadRequest, `Bad Request: ${reason}`);
+}
+
+/**
+ * Finds the end of a head in `buf[start, end)`: the index just past the empty line that ends it
+ * (CRLF CRLF, or LF LF as RFC 9112 §2.2 allows), or -1 when the head is not complete yet.
+ */
+export function findHeadEnd(buf: Uint8Array, start = 0, end = buf.length): number {
+  let i = buf.indexOf(10, start);
+  while (i !== -1 && i < end) {
+    // LF followed by LF, or by CR LF.
+    if (i + 1 < end && buf[i + 1] === 10) return i + 2;
+    if (i + 2 < end && buf[i + 1] === 13 && buf[i + 2] === 10) return i + 3;
+    i = buf.indexOf(10, i + 1);
+  }
+  return -1;
+}
+
+/** Splits the head into lines, refusing a bare CR (RFC 9112 §2.2) anywhere. */
+function splitLines(text: string): string[] {
+  const lines = text.split("\n");
+  for (let i = 0; i < lines.length; i++) {
+    let line = lines[i];
+    if (line.endsWith("\r")) line = line.slice(0, -1);
+    if (line.includes("\r")) throw bad("bare CR");
+    lines[i] = line;
+  }
+  // The head ends with an empty line; drop it and anything after the terminator.
+  while (lines.length > 0 && lines[lines.length - 1] === "") lines.pop();
+  return lines;
+}
+
+function parseRequestLine(line: string): [string, string, RequestHead["version"]] {
+  if (line.length > MAX_REQUEST_LINE_BYTES) {
+    throw new HttpError(STATUS.URITooLong, "URI Too Long");
+  }
+  // request-line = method SP request-target SP HTTP-version (RFC 9112 §3), single spaces only.
+  const sp1 = line.indexOf(" ");
+  const sp2 = line.lastIndexOf(" ");
+  if (sp1 <= 0 || sp2 === sp1) throw bad("malformed request line");
+  const method = line.slice(0, sp1);
+  const target = line.slice(sp1 + 1, sp2);
+  const version = line.slice(sp2 + 1);
+  if (!isToken(method)) throw bad("invalid method");
+  if (target.length === 0) throw bad("empty request target");
+  for (let i = 0; i < target.length; i++) {
+    const c = target.charCodeAt(i);
+    // Visible ASCII only; whitespace, controls and raw non-ASCII bytes are not a target.
+    if (c <= 0x20 || c >= 0x7f) throw bad("invalid character in request target");
+  }
+  if (version === "HTTP/1.1" || version === "HTTP/1.0") return [method, target, version];
+  if (/^HTTP\/\d\.\d$/.test(version)) {
+    throw new HttpError(STATUS.HTTPVersionNotSupported, "HTTP Version Not Supported");
+  }
+  throw bad("invalid HTTP version");
+}
+
+function hasToken(list: string | undefined, token: string): boolean {
+  if (list === undefined) return false;
+  for (const part of list.split(",")) {
+    if (part.trim().toLowerCase() === token) return true;
+  }
+  return false;
+}
+
+/**
+ * Parses a complete request head (as delimited by {@linkcode findHeadEnd}) and validates it.
+ * Leading empty lines before the request line are skipped (RFC 9112 §2.2).
+ *
+ * @throws {HttpError} 400, 414, 431 or 505 for a malformed head; 405 or 501 for a method Ferry
+ * does not serve (thrown after the head is known to be well-formed).
+ */
+export function parseRequestHead(buf: Uint8Array, start = 0, end = buf.length): RequestHead {
+  if (end - start > MAX_HEAD_BYTES) {
+    throw new HttpError(STATUS.RequestHeaderFieldsTooLarge, "Request Header Fields Too Large");
+  }
+  const lines = splitLines(latin1.decode(buf.subarray(start, end)));
+  let first = 0;
+  while (first < lines.length && lines[first] === "") first++;
+  if (first >= lines.length) throw bad("empty request");
+  const [method, target, version] = parseRequestLine(lines[first]);
+  if (lines.length - first - 1 > MAX_FIELDS) {
+    throw new HttpError(STATUS.RequestHeaderFieldsTooLarge, "Request Header Fields Too Large");
+  }
+
+  const headers = new Map<string, string>();
+  let hostCount = 0;
+  let contentLengthCount = 0;
+  for (let i = first + 1; i < lines.length; i++) {
+    const line = lines[i];
+    if (line === "") throw bad("empty line inside head");
+    // obs-fold is refused (RFC 9112 §5.2).
+    if (line.charCodeAt(0) === 0x20 || line.charCodeAt(0) === 0x09) throw bad("obsolete line folding");
+    const colon = line.indexOf(":");
+    if (colon <= 0) throw bad("header field without a name");
+    const name = line.slice(0, colon);
+    // No whitespace between field name and colon (RFC 9112 §5.1): isToken refuses it.
+    if (!isToken(name)) throw bad("invalid header field name");
+    const value = line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, "");
+    for (let j = 0; j < value.length; j++) {
+      const c = value.charCodeAt(j);
+      // field-vchar = VCHAR / obs-text, with SP / HTAB inside (RFC 9110 §5.5).
+      if ((c < 0x20 && c !== 0x09) || c === 0x7f) throw bad("control character in header field");
+    }
+    const key = name.toLowerCase();
+    if (key === "host") hostCount++;
+    if (key === "content-length") contentLengthCount++;
+    const prev = headers.get(key);
+    headers.set(key, prev === undefined ? value : `${prev}, ${value}`);
+  }
+
+  // Host (RFC 9112 §3.2): exactly one on HTTP/1.1; never more than one.
+  if (hostCount > 1) throw bad("more than one Host field");
+  if (version === "HTTP/1.1" && hostCount === 0) throw bad("missing Host field");
+  const host = headers.get("host");
+  if (host !== undefined && /[\s/\\@?#]/.test(host)) throw bad("invalid Host field");
+
+  // Framing (RFC 9112 §6): the defences against request smuggling.
+  const te = headers.get("transfer-encoding");
+  const cl = headers.get("content-length");
+  let hasBody = false;
+  if (te !== undefined) {
+    if (cl !== undefined) throw bad("both Content-Length and Transfer-Encoding");
+    if (version === "HTTP/1.0") throw bad("Transfer-Encoding in an HTTP/1.0 request");
+    const codings = te.split(",").map((s) => s.trim().toLowerCase());
+    // §6.3 rule 4: chunked must be the final coding, and only once; we know no other coding.
+    if (codings.length !== 1 || codings[0] !== "chunked") {
+      throw bad("unsupported Transfer-Encoding");
+    }
+    hasBody = true;
+  } else if (cl !== undefined) {
+    // §6.3 rule 5: one Content-Length, decimal digits only.
+    if (contentLengthCount > 1 || !/^\d{1,15}$/.test(cl)) throw bad("invalid Content-Length");
+    hasBody = Number(cl) > 0;
+  }
+
+  const conn = headers.get("connection");
+  const keepAlive = version === "HTTP/1.1"
+    ? !hasToken(conn, "close")
+    : hasToken(conn, "keep-alive") && !hasToken(conn, "close");
+
+  if (!(SERVED_METHODS as readonly string[]).includes(method)) {
+    if (KNOWN_METHODS.has(method)) {
+      throw new HttpError(STATUS.MethodNotAllowed, "Method Not Allowed", {
+        close: hasBody || !keepAlive,
+        fields: [["Allow", ALLOW]],
+      });
+    }
+    throw new HttpError(STATUS.NotImplemented, "Not Implemented", {
+      close: hasBody || !keepAlive,
+    });
+  }
+  return { method, target, version, headers, keepAlive, hasBody };
+}

@@ -1,0 +1,235 @@
+/**
+ * Buffered reading from a connection: one message head at a time within byte limits, then the
+ * bytes after it (a body, or the next pipelined request). Shared by server and client.
+ *
+ * Deadlines: the server closes a connection from outside (one sweeper for all connections, no
+ * timer per read); the client passes `readTimeoutMs`, and a read that takes longer closes the
+ * connection and throws {@linkcode ReadTimeoutError}.
+ *
+ * @example
+ * ```ts ignore
+ * import { ConnReader } from "./head_reader.ts";
+ * const conn = await Deno.connect({ hostname: "127.0.0.1", port: 8080 });
+ * await conn.write(new TextEncoder().encode("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+ * const head = await new ConnReader(conn).readHead({ maxHeadBytes: 65536 });
+ * ```
+ * @module
+ */
+
+import { findHeadEnd } from "../http/request.ts";
+import { HttpError, STATUS } from "../http/status.ts";
+
+/** First buffer size of a reader; grows by doubling up to the head limit. Small, so that idle
+ * keep-alive connections cost little memory. */
+export const INITIAL_BUFFER_BYTES = 2 * 1024;
+
+/** Limits for one head. */
+export interface HeadLimits {
+  /** Largest head accepted, terminator included. */
+  maxHeadBytes: number;
+  /** Longest first line accepted (request line) — exceeding it gives 414 instead of 431.
+   * @default maxHeadBytes */
+  maxFirstLineBytes?: number;
+}
+
+/** A read that did not complete within `readTimeoutMs`. */
+export class ReadTimeoutError extends Error {
+  constructor(ms: number) {
+    super(`no data for ${ms} ms`);
+    this.name = "ReadTimeoutError";
+  }
+}
+
+/** The peer closed the connection in the middle of a head. */
+export class UnexpectedEofError extends Error {
+  constructor(message = "connection closed in the middle of a message head") {
+    super(message);
+    this.name = "UnexpectedEofError";
+  }
+}
+
+/** What a reader reads from: a `Deno.Conn`, or anything with the same two methods. */
+export interface Source {
+  read(p: Uint8Array): Promise<number | null>;
+  close(): void;
+}
+
+/** Reads heads and raw bytes from a connection through one growable buffer. */
+export class ConnReader {
+  /** Buffered bytes live in `buf[start, end)`. */
+  #buf: Uint8Array;
+  #start = 0;
+  #end = 0;
+  #conn: Source;
+  #readTimeoutMs: number;
+  /** Total bytes read from the connection (for statistics). */
+  bytesRead = 0;
+
+  constructor(
+    conn: Source,
+    options: { readTimeoutMs?: number; initialBytes?: number } = {},
+  ) {
+    this.#conn = conn;
+    this.#readTimeoutMs = options.readTimeoutMs ?? 0;
+    this.#buf = new Uint8Array(options.initialBytes ?? INITIAL_BUFFER_BYTES);
+  }
+
+  /** How many bytes are buffered and not yet consumed. */
+  get buffered(): number {
+    return this.#end - this.#start;
+  }
+
+  /** Reads once from the connection into `p`, honouring the read timeout. */
+  async #readConn(p: Uint8Array): Promise<number | null> {
+    if (this.#readTimeoutMs <= 0) return await this.#conn.read(p);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let timedOut = false;
+    try {
+      return await Promise.race([
+        this.#conn.read(p),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => {
+            timedOut = true;
+            try {
+              this.#conn.close();
+            } catch { /* already closed */ }
+            reject(new ReadTimeoutError(this.#readTimeoutMs));
+          }, this.#readTimeoutMs);
+        }),
+      ]);
+    } catch (e) {
+      if (timedOut) throw new ReadTimeoutError(this.#readTimeoutMs);
+      throw e;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /**
+   * Reads until a whole head is buffered and returns it (a view valid until the next call).
+   * Returns null on a clean end of stream before any byte of a head.
+   * @throws {HttpError} 414 / 431 past the limits; {@linkcode UnexpectedEofError} on EOF mid-head.
+   */
+  async readHead(limits: HeadLimits): Promise<Uint8Array | null> {
+    const maxHead = limits.maxHeadBytes;
+    const maxLine = limits.maxFirstLineBytes ?? maxHead;
+    // Bytes already scanned, relative to start (compaction keeps relative offsets), so a peer
+    // that dribbles a byte per packet does not make us rescan the whole head each time.
+    let scanned = 0;
+    for (;;) {
+      const end = findHeadEnd(this.#buf, this.#start + Math.max(0, scanned - 3), this.#end);
+      if (end !== -1) {
+        if (end - this.#start > maxHead) throw tooLarge();
+        const head = this.#buf.subarray(this.#start, end);
+        this.#start = end;
+        return head;
+      }
+      scanned = this.#end - this.#start;
+      const have = this.#end - this.#start;
+      if (have > 0) {
+        // The first line must end within maxLine bytes (leading empty lines aside).
+        let s = this.#start;
+        while (s < this.#end && (this.#buf[s] === 13 || this.#buf[s] === 10)) s++;
+        const lf = this.#buf.indexOf(10, s);
+        if ((lf === -1 || lf >= this.#end) && this.#end - s > maxLine) throw uriTooLong();
+        if (lf !== -1 && lf < this.#end && lf - s > maxLine) throw uriTooLong();
+      }
+      if (have >= maxHead) throw tooLarge();
+      this.#makeRoom(Math.min(maxHead + 4, this.#buf.length * 2));
+      const n = await this.#readConn(this.#buf.subarray(this.#end));
+      if (n === null) {
+        if (this.#end === this.#start) return null;
+        throw new UnexpectedEofError();
+      }
+      this.#end += n;
+      this.bytesRead += n;
+    }
+  }
+
+  /** Ensures free space after `end`, compacting or growing (up to `cap`) as needed. */
+  #makeRoom(cap: number): void {
+    if (this.#start === this.#end) this.#start = this.#end = 0;
+    if (this.#end < this.#buf.length) return;
+    if (this.#start > 0) {
+      this.#buf.copyWithin(0, this.#start, this.#end);
+      this.#end -= this.#start;
+      this.#start = 0;
+      return;
+    }
+    const next = new Uint8Array(Math.max(cap, this.#buf.length));
+    next.set(this.#buf.subarray(0, this.#end));
+    this.#buf = next;
+  }
+
+  /**
+   * Reads body bytes into `p`: buffered bytes first, then the connection.
+   * Returns the count, or null at end of stream.
+   */
+  async read(p: Uint8Array): Promise<number | null> {
+    if (this.#end > this.#start) {
+      const n = Math.min(p.length, this.#end - this.#start);
+      p.set(this.#buf.subarray(this.#start, this.#start + n));
+      this.#start += n;
+      return n;
+    }
+    const n = await this.#readConn(p);
+    if (n !== null) this.bytesRead += n;
+    return n;
+  }
+
+  /** Reads up to `max` bytes, returning a view of the internal buffer (valid until the next
+   * call), or null at end of stream. Avoids a copy for small reads such as chunk-size lines. */
+  async readView(max: number): Promise<Uint8Array | null> {
+    if (this.#end === this.#start) {
+      this.#start = this.#end = 0;
+      const n = await this.#readConn(this.#buf);
+      if (n === null) return null;
+      this.#end = n;
+      this.bytesRead += n;
+    }
+    const n = Math.min(max, this.#end - this.#start);
+    const view = this.#buf.subarray(this.#start, this.#start + n);
+    this.#start += n;
+    return view;
+  }
+
+  /**
+   * Reads one line (up to LF) of at most `maxBytes`, without its CRLF / LF; null at EOF before
+   * any byte. Used for chunk-size lines and trailers.
+   */
+  async readLine(maxBytes: number): Promise<string | null> {
+    let scanFrom = this.#start;
+    for (;;) {
+      const lf = this.#buf.indexOf(10, scanFrom);
+      if (lf !== -1 && lf < this.#end) {
+        let lineEnd = lf;
+        if (lineEnd > this.#start && this.#buf[lineEnd - 1] === 13) lineEnd--;
+        const line = String.fromCharCode(...this.#buf.subarray(this.#start, lineEnd));
+        this.#start = lf + 1;
+        return line;
+      }
+      if (this.#end - this.#start > maxBytes) {
+        throw new RangeError(`line longer than ${maxBytes} bytes`);
+      }
+      scanFrom = this.#end;
+      const before = this.#start;
+      this.#makeRoom(Math.min(maxBytes + 2, this.#buf.length * 2));
+      scanFrom -= before - this.#start;
+      const n = await this.#readConn(this.#buf.subarray(this.#end));
+      if (n === null) {
+        if (this.#end === this.#start) return null;
+        throw new UnexpectedEofError("connection closed in the middle of a line");
+      }
+      this.#end += n;
+      this.bytesRead += n;
+    }
+  }
+}
+
+function tooLarge(): HttpError {
+  return new HttpError(STATUS.RequestHeaderFieldsTooLarge, "Request Header Fields Too Large");
+}
+
+function uriTooLong(): HttpError {
+  return new HttpError(STATUS.URITooLong, "URI Too Long");
+}
