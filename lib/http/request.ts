@@ -154,7 +154,9 @@ export function parseRequestHead(buf: Uint8Array, start = 0, end = buf.length): 
     const line = lines[i];
     if (line === "") throw bad("empty line inside head");
     // obs-fold is refused (RFC 9112 §5.2).
-    if (line.charCodeAt(0) === 0x20 || line.charCodeAt(0) === 0x09) throw bad("obsolete line folding");
+    if (line.charCodeAt(0) === 0x20 || line.charCodeAt(0) === 0x09) {
+      throw bad("obsolete line folding");
+    }
     const colon = line.indexOf(":");
     if (colon <= 0) throw bad("header field without a name");
     const name = line.slice(0, colon);

@@ -88,10 +88,14 @@ export function parseResponseHead(buf: Uint8Array): ResponseHead {
   const lines = latin1.decode(buf).split("\n").map((l) => l.endsWith("\r") ? l.slice(0, -1) : l);
   while (lines.length > 0 && lines[lines.length - 1] === "") lines.pop();
   const statusLine = lines[0] ?? "";
-  // status-line = HTTP-version SP status-code SP [ reason-phrase ] (RFC 9112 §4)
+  // status-line = HTTP-version SP status-code SP [ reason-phrase ] (RFC 9112 §4); the reason
+  // phrase must not carry control characters.
+  // deno-lint-ignore no-control-regex
   const m = /^(HTTP\/1\.[01]) (\d{3})(?: ([^\x00-\x08\x0a-\x1f\x7f]*))?$/.exec(statusLine);
   if (m === null) {
-    throw new ResponseHeadError(`malformed status line: ${JSON.stringify(statusLine.slice(0, 80))}`);
+    throw new ResponseHeadError(
+      `malformed status line: ${JSON.stringify(statusLine.slice(0, 80))}`,
+    );
   }
   const fields: Array<[string, string]> = [];
   const headers = new Map<string, string>();
