@@ -1,0 +1,235 @@
+/**
+ * Request → response for the files under one root: safe resolution (no byte from outside the
+ * root), stat, open, and the response head. The body itself is streamed by the connection.
+ *
+ * The checks, in order: the target is normalized by {@linkcode parseTarget} (bad escapes, NUL,
+ * backslashes and climbing above the root → 400); dotfiles → 404 unless allowed; the real path
+ * (symlinks resolved) must lie inside the real root, else 404, unless symlinks may be followed;
+ * only regular files are opened (FIFOs, sockets and devices → 403, since opening a FIFO blocks).
+ * Error bodies carry only the status text: never a path, never an internal error message.
+ *
+ * @example
+ * ```ts ignore
+ * import { FileServer } from "./files.ts";
+ * const files = await FileServer.create({ root: "./public" });
+ * const reply = await files.respond(head);
+ * ```
+ * @module
+ */
+
+import { join } from "node:path";
+import { ALLOW, type RequestHead } from "../http/request.ts";
+import { HttpError, reasonPhrase, STATUS } from "../http/status.ts";
+import { parseTarget } from "../http/target.ts";
+import { httpDate } from "../http/response.ts";
+import { contentType } from "./mime.ts";
+import { encodePathSegment } from "./escape.ts";
+import { prefersJson, readListing, renderListingHtml, renderListingJson } from "./listing.ts";
+import { type Representation, selectRepresentation } from "./representation.ts";
+import type { DigestCache } from "./digest_cache.ts";
+
+/** What the file server may serve. */
+export interface FileServerOptions {
+  /** The directory served. */
+  root: string;
+  /** Serve directory listings when there is no index.html. @default true */
+  listing?: boolean;
+  /** Serve names that start with a dot. @default false */
+  dotfiles?: boolean;
+  /** Follow symlinks that lead outside the root. @default false */
+  followSymlinks?: boolean;
+  /** A digest cache for `Repr-Digest`; none → no digests. */
+  digests?: DigestCache;
+}
+
+/** A response, ready for the connection to send: head fields, and a body in memory or a file
+ * range to stream. `Date`, `Server` and `Connection` are added by the connection. */
+export interface Reply {
+  status: number;
+  fields: Array<[string, string]>;
+  /** Body bytes in memory (errors, redirects, listings). */
+  body?: Uint8Array;
+  /** A file to stream, with the parts of it to send (one part, or several for multipart). */
+  file?: { handle: Deno.FsFile; parts: Representation["parts"]; suffix?: Uint8Array };
+  /** The Content-Length of the body (also for HEAD, which sends none). */
+  length: number;
+  /** Close the connection after this response. */
+  close?: boolean;
+}
+
+const encoder = new TextEncoder();
+
+/** Builds the one kind of error response: status text as the body, never internal detail. */
+export function errorReply(
+  status: number,
+  message = reasonPhrase(status),
+  fields: ReadonlyArray<readonly [string, string]> = [],
+  close = false,
+): Reply {
+  const body = encoder.encode(`${status} ${message}\n`);
+  return {
+    status,
+    fields: [
+      ["Content-Type", "text/plain; charset=utf-8"],
+      ["Content-Length", String(body.length)],
+      ["X-Content-Type-Options", "nosniff"],
+      ...fields.map(([k, v]) => [k, v] as [string, string]),
+    ],
+    body,
+    length: body.length,
+    close,
+  };
+}
+
+/** Maps any error to a reply: an HttpError keeps its status and public message; anything else
+ * becomes a 500 whose body says nothing of the cause. */
+export function replyForError(e: unknown): Reply {
+  if (e instanceof HttpError) return errorReply(e.status, e.message, e.fields, e.close);
+  if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) {
+    return errorReply(STATUS.NotFound);
+  }
+  if (e instanceof Deno.errors.PermissionDenied || e instanceof Deno.errors.NotCapable) {
+    return errorReply(STATUS.Forbidden);
+  }
+  if (e instanceof Deno.errors.IsADirectory) return errorReply(STATUS.Forbidden);
+  return errorReply(STATUS.InternalServerError);
+}
+
+function isInside(real: string, root: string): boolean {
+  return real === root || real.startsWith(root.endsWith("/") ? root : root + "/");
+}
+
+/** Serves the files under one root. */
+export class FileServer {
+  readonly root: string;
+  readonly listing: boolean;
+  readonly dotfiles: boolean;
+  readonly followSymlinks: boolean;
+  readonly digests: DigestCache | undefined;
+
+  private constructor(root: string, o: FileServerOptions) {
+    this.root = root;
+    this.listing = o.listing ?? true;
+    this.dotfiles = o.dotfiles ?? false;
+    this.followSymlinks = o.followSymlinks ?? false;
+    this.digests = o.digests;
+  }
+
+  /** Resolves the root to its real path once, so every later check compares real paths. */
+  static async create(o: FileServerOptions): Promise<FileServer> {
+    return new FileServer(await Deno.realPath(o.root), o);
+  }
+
+  /**
+   * Checks that `path` may be served under the symlink and dotfile policy and returns its real
+   * path. Outside the root (or a hidden real name) → 404, as if it did not exist.
+   */
+  async #checkReal(path: string): Promise<void> {
+    if (this.followSymlinks) return;
+    const real = await Deno.realPath(path);
+    if (!isInside(real, this.root)) {
+      throw new HttpError(STATUS.NotFound, "Not Found", { close: false });
+    }
+    if (!this.dotfiles && real.length > this.root.length) {
+      const rel = real.slice(this.root.length);
+      if (rel.includes("/.")) throw new HttpError(STATUS.NotFound, "Not Found", { close: false });
+    }
+  }
+
+  /** Answers one request head. Throws only for errors {@linkcode replyForError} maps. */
+  async respond(head: RequestHead): Promise<Reply> {
+    const target = parseTarget(head.target);
+    if (head.method === "OPTIONS") {
+      return { status: STATUS.NoContent, fields: [["Allow", ALLOW]], length: 0 };
+    }
+    if (target.asterisk) throw new HttpError(STATUS.BadRequest, "Bad Request: * is for OPTIONS");
+    if (!this.dotfiles && target.segments.some((s) => s.charCodeAt(0) === 46 /* . */)) {
+      return errorReply(STATUS.NotFound);
+    }
+    const path = join(this.root, ...target.segments);
+    const info = await Deno.stat(path);
+    await this.#checkReal(path);
+
+    if (info.isDirectory) {
+      if (!target.trailingSlash && target.segments.length > 0) {
+        const location = "/" + target.segments.map(encodePathSegment).join("/") + "/";
+        const reply = errorReply(STATUS.MovedPermanently);
+        reply.fields.push(["Location", location]);
+        return reply;
+      }
+      const index = join(path, "index.html");
+      try {
+        const indexInfo = await Deno.stat(index);
+        if (indexInfo.isFile) {
+          await this.#checkReal(index);
+          return await this.#file(head, index);
+        }
+      } catch (e) {
+        if (!(e instanceof Deno.errors.NotFound) && !(e instanceof HttpError)) throw e;
+      }
+      if (!this.listing) return errorReply(STATUS.Forbidden);
+      const entries = await readListing(path, { dotfiles: this.dotfiles });
+      const json = prefersJson(head.headers.get("accept"));
+      const text = json
+        ? renderListingJson(target.path, entries)
+        : renderListingHtml(target.path, entries);
+      const body = encoder.encode(text);
+      return {
+        status: STATUS.OK,
+        fields: [
+          ["Content-Type", json ? "application/json; charset=utf-8" : "text/html; charset=utf-8"],
+          ["Content-Length", String(body.length)],
+          ["Cache-Control", "no-cache"],
+          ["Vary", "Accept"],
+          ["X-Content-Type-Options", "nosniff"],
+        ],
+        body,
+        length: body.length,
+      };
+    }
+    if (!info.isFile) return errorReply(STATUS.Forbidden);
+    return await this.#file(head, path);
+  }
+
+  /** Opens a regular file and decides the representation (conditionals, ranges). */
+  async #file(head: RequestHead, path: string): Promise<Reply> {
+    const handle = await Deno.open(path, { read: true });
+    try {
+      // Stat the open file: the size and version we announce are those of what we will read.
+      const info = await handle.stat();
+      if (!info.isFile) {
+        handle.close();
+        return errorReply(STATUS.Forbidden);
+      }
+      const mtime = info.mtime?.getTime() ?? 0;
+      const v = {
+        size: info.size,
+        mtimeMs: mtime,
+        ino: info.ino,
+        dev: info.dev,
+        contentType: contentType(path),
+        lastModified: httpDate(mtime),
+        digest: this.digests?.get(path, info),
+      };
+      const rep = selectRepresentation(head, v);
+      if (this.digests !== undefined && v.digest === undefined) this.digests.request(path, info);
+      if (rep.status === STATUS.PreconditionFailed || rep.status === STATUS.RangeNotSatisfiable) {
+        handle.close();
+        return errorReply(rep.status, undefined, rep.fields.filter(([k]) => k === "Content-Range"));
+      }
+      if (rep.parts.length === 0 || head.method === "HEAD") {
+        handle.close();
+        return { status: rep.status, fields: rep.fields, length: rep.length };
+      }
+      return {
+        status: rep.status,
+        fields: rep.fields,
+        length: rep.length,
+        file: { handle, parts: rep.parts, suffix: rep.suffix },
+      };
+    } catch (e) {
+      handle.close();
+      throw e;
+    }
+  }
+}

@@ -1,0 +1,275 @@
+/**
+ * The accept loop: one async task per accepted connection, a cap on open connections, back-off
+ * on accept errors such as EMFILE, one sweeper for every deadline, and graceful shutdown.
+ *
+ * @example
+ * ```ts ignore
+ * import { Server } from "./listen.ts";
+ * const server = await Server.start({ root: "./public", port: 0 });
+ * console.log(server.addr.port);
+ * await server.shutdown();
+ * ```
+ * @module
+ */
+
+import { ReverseDns } from "../net/reverse_dns.ts";
+import { formatAddr } from "../net/conn_info.ts";
+import {
+  type ConnectionLimits,
+  overloadReply,
+  serveConnection,
+  type ServerContext,
+  sweep,
+} from "./connection.ts";
+import { FileServer } from "./files.ts";
+import { type LogFormat, Logger } from "./log.ts";
+import { serializeHead } from "../http/response.ts";
+import { DigestCache } from "./digest_cache.ts";
+
+/** Everything a server can be told; each field's default is in {@linkcode DEFAULTS}. */
+export interface ServerOptions {
+  /** Directory served. */
+  root: string;
+  /** Bind address. @default "127.0.0.1" */
+  host?: string;
+  /** Port; 0 picks a free one. @default 8080 */
+  port?: number;
+  /** Directory listings. @default true */
+  listing?: boolean;
+  /** Serve dotfiles. @default false */
+  dotfiles?: boolean;
+  /** Follow symlinks out of the root. @default false */
+  followSymlinks?: boolean;
+  /** Open connections at most; more are answered 503 and closed. @default 10000 */
+  maxConnections?: number;
+  /** @default 10000 ms */
+  headTimeoutMs?: number;
+  /** @default 30000 ms */
+  idleTimeoutMs?: number;
+  /** @default 30000 ms */
+  writeTimeoutMs?: number;
+  /** Requests per connection. @default 1000 */
+  maxRequests?: number;
+  /** How long shutdown lets responses in flight finish. @default 10000 ms */
+  graceMs?: number;
+  /** @default "text" */
+  log?: LogFormat;
+  /** Reverse lookups of clients for the connection log. @default true */
+  reverseDns?: boolean;
+  /** Compute and advertise Repr-Digest. @default true */
+  digests?: boolean;
+  /** Share the port with other listeners of this process (workers). @default false */
+  reusePort?: boolean;
+  /** Where log lines go. @default Deno.stdout */
+  logOut?: { write(p: Uint8Array): Promise<number> };
+}
+
+/** The defaults, with the reason for each. */
+export const DEFAULTS = {
+  host: "127.0.0.1", // serve this machine only unless asked: sharing a directory is a choice
+  port: 8080,
+  // 10,000 idle keep-alive connections fit in ~80 MiB at ≤ 8 KiB each, and leave half of the
+  // usual 20,000 file descriptors for open files.
+  maxConnections: 10_000,
+  headTimeoutMs: 10_000, // a real client sends its head in one packet; 10 s is generous
+  idleTimeoutMs: 30_000, // browsers reuse connections within seconds; nginx uses 75 s
+  writeTimeoutMs: 30_000, // a reader that takes nothing for 30 s has gone
+  maxRequests: 1_000, // as nginx's keepalive_requests: bounds what one connection can hold
+  graceMs: 10_000,
+} as const;
+
+/** How long the accept loop waits after an error, doubling up to the maximum. */
+const ACCEPT_BACKOFF_MIN_MS = 10;
+const ACCEPT_BACKOFF_MAX_MS = 1_000;
+/** How often the sweeper checks deadlines: timeouts are accurate to this. */
+const SWEEP_INTERVAL_MS = 250;
+/** A 503 to a connection over the cap gets this long to be written. */
+const OVERLOAD_WRITE_MS = 1_000;
+
+const encoder = new TextEncoder();
+const overloadBytes = (() => {
+  const r = overloadReply();
+  return encoder.encode(
+    serializeHead(r.status, [...r.fields, ["Connection", "close"]]) +
+      new TextDecoder().decode(r.body),
+  );
+})();
+
+/** A running server. */
+export class Server {
+  readonly addr: Deno.NetAddr;
+  readonly log: Logger;
+  /** Resolves when the accept loop has ended and every connection has closed. */
+  readonly finished: Promise<void>;
+  #listener: Deno.TcpListener;
+  #ctx: ServerContext;
+  #maxConnections: number;
+  #graceMs: number;
+  #sweeper: ReturnType<typeof setInterval>;
+  #digests: DigestCache | undefined;
+  #stopping = false;
+  #acceptLoop: Promise<void>;
+  /** Connections answered 503 because the cap was reached. */
+  rejected = 0;
+
+  private constructor(
+    listener: Deno.TcpListener,
+    ctx: ServerContext,
+    o: ServerOptions,
+    digests: DigestCache | undefined,
+  ) {
+    this.#listener = listener;
+    this.addr = listener.addr as Deno.NetAddr;
+    this.#ctx = ctx;
+    this.log = ctx.log;
+    this.#maxConnections = o.maxConnections ?? DEFAULTS.maxConnections;
+    this.#graceMs = o.graceMs ?? DEFAULTS.graceMs;
+    this.#digests = digests;
+    this.#sweeper = setInterval(() => sweep(ctx), SWEEP_INTERVAL_MS);
+    this.#acceptLoop = this.#accept();
+    this.finished = this.#acceptLoop;
+  }
+
+  /**
+   * Binds and starts serving. Throws `Deno.errors.AddrInUse` when the port is taken and
+   * `Deno.errors.NotFound` / `NotADirectory` when the root is not a directory.
+   */
+  static async start(o: ServerOptions): Promise<Server> {
+    const digests = o.digests === false ? undefined : new DigestCache();
+    const files = await FileServer.create({
+      root: o.root,
+      listing: o.listing,
+      dotfiles: o.dotfiles,
+      followSymlinks: o.followSymlinks,
+      digests,
+    });
+    const log = new Logger(o.log ?? "text", o.logOut);
+    const limits: ConnectionLimits = {
+      headTimeoutMs: o.headTimeoutMs ?? DEFAULTS.headTimeoutMs,
+      idleTimeoutMs: o.idleTimeoutMs ?? DEFAULTS.idleTimeoutMs,
+      writeTimeoutMs: o.writeTimeoutMs ?? DEFAULTS.writeTimeoutMs,
+      maxRequests: o.maxRequests ?? DEFAULTS.maxRequests,
+    };
+    const listener = Deno.listen({
+      hostname: o.host ?? DEFAULTS.host,
+      port: o.port ?? DEFAULTS.port,
+      reusePort: o.reusePort ?? false,
+    });
+    const ctx: ServerContext = {
+      files,
+      log,
+      dns: log.enabled && o.reverseDns !== false ? new ReverseDns() : null,
+      limits,
+      conns: new Set(),
+      draining: false,
+      nextId: 1,
+    };
+    return new Server(listener, ctx, o, digests);
+  }
+
+  /** Open connections now. */
+  get connections(): number {
+    return this.#ctx.conns.size;
+  }
+
+  async #accept(): Promise<void> {
+    let backoff = 0;
+    let warned = false;
+    for (;;) {
+      let conn: Deno.TcpConn;
+      try {
+        conn = await this.#listener.accept();
+      } catch (e) {
+        if (this.#stopping) break;
+        // EMFILE/ENFILE and friends: the loop must survive them without spinning.
+        backoff = Math.min(Math.max(backoff * 2, ACCEPT_BACKOFF_MIN_MS), ACCEPT_BACKOFF_MAX_MS);
+        if (!warned) {
+          this.log.warn(`accept failed (${(e as Error).message}); backing off and retrying`);
+          warned = true;
+        }
+        await new Promise((r) => setTimeout(r, backoff));
+        continue;
+      }
+      if (backoff > 0) {
+        this.log.warn("accepting again");
+        backoff = 0;
+        warned = false;
+      }
+      if (this.#ctx.conns.size >= this.#maxConnections) {
+        this.rejected++;
+        rejectConn(conn);
+        continue;
+      }
+      serveConnection(conn, this.#ctx);
+    }
+  }
+
+  /**
+   * Stops accepting, closes idle connections, lets responses in flight finish within the grace
+   * period, then closes whatever is left.
+   */
+  async shutdown(graceMs = this.#graceMs): Promise<void> {
+    if (!this.#stopping) {
+      this.#stopping = true;
+      this.#ctx.draining = true;
+      try {
+        this.#listener.close();
+      } catch { /* already closed */ }
+    }
+    const conns = this.#ctx.conns;
+    for (const s of conns) {
+      if (s.phase === "head") {
+        s.closed = true;
+        s.why = "shutdown";
+        try {
+          s.conn.close();
+        } catch { /* gone */ }
+      }
+    }
+    const until = Date.now() + graceMs;
+    while (conns.size > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    for (const s of conns) {
+      try {
+        s.conn.close();
+      } catch { /* gone */ }
+    }
+    while (conns.size > 0) await new Promise((r) => setTimeout(r, 5));
+    await this.#acceptLoop;
+    clearInterval(this.#sweeper);
+    this.#digests?.close();
+    await this.log.flush();
+  }
+
+  /** The URLs at which the server can be reached, for the start-up banner. */
+  urls(): string[] {
+    const { hostname, port } = this.addr;
+    const hosts: string[] = [];
+    if (hostname === "0.0.0.0" || hostname === "::") {
+      hosts.push("127.0.0.1");
+      if (hostname === "::") hosts.push("::1");
+      try {
+        for (const i of Deno.networkInterfaces()) {
+          if (i.address.startsWith("127.") || i.address === "::1") continue;
+          if (i.family === "IPv6" && (hostname !== "::" || i.address.startsWith("fe80"))) continue;
+          hosts.push(i.address);
+        }
+      } catch { /* no --allow-sys: the loopback URL will do */ }
+    } else hosts.push(hostname);
+    return hosts.map((h) => `http://${formatAddr({ transport: "tcp", hostname: h, port })}/`);
+  }
+}
+
+/** Answers 503 to a connection over the cap and closes it, spending at most a second on it. */
+function rejectConn(conn: Deno.Conn): void {
+  const timer = setTimeout(() => {
+    try {
+      conn.close();
+    } catch { /* gone */ }
+  }, OVERLOAD_WRITE_MS);
+  conn.write(overloadBytes).catch(() => 0).finally(() => {
+    clearTimeout(timer);
+    try {
+      conn.close();
+    } catch { /* gone */ }
+  });
+}

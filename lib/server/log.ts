@@ -1,0 +1,175 @@
+/**
+ * Connection and access log lines, as text for people or JSON for scripts, written through a
+ * bounded buffer so that a slow terminal or pipe never blocks serving.
+ *
+ * @example
+ * ```ts ignore
+ * import { Logger } from "./log.ts";
+ * const log = new Logger("text");
+ * log.info("listening on http://127.0.0.1:8080/");
+ * await log.flush();
+ * ```
+ * @module
+ */
+
+import { type ConnParams, formatConnLine } from "../net/conn_info.ts";
+import { escapeControl } from "./escape.ts";
+
+/** Log formats. */
+export type LogFormat = "text" | "json" | "none";
+
+/** Most bytes waiting to be written; past it, lines are dropped (and counted) instead of
+ * growing memory without bound when stdout is not being read. */
+export const MAX_LOG_BUFFER_BYTES = 1 << 20;
+/** Buffered lines are written at the latest this long after the first of them. */
+export const LOG_FLUSH_MS = 50;
+
+/** One served request, as logged. */
+export interface AccessEntry {
+  /** Connection number. */
+  conn: number;
+  /** The client as `host:port`. */
+  peer: string;
+  method: string;
+  /** The request target as sent (escaped on output). */
+  target: string;
+  version: string;
+  status: number;
+  /** Body bytes sent. */
+  bytes: number;
+  /** From head received to response sent. */
+  ms: number;
+}
+
+const encoder = new TextEncoder();
+
+/** A buffered writer of log lines to stdout (or any writer). */
+export class Logger {
+  readonly format: LogFormat;
+  #out: { write(p: Uint8Array): Promise<number> };
+  #pending: string[] = [];
+  #pendingBytes = 0;
+  #dropped = 0;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #writing: Promise<void> | undefined;
+
+  constructor(
+    format: LogFormat,
+    out: { write(p: Uint8Array): Promise<number> } = Deno.stdout,
+  ) {
+    this.format = format;
+    this.#out = out;
+  }
+
+  /** Whether per-connection and per-request lines are written at all. */
+  get enabled(): boolean {
+    return this.format !== "none";
+  }
+
+  /** A line for people (start-up, shutdown); printed in every format but JSON turns it into
+   * `{"event":"info","message":...}`. */
+  info(message: string): void {
+    if (this.format === "json") this.#push(JSON.stringify({ event: "info", message }));
+    else this.#push(message);
+  }
+
+  /** An error worth telling the operator (logged once per kind by callers). */
+  warn(message: string): void {
+    if (this.format === "json") this.#push(JSON.stringify({ event: "warn", message }));
+    else this.#push(`warning: ${message}`);
+  }
+
+  /** A client connected: its connection parameters. */
+  connection(id: number, p: ConnParams): void {
+    if (this.format === "none") return;
+    if (this.format === "json") {
+      this.#push(JSON.stringify({ event: "connection", conn: id, time: iso(), ...p }));
+    } else this.#push(`${iso()} #${id} connect ${formatConnLine(p)}`);
+  }
+
+  /** A request was answered. */
+  access(e: AccessEntry): void {
+    if (this.format === "none") return;
+    if (this.format === "json") {
+      this.#push(JSON.stringify({ event: "request", time: iso(), ...e }));
+    } else {
+      this.#push(
+        `${iso()} #${e.conn} ${e.peer} "${e.method} ${escapeControl(e.target)} ${e.version}" ` +
+          `${e.status} ${e.bytes} ${e.ms.toFixed(1)}ms`,
+      );
+    }
+  }
+
+  /** A connection closed. */
+  close(id: number, peer: string, requests: number, bytes: number, ms: number, why: string) {
+    if (this.format === "none") return;
+    if (this.format === "json") {
+      this.#push(
+        JSON.stringify({ event: "close", time: iso(), conn: id, peer, requests, bytes, ms, why }),
+      );
+    } else {
+      this.#push(
+        `${iso()} #${id} close peer=${peer} requests=${requests} bytes=${bytes} ` +
+          `duration=${ms.toFixed(0)}ms reason=${why}`,
+      );
+    }
+  }
+
+  #push(line: string): void {
+    if (this.#pendingBytes > MAX_LOG_BUFFER_BYTES) {
+      this.#dropped++;
+      return;
+    }
+    this.#pending.push(line);
+    this.#pendingBytes += line.length + 1;
+    if (this.#timer === undefined && this.#writing === undefined) {
+      this.#timer = setTimeout(() => {
+        this.#timer = undefined;
+        this.#writing = this.#drain().finally(() => (this.#writing = undefined));
+      }, LOG_FLUSH_MS);
+    }
+  }
+
+  async #drain(): Promise<void> {
+    while (this.#pending.length > 0) {
+      if (this.#dropped > 0) {
+        this.#pending.push(`(${this.#dropped} log lines dropped: output too slow)`);
+        this.#dropped = 0;
+      }
+      const text = this.#pending.join("\n") + "\n";
+      this.#pending = [];
+      this.#pendingBytes = 0;
+      const bytes = encoder.encode(text);
+      try {
+        let off = 0;
+        while (off < bytes.length) off += await this.#out.write(bytes.subarray(off));
+      } catch {
+        // stdout gone (closed pipe): logging stops, serving goes on.
+        this.#pending = [];
+        return;
+      }
+    }
+  }
+
+  /** Writes everything buffered; call before exit. */
+  async flush(): Promise<void> {
+    if (this.#timer !== undefined) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+    if (this.#writing !== undefined) await this.#writing;
+    await this.#drain();
+  }
+}
+
+/** The current time, ISO 8601 with milliseconds; cached per millisecond. */
+let isoAt = 0;
+let isoText = "";
+function iso(): string {
+  const now = Date.now();
+  if (now !== isoAt) {
+    isoAt = now;
+    isoText = new Date(now).toISOString();
+  }
+  return isoText;
+}

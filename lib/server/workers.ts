@@ -1,0 +1,80 @@
+/**
+ * `--workers N`: N accept loops on N threads (Web Workers), each with its own listener on the
+ * same port (SO_REUSEPORT), so the kernel spreads connections across cores.
+ *
+ * The port check stays honest: before any listener with SO_REUSEPORT exists, the port is bound
+ * once without it, which fails if anybody holds the port — otherwise a second Ferry (or a
+ * stranger using SO_REUSEPORT) would silently share it.
+ *
+ * @module
+ */
+
+import { DEFAULTS, type ServerOptions } from "./listen.ts";
+import { Logger } from "./log.ts";
+import { formatAddr } from "../net/conn_info.ts";
+
+/** Messages between the main thread and a worker. */
+export type WorkerMessage =
+  | { type: "start"; options: ServerOptions }
+  | { type: "shutdown"; graceMs?: number }
+  | { type: "ready" }
+  | { type: "stopped" }
+  | { type: "error"; name: string; message: string };
+
+function once(worker: Worker, ...types: string[]): Promise<WorkerMessage> {
+  return new Promise((resolve, reject) => {
+    const onMessage = (e: MessageEvent<WorkerMessage>) => {
+      if (!types.includes(e.data.type)) return;
+      worker.removeEventListener("message", onMessage);
+      resolve(e.data);
+    };
+    worker.addEventListener("message", onMessage);
+    worker.addEventListener("error", (e) => reject(new Error(e.message)), { once: true });
+  });
+}
+
+/** Starts `count` workers serving `options` on one port. */
+export async function startWorkers(options: ServerOptions, count: number) {
+  const hostname = options.host ?? DEFAULTS.host;
+  // The honest check (see the module doc); also picks the port when 0 is asked for.
+  const probe = Deno.listen({ hostname, port: options.port ?? DEFAULTS.port });
+  const port = (probe.addr as Deno.NetAddr).port;
+  probe.close();
+
+  const workers: Worker[] = [];
+  try {
+    for (let i = 0; i < count; i++) {
+      const w = new Worker(new URL("./worker_main.ts", import.meta.url).href, { type: "module" });
+      workers.push(w);
+      const ready = once(w, "ready", "error");
+      const { logOut: _, ...plain } = options;
+      w.postMessage({ type: "start", options: { ...plain, port, reusePort: true } });
+      const msg = await ready;
+      if (msg.type === "error") {
+        const ctor = (Deno.errors as unknown as Record<string, ErrorConstructor>)[msg.name] ??
+          Error;
+        throw new ctor(msg.message);
+      }
+    }
+  } catch (e) {
+    for (const w of workers) w.terminate();
+    throw e;
+  }
+  const log = new Logger(options.log ?? "text");
+  return {
+    log,
+    urls(): string[] {
+      const h = hostname === "0.0.0.0" || hostname === "::" ? "127.0.0.1" : hostname;
+      return [`http://${formatAddr({ transport: "tcp", hostname: h, port })}/`];
+    },
+    async shutdown(graceMs?: number): Promise<void> {
+      await Promise.all(workers.map((w) => {
+        const stopped = once(w, "stopped");
+        w.postMessage({ type: "shutdown", graceMs });
+        return stopped;
+      }));
+      for (const w of workers) w.terminate();
+      await log.flush();
+    },
+  };
+}

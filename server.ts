@@ -1,0 +1,200 @@
+/**
+ * Ferry's file server: `deno run -A server.ts [options] PORT DIR`.
+ *
+ * Parses the command line, starts {@linkcode Server} and runs until SIGINT/SIGTERM.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { DEFAULTS, Server, type ServerOptions } from "./lib/server/listen.ts";
+import { startWorkers } from "./lib/server/workers.ts";
+import { VERSION } from "./lib/version.ts";
+
+const s = (ms: number) => String(ms / 1000);
+
+/** The usage text, every option with its default. */
+export const USAGE = `Usage: server.ts [options] PORT DIR
+
+Serve the files under DIR over HTTP/1.1. PORT 0 picks a free port.
+
+Options:
+  --host ADDR             address to bind, IPv4 or IPv6 (default ${DEFAULTS.host};
+                          0.0.0.0 or :: to serve other machines)
+  --workers N             accept loops on N threads sharing the port (default 1)
+  --max-connections N     open connections at most; more get 503 (default ${DEFAULTS.maxConnections})
+  --head-timeout SEC      a request head must arrive within this (default ${
+  s(DEFAULTS.headTimeoutMs)
+})
+  --idle-timeout SEC      close keep-alive connections idle this long (default ${
+  s(DEFAULTS.idleTimeoutMs)
+})
+  --write-timeout SEC     close a client that reads nothing this long (default ${
+  s(DEFAULTS.writeTimeoutMs)
+})
+  --max-requests N        requests per connection (default ${DEFAULTS.maxRequests})
+  --grace SEC             on SIGINT/SIGTERM, let responses finish this long (default ${
+  s(DEFAULTS.graceMs)
+})
+  --no-listing            no directory listings (403 instead)
+  --dotfiles              serve names starting with "." (default: 404)
+  --follow-symlinks       serve symlinks that lead outside DIR (default: 404)
+  --no-digest             do not compute or send Repr-Digest (sha-256)
+  --log FORMAT            text, json or none (default text)
+  --no-dns                no reverse lookups of clients in the log
+  -h, --help              this text
+  -V, --version           print the version
+
+Exit codes: 0 stopped by a signal, 1 could not start (port in use, ...), 2 bad arguments.`;
+
+class UsageError extends Error {}
+
+function num(v: string | undefined, name: string, min: number, max: number): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (v.trim() === "" || !Number.isFinite(n) || n < min || n > max) {
+    throw new UsageError(`${name} must be a number from ${min} to ${max}, got "${v}"`);
+  }
+  return n;
+}
+
+function int(v: string | undefined, name: string, min: number, max: number): number | undefined {
+  const n = num(v, name, min, max);
+  if (n !== undefined && !Number.isInteger(n)) {
+    throw new UsageError(`${name} must be a whole number, got "${v}"`);
+  }
+  return n;
+}
+
+const secs = (v: string | undefined, name: string) => {
+  const n = num(v, name, 0.001, 86_400);
+  return n === undefined ? undefined : Math.round(n * 1000);
+};
+
+/** Parses the command line into server options and the worker count. */
+export function parseServerArgs(args: string[]): { options: ServerOptions; workers: number } {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      host: { type: "string" },
+      workers: { type: "string" },
+      "max-connections": { type: "string" },
+      "head-timeout": { type: "string" },
+      "idle-timeout": { type: "string" },
+      "write-timeout": { type: "string" },
+      "max-requests": { type: "string" },
+      grace: { type: "string" },
+      "no-listing": { type: "boolean" },
+      dotfiles: { type: "boolean" },
+      "follow-symlinks": { type: "boolean" },
+      "no-digest": { type: "boolean" },
+      log: { type: "string" },
+      "no-dns": { type: "boolean" },
+    },
+  });
+  if (positionals.length !== 2) {
+    throw new UsageError(
+      positionals.length < 2 ? "missing PORT and DIR" : `unexpected argument "${positionals[2]}"`,
+    );
+  }
+  const [portText, root] = positionals;
+  if (!/^\d{1,5}$/.test(portText) || Number(portText) > 65535) {
+    throw new UsageError(`PORT must be a whole number from 0 to 65535, got "${portText}"`);
+  }
+  let info: Deno.FileInfo;
+  try {
+    info = Deno.statSync(root);
+  } catch {
+    throw new UsageError(`DIR "${root}" does not exist`);
+  }
+  if (!info.isDirectory) throw new UsageError(`DIR "${root}" is not a directory`);
+  const log = values.log ?? "text";
+  if (log !== "text" && log !== "json" && log !== "none") {
+    throw new UsageError(`--log must be text, json or none, got "${log}"`);
+  }
+  const host = values.host ?? DEFAULTS.host;
+  if (host.trim() === "") throw new UsageError("--host must not be empty");
+  return {
+    workers: int(values.workers, "--workers", 1, 64) ?? 1,
+    options: {
+      root,
+      host: host.replace(/^\[(.*)\]$/, "$1"),
+      port: Number(portText),
+      listing: !values["no-listing"],
+      dotfiles: values.dotfiles ?? false,
+      followSymlinks: values["follow-symlinks"] ?? false,
+      digests: !values["no-digest"],
+      reverseDns: !values["no-dns"],
+      log,
+      maxConnections: int(values["max-connections"], "--max-connections", 1, 1_000_000),
+      headTimeoutMs: secs(values["head-timeout"], "--head-timeout"),
+      idleTimeoutMs: secs(values["idle-timeout"], "--idle-timeout"),
+      writeTimeoutMs: secs(values["write-timeout"], "--write-timeout"),
+      maxRequests: int(values["max-requests"], "--max-requests", 1, 1_000_000_000),
+      graceMs: secs(values.grace, "--grace"),
+    },
+  };
+}
+
+/** Runs the server CLI; resolves to the exit code. */
+export async function main(args: string[]): Promise<number> {
+  if (args.includes("-h") || args.includes("--help")) {
+    console.log(USAGE);
+    return 0;
+  }
+  if (args.includes("-V") || args.includes("--version")) {
+    console.log(`ferry server ${VERSION}`);
+    return 0;
+  }
+  let parsed: ReturnType<typeof parseServerArgs>;
+  try {
+    parsed = parseServerArgs(args);
+  } catch (e) {
+    const msg = e instanceof UsageError ? e.message : (e as Error).message.replace(/\. .*$/, "");
+    console.error(`server.ts: ${msg}\n\n${USAGE}`);
+    return 2;
+  }
+  const { options, workers } = parsed;
+  let server: { urls(): string[]; shutdown(graceMs?: number): Promise<void>; log: Server["log"] };
+  try {
+    server = workers > 1 ? await startWorkers(options, workers) : await Server.start(options);
+  } catch (e) {
+    const where = `${options.host}:${options.port}`;
+    if (e instanceof Deno.errors.AddrInUse) {
+      console.error(
+        `server.ts: port ${options.port} is already in use on ${options.host} ` +
+          `(address ${where}); choose another PORT, or 0 for a free one`,
+      );
+    } else if (e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied) {
+      console.error(
+        `server.ts: permission denied: ${(e as Error).message}; run with ` +
+          `--allow-net --allow-read (and --allow-sys for the start-up URLs), or -A`,
+      );
+    } else {
+      console.error(`server.ts: cannot listen on ${where}: ${(e as Error).message}`);
+    }
+    return 1;
+  }
+  server.log.info(`Ferry ${VERSION} serving ${Deno.realPathSync(options.root)}`);
+  for (const url of server.urls()) server.log.info(`  ${url}`);
+  server.log.info("Press Ctrl-C to stop.");
+
+  let signals = 0;
+  const { promise: stopped, resolve } = Promise.withResolvers<void>();
+  const onSignal = () => {
+    signals++;
+    if (signals > 1) Deno.exit(1); // a second signal: stop at once
+    server.log.info("shutting down: finishing responses in flight (Ctrl-C again to stop now)");
+    server.shutdown().then(resolve);
+  };
+  Deno.addSignalListener("SIGINT", onSignal);
+  Deno.addSignalListener("SIGTERM", onSignal);
+  await stopped;
+  Deno.removeSignalListener("SIGINT", onSignal);
+  Deno.removeSignalListener("SIGTERM", onSignal);
+  return 0;
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));
