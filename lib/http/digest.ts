@@ -137,13 +137,13 @@ function fromBase64(text: string): Uint8Array | null {
 
 // ---------------------------------------------------------------------------------------------
 // A Structured Field Dictionary parser (RFC 8941 §4.2.2), reduced to what the digest fields
-// need: bare items are kept (integers and decimals as numbers, byte sequences as bytes, strings
+// need: bare items are kept (integers as numbers, decimals boxed, byte sequences as bytes, strings
 // and tokens as strings, booleans as booleans); parameters are parsed and dropped; inner lists
 // are parsed and kept as a marker. Keys are lower-cased before checking (the leniency above).
 
 /** An inner list, kept only so that a member with one is not mistaken for a byte sequence. */
 const INNER_LIST: unique symbol = Symbol("inner-list");
-type BareItem = number | string | boolean | Uint8Array | typeof INNER_LIST;
+type BareItem = number | { decimal: number } | string | boolean | Uint8Array | typeof INNER_LIST;
 
 /** Parser state: the input and a cursor. */
 interface Cursor {
@@ -206,7 +206,8 @@ function parseBareItem(c: Cursor): BareItem | null {
     const after = c.s[c.i + num[0].length];
     if (after !== undefined && /[0-9.]/.test(after)) return null; // too many digits
     c.i += num[0].length;
-    return Number(num[0]);
+    // A Decimal is not an Integer (RFC 8941 §3.3.1, §3.3.2): `5.0` is no preference.
+    return num[0].includes(".") ? { decimal: Number(num[0]) } : Number(num[0]);
   }
   const tok = /^[A-Za-z*][!#$%&'*+\-.^_`|~0-9A-Za-z:/]*/.exec(c.s.slice(c.i));
   if (tok !== null) {
