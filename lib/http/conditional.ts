@@ -1,7 +1,7 @@
 /**
  * Conditional requests (RFC 9110 §13): entity tags, their comparison, and the precondition
- * decision a file server makes before it serves a representation. Pure: no clock unless none is
- * given (`Date.now()` is the default "now"), no I/O.
+ * decision a file server makes before it serves a representation. Pure: no I/O; the clock is
+ * read only when the caller gives no `nowMs`.
  *
  * Each precondition is evaluated to a three-way {@linkcode Condition} — `none` (field absent or
  * to be ignored), `true`, `false` — the way Go's net/http fs.go does, so that the §13.2.2 order
