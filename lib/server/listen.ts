@@ -236,7 +236,7 @@ export class Server {
     while (conns.size > 0) await new Promise((r) => setTimeout(r, 5));
     await this.#acceptLoop;
     clearInterval(this.#sweeper);
-    this.#digests?.close();
+    await this.#digests?.close();
     await this.log.flush();
   }
 
