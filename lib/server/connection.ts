@@ -88,6 +88,25 @@ function currentDate(): string {
   return dateText;
 }
 
+/** Fields that make a response depend on more than the target: such requests skip the
+ * small-file cache. */
+const CONDITIONAL_FIELDS = [
+  "range",
+  "if-range",
+  "if-match",
+  "if-none-match",
+  "if-modified-since",
+  "if-unmodified-since",
+  "want-repr-digest",
+];
+
+/** A GET/HEAD whose answer depends on the target alone. */
+function isPlain(head: RequestHead): boolean {
+  if (head.method !== "GET" && head.method !== "HEAD") return false;
+  for (const f of CONDITIONAL_FIELDS) if (head.headers.has(f)) return false;
+  return true;
+}
+
 const pool: Uint8Array[] = [];
 function takeBuffer(): Uint8Array {
   return pool.pop() ?? new Uint8Array(STREAM_CHUNK_BYTES);
@@ -314,6 +333,45 @@ export async function serveConnection(conn: Deno.TcpConn, ctx: ServerContext): P
       }
 
       requests++;
+      const keepAlive = head.keepAlive && !head.hasBody && !ctx.draining &&
+        requests < ctx.limits.maxRequests;
+      if (isPlain(head)) {
+        const date = currentDate();
+        const hit = ctx.files.cache.lookup(head.target, keepAlive, dateSecond, date);
+        if (hit !== undefined) {
+          const isHead = head.method === "HEAD";
+          try {
+            await writeAll(
+              state,
+              isHead ? hit.bytes.subarray(0, hit.headLength) : hit.bytes,
+              ctx.limits.writeTimeoutMs,
+            );
+          } catch {
+            state.why = "write failed";
+            break;
+          }
+          state.deadline = 0;
+          const sent = isHead ? 0 : hit.bodyLength;
+          bytesOut += sent;
+          if (ctx.log.enabled) {
+            ctx.log.access({
+              conn: id,
+              peer,
+              method: head.method,
+              target: head.target,
+              version: head.version,
+              status: hit.status,
+              bytes: sent,
+              ms: performance.now() - headAt,
+            });
+          }
+          if (!keepAlive) {
+            state.why = ctx.draining ? "shutdown" : head.hasBody ? "request had a body" : "close";
+            break;
+          }
+          continue;
+        }
+      }
       let reply: Reply;
       try {
         reply = await ctx.files.respond(head);
@@ -321,10 +379,9 @@ export async function serveConnection(conn: Deno.TcpConn, ctx: ServerContext): P
         reply = replyForError(e);
       }
       // A body we do not read could be taken for the next request: answer, then close.
-      const keepAlive = head.keepAlive && !head.hasBody && !reply.close && !ctx.draining &&
-        requests < ctx.limits.maxRequests;
+      const keep = keepAlive && !reply.close;
       try {
-        await sendReply(state, reply, head.method === "HEAD", keepAlive, ctx);
+        await sendReply(state, reply, head.method === "HEAD", keep, ctx);
         bytesOut += head.method === "HEAD" ? 0 : reply.length;
       } catch (e) {
         state.why = e instanceof TruncatedFileError
@@ -353,7 +410,7 @@ export async function serveConnection(conn: Deno.TcpConn, ctx: ServerContext): P
         bytes: head.method === "HEAD" ? 0 : reply.length,
         ms: performance.now() - headAt,
       });
-      if (!keepAlive) {
+      if (!keep) {
         state.why = ctx.draining ? "shutdown" : head.hasBody ? "request had a body" : "close";
         break;
       }

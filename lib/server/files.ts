@@ -27,6 +27,8 @@ import { encodePathSegment } from "./escape.ts";
 import { prefersJson, readListing, renderListingHtml, renderListingJson } from "./listing.ts";
 import { type Representation, selectRepresentation } from "./representation.ts";
 import type { DigestCache } from "./digest_cache.ts";
+import { SMALL_FILE_MAX_BYTES, SmallFileCache } from "./small_cache.ts";
+import { VERSION } from "../version.ts";
 
 /** What the file server may serve. */
 export interface FileServerOptions {
@@ -106,6 +108,8 @@ export class FileServer {
   readonly dotfiles: boolean;
   readonly followSymlinks: boolean;
   readonly digests: DigestCache | undefined;
+  /** Whole small responses, for plain GET/HEAD (see {@linkcode SmallFileCache}). */
+  readonly cache = new SmallFileCache();
 
   private constructor(root: string, o: FileServerOptions) {
     this.root = root;
@@ -216,6 +220,26 @@ export class FileServer {
       if (rep.status === STATUS.PreconditionFailed || rep.status === STATUS.RangeNotSatisfiable) {
         handle.close();
         return errorReply(rep.status, undefined, rep.fields.filter(([k]) => k === "Content-Range"));
+      }
+      if (rep.status === STATUS.OK && info.size <= SMALL_FILE_MAX_BYTES) {
+        // Small: read whole, send with the head in one write, and remember for next time (only
+        // once the digest is known, so the cached head carries it).
+        const body = new Uint8Array(info.size);
+        let off = 0;
+        while (off < body.length) {
+          const n = await handle.read(body.subarray(off));
+          if (n === null) break;
+          off += n;
+        }
+        handle.close();
+        if (off < body.length) return errorReply(STATUS.InternalServerError);
+        if (
+          (rep.digest !== undefined || this.digests === undefined) &&
+          !head.headers.has("want-repr-digest")
+        ) {
+          this.cache.store(head.target, path, info, `ferry/${VERSION}`, rep.fields, body);
+        }
+        return { status: rep.status, fields: rep.fields, length: rep.length, body };
       }
       if (rep.parts.length === 0 || head.method === "HEAD") {
         handle.close();
