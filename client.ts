@@ -1,0 +1,37 @@
+/**
+ * Ferry's download client:
+ * `deno run -A client.ts [options] HOST PORT FILE DIR` or `client.ts [options] URL [DIR]`.
+ *
+ * Parses the command line and hands over to `lib/client`; see `--help` for the options and the
+ * exit codes.
+ *
+ * @module
+ */
+
+import { parseClientArgs, USAGE } from "./lib/client/args.ts";
+import { ClientError } from "./lib/client/errors.ts";
+import { runClient } from "./lib/client/run.ts";
+import { VERSION } from "./lib/version.ts";
+
+/** Runs the client with `args` (without the program name) and returns the exit code. */
+export async function main(args: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseClientArgs(args);
+  } catch (e) {
+    if (!(e instanceof ClientError)) throw e;
+    console.error(`ferry: ${e.message}`);
+    return e.code;
+  }
+  if (parsed.kind === "help") {
+    console.log(USAGE);
+    return 0;
+  }
+  if (parsed.kind === "version") {
+    console.log(`ferry client ${VERSION}`);
+    return 0;
+  }
+  return await runClient(parsed.options);
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -1,0 +1,237 @@
+/**
+ * The client's command line: `client.ts [options] HOST PORT FILE DIR` or
+ * `client.ts [options] http://host:port/path [DIR]`, parsed with `node:util` parseArgs into
+ * {@linkcode ClientOptions}. Every option and its default is in {@linkcode USAGE}.
+ *
+ * @example
+ * ```ts
+ * import { parseClientArgs } from "./args.ts";
+ * const r = parseClientArgs(["-f", "127.0.0.1", "8080", "docs/a b.pdf", "out"]);
+ * if (r.kind === "run") console.log(r.options.target.path, r.options.name); // /docs/a%20b.pdf a b.pdf
+ * ```
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { ClientError, EXIT, EXIT_TABLE } from "./errors.ts";
+import {
+  checkHost,
+  checkName,
+  checkPort,
+  encodeFilePath,
+  type Location,
+  nameFromPath,
+  parseHttpUrl,
+} from "./names.ts";
+
+/** Defaults of the options, shown by --help. */
+export const DEFAULTS = {
+  /** Seconds allowed for the connect and for each read. */
+  timeoutSeconds: 30,
+  /** Redirects followed at most. */
+  maxRedirects: 5,
+  /** Extra round trips measured. 0: the TCP handshake alone gives the RTT, and the download
+   * stays one request on one connection. */
+  rttProbes: 0,
+} as const;
+
+/** Largest --rtt-probes: enough for a stable average, too few to look like a flood. */
+export const MAX_RTT_PROBES = 100;
+/** Largest --max-redirects (browsers stop at about 20). */
+export const MAX_REDIRECTS_LIMIT = 50;
+
+/** Everything a download needs, after validation. */
+export interface ClientOptions {
+  /** The first place to ask. */
+  target: Location;
+  /** Where the user's FILE or URL came from, for messages. */
+  source: string;
+  /** Directory to save into (created when missing). */
+  dir: string;
+  /** The local file name inside `dir`, already checked. */
+  name: string;
+  /** Replace an existing DIR/NAME. @default false */
+  force: boolean;
+  /** Connect and per-read timeout in ms; 0 = none. @default 30000 */
+  timeoutMs: number;
+  /** @default 5 */
+  maxRedirects: number;
+  /** @default 0 */
+  rttProbes: number;
+  /** One JSON object on stdout instead of text. @default false */
+  json: boolean;
+  /** Print only errors. @default false */
+  quiet: boolean;
+  /** Progress bar on a terminal. @default true */
+  progress: boolean;
+  /** Largest body accepted, in bytes; null = no limit. @default null */
+  maxSize: number | null;
+  /** Resume from DIR/NAME.part. @default false */
+  resume: boolean;
+  /** Expected sha-256, lower-case hex, or null. @default null */
+  sha256: string | null;
+}
+
+/** What the command line asks for. */
+export type ParsedArgs =
+  | { kind: "help" }
+  | { kind: "version" }
+  | { kind: "run"; options: ClientOptions };
+
+/** The --help text: every option, its default, and the exit codes. */
+export const USAGE = `Usage: client.ts [options] HOST PORT FILE DIR
+       client.ts [options] http://HOST[:PORT]/PATH [DIR]
+
+Download FILE from an HTTP/1.x server into DIR (created if missing; default "." in the URL
+form). FILE is a path on the server ("docs/a b.pdf" is fine); the file is saved as
+DIR/<last segment of FILE> ("index.html" for a path ending in "/"), first as NAME.part,
+renamed to NAME once complete and verified. HOST may be a name, IPv4 or IPv6 address.
+
+Options:
+  -o, --output NAME       save as DIR/NAME (a plain file name; default: last segment of FILE)
+  -f, --force             replace an existing DIR/NAME (default: refuse, exit 6)
+  -c, --continue          resume DIR/NAME.part with a Range request (default: start over)
+      --timeout SECONDS   connect and per-read timeout, 0 = none (default ${DEFAULTS.timeoutSeconds})
+      --max-redirects N   redirects followed at most (default ${DEFAULTS.maxRedirects})
+      --rtt-probes N      measure N extra round trips, ping-style min/avg/max/mdev: HEAD
+                          requests on the same connection when the server keeps it open,
+                          else fresh TCP handshakes; one more is sent first as warm-up
+                          (default ${DEFAULTS.rttProbes}: the TCP handshake alone gives the RTT)
+      --max-size BYTES    stop with exit 5 when the body is larger (suffixes K, M, G, T =
+                          KiB..TiB; default: no limit)
+      --sha256 HEX        verify the file against this sha-256 (exit 7 on mismatch)
+      --json              print one JSON object on stdout instead of text
+  -q, --quiet             print only errors
+      --no-progress       no progress bar (it is shown only when stderr is a terminal)
+  -h, --help              this text
+  -V, --version           print the version
+
+The body is checked against Repr-Digest / Content-Digest (sha-256, RFC 9530) when the
+server sends one. Least privilege:
+  deno run --allow-net=HOST --allow-read=DIR --allow-write=DIR client.ts HOST PORT FILE DIR
+
+${EXIT_TABLE}`;
+
+function usage(message: string): ClientError {
+  return new ClientError(EXIT.usage, `${message} (see --help)`);
+}
+
+function integer(v: string | undefined, name: string, max: number, dflt: number): number {
+  if (v === undefined) return dflt;
+  if (!/^\d+$/.test(v) || Number(v) > max) {
+    throw usage(`${name} must be an integer from 0 to ${max}, got ${JSON.stringify(v)}`);
+  }
+  return Number(v);
+}
+
+const SIZE_UNITS: Record<string, number> = {
+  "": 1,
+  k: 2 ** 10,
+  m: 2 ** 20,
+  g: 2 ** 30,
+  t: 2 ** 40,
+};
+
+/** Parses a byte count with an optional binary suffix (`10M` = 10 MiB). */
+export function parseSize(v: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?$/i.exec(v.trim());
+  const n = m === null ? NaN : Math.floor(Number(m[1]) * SIZE_UNITS[m[2].toLowerCase()]);
+  if (!Number.isSafeInteger(n)) {
+    throw usage(`--max-size must be a byte count such as 1048576 or 10M, got ${JSON.stringify(v)}`);
+  }
+  return n;
+}
+
+/**
+ * Parses the command line.
+ * @throws {ClientError} usage (exit 2) with one line saying what is wrong.
+ */
+export function parseClientArgs(args: string[]): ParsedArgs {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        output: { type: "string", short: "o" },
+        force: { type: "boolean", short: "f" },
+        continue: { type: "boolean", short: "c" },
+        timeout: { type: "string" },
+        "max-redirects": { type: "string" },
+        "rtt-probes": { type: "string" },
+        "max-size": { type: "string" },
+        sha256: { type: "string" },
+        json: { type: "boolean" },
+        quiet: { type: "boolean", short: "q" },
+        "no-progress": { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+        version: { type: "boolean", short: "V" },
+      },
+    });
+  } catch (e) {
+    throw usage(e instanceof Error ? e.message.split("\n")[0] : String(e));
+  }
+  const v = parsed.values;
+  if (v.help) return { kind: "help" };
+  if (v.version) return { kind: "version" };
+
+  const pos = parsed.positionals;
+  let target: Location;
+  let dir: string;
+  let source: string;
+  let derived: string;
+  if ((pos.length === 1 || pos.length === 2) && /^[a-z][a-z0-9+.-]*:\/\//i.test(pos[0])) {
+    target = parseHttpUrl(pos[0]);
+    dir = pos[1] ?? ".";
+    source = pos[0];
+    derived = nameFromPath(target.path);
+  } else if (pos.length === 4) {
+    const [host, port, file] = pos;
+    target = { host: checkHost(host), port: checkPort(port), path: encodeFilePath(file) };
+    dir = pos[3];
+    source = `FILE ${JSON.stringify(file)}`;
+    derived = nameFromPath(target.path);
+  } else {
+    throw usage(
+      pos.length === 0
+        ? "missing arguments: HOST PORT FILE DIR, or an http:// URL"
+        : `expected HOST PORT FILE DIR or URL [DIR], got ${pos.length} argument(s)`,
+    );
+  }
+  if (dir === "" || dir.includes("\0")) throw usage("DIR must be a directory path");
+
+  const timeout = v.timeout === undefined ? DEFAULTS.timeoutSeconds : Number(v.timeout);
+  if (v.timeout !== undefined && (!/^\d+(\.\d+)?$/.test(v.timeout) || timeout > 86400)) {
+    throw usage(`--timeout must be seconds from 0 to 86400, got ${JSON.stringify(v.timeout)}`);
+  }
+  const sha = v.sha256?.toLowerCase() ?? null;
+  if (sha !== null && !/^[0-9a-f]{64}$/.test(sha)) {
+    throw usage(`--sha256 must be 64 hex digits, got ${JSON.stringify(v.sha256!.slice(0, 80))}`);
+  }
+  const name = v.output !== undefined ? checkName(v.output, "-o") : checkName(derived, source);
+  return {
+    kind: "run",
+    options: {
+      target,
+      source,
+      dir,
+      name,
+      force: v.force ?? false,
+      timeoutMs: Math.round(timeout * 1000),
+      maxRedirects: integer(
+        v["max-redirects"],
+        "--max-redirects",
+        MAX_REDIRECTS_LIMIT,
+        DEFAULTS.maxRedirects,
+      ),
+      rttProbes: integer(v["rtt-probes"], "--rtt-probes", MAX_RTT_PROBES, DEFAULTS.rttProbes),
+      json: v.json ?? false,
+      quiet: v.quiet ?? false,
+      progress: !(v["no-progress"] ?? false),
+      maxSize: v["max-size"] === undefined ? null : parseSize(v["max-size"]),
+      resume: v.continue ?? false,
+      sha256: sha,
+    },
+  };
+}

@@ -1,0 +1,195 @@
+/**
+ * What a download reports: one {@linkcode Report} object, printed as JSON by `--json` and as
+ * text lines for people otherwise. Connection details go through `lib/net/conn_info.ts`, the
+ * same module the server logs with.
+ *
+ * JSON fields (`--json`, one object on stdout, also on failure):
+ *
+ * | field | meaning |
+ * |---|---|
+ * | `ok` | true when the file was saved (or there was nothing to do) |
+ * | `exitCode` | the process exit code (0, 2..8) |
+ * | `error` | the one-line error message, or null |
+ * | `url` | the first URL asked for |
+ * | `finalUrl` | the URL the body came from, after redirects |
+ * | `file` | the saved path DIR/NAME, or null when nothing was saved |
+ * | `partFile` | DIR/NAME.part when one was left behind (resume with `-c`), else null |
+ * | `redirects` | `[{ status, from, to }]`, one per hop followed |
+ * | `connections` | TCP connections opened for requests (handshake probes not counted) |
+ * | `connection` | the last connection, conn_info shape: `hostName`, `resolvedAddress`, `reverseName`, `peer`, `local`, `family`, `type`, `protocol`, `protocolNumber`, `timeoutsMs` |
+ * | `request` | `{ line, headers: [[name, value], ...] }` of the last request |
+ * | `response` | `{ statusLine, status, headers: [[name, value], ...], trailers: [...] }` of the last response |
+ * | `timingsMs` | `{ nameLookup, tcpConnect, firstByte, transfer, total }` (last hop, total overall) |
+ * | `rtt` | `{ handshakeMs, probes }`; `probes` is null or `{ method, count, warmupMs, samplesMs, minMs, avgMs, maxMs, mdevMs }` with `method` "head", "tcp-handshake" or "head+tcp-handshake" |
+ * | `bytes` | `{ received, resumedFrom, size, expected }`: body bytes this run, bytes already in the .part, the file's size, the size announced (or null) |
+ * | `throughputBytesPerSec` | body bytes this run / transfer time |
+ * | `sha256` | hex sha-256 of the whole file, or null |
+ * | `verification` | `{ verified, checks: [{ source, expected, ok }] }`; `source` is "Repr-Digest", "Content-Digest" or "--sha256" |
+ * | `resume` | "none", "appended", "restarted" (server ignored the range) or "already-complete" (416) |
+ *
+ * @module
+ */
+
+import { type ConnParams, formatConnBlock } from "../net/conn_info.ts";
+import type { ProbeResult } from "./probe.ts";
+import { formatBytes } from "./progress.ts";
+
+/** One digest comparison. */
+export interface Check {
+  /** Where the expected value came from. */
+  source: "Repr-Digest" | "Content-Digest" | "--sha256";
+  /** Expected sha-256, hex. */
+  expected: string;
+  /** Whether the file matched. */
+  ok: boolean;
+}
+
+/** Everything a download reports (the `--json` shape; see the module doc). */
+export interface Report {
+  ok: boolean;
+  exitCode: number;
+  error: string | null;
+  url: string;
+  finalUrl: string;
+  file: string | null;
+  partFile: string | null;
+  redirects: Array<{ status: number; from: string; to: string }>;
+  connections: number;
+  connection: ConnParams | null;
+  request: { line: string; headers: Array<[string, string]> } | null;
+  response: {
+    statusLine: string;
+    status: number;
+    headers: Array<[string, string]>;
+    trailers: Array<[string, string]>;
+  } | null;
+  timingsMs: {
+    nameLookup: number;
+    tcpConnect: number;
+    firstByte: number;
+    transfer: number;
+    total: number;
+  };
+  rtt: { handshakeMs: number; probes: ProbeResult | null };
+  bytes: { received: number; resumedFrom: number; size: number; expected: number | null };
+  throughputBytesPerSec: number;
+  sha256: string | null;
+  verification: { verified: boolean; checks: Check[] };
+  resume: "none" | "appended" | "restarted" | "already-complete";
+}
+
+/** An empty report for a download of `url`. */
+export function newReport(url: string): Report {
+  return {
+    ok: false,
+    exitCode: 0,
+    error: null,
+    url,
+    finalUrl: url,
+    file: null,
+    partFile: null,
+    redirects: [],
+    connections: 0,
+    connection: null,
+    request: null,
+    response: null,
+    timingsMs: { nameLookup: 0, tcpConnect: 0, firstByte: 0, transfer: 0, total: 0 },
+    rtt: { handshakeMs: 0, probes: null },
+    bytes: { received: 0, resumedFrom: 0, size: 0, expected: null },
+    throughputBytesPerSec: 0,
+    sha256: null,
+    verification: { verified: false, checks: [] },
+    resume: "none",
+  };
+}
+
+/** Rounds timings to the microsecond for JSON (more digits would be noise). */
+export function roundMs(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
+}
+
+/** `0.123 ms`, `12.35 ms`, `1234.5 ms`. */
+export function fmtMs(ms: number): string {
+  return `${ms < 10 ? ms.toFixed(3) : ms < 100 ? ms.toFixed(2) : ms.toFixed(1)} ms`;
+}
+
+/** C0 controls but tab, and DEL: what a terminal would act on. */
+// deno-lint-ignore no-control-regex
+const CONTROL = new RegExp("[\\x00-\\x08\\x0a-\\x1f\\x7f]", "g");
+
+/** Server-sent text made safe for a terminal: control characters become `\xNN`. */
+export function safeText(s: string, max = 2000): string {
+  return s.slice(0, max).replace(
+    CONTROL,
+    (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`,
+  );
+}
+
+/** The connection block for people: name, addresses, family, type, protocol, timeouts. */
+export function textConnection(p: ConnParams, lookupMs: number, connectMs: number): string {
+  return `* connected (name lookup ${fmtMs(lookupMs)}, TCP handshake ${fmtMs(connectMs)})\n` +
+    formatConnBlock(p);
+}
+
+/** Request lines, `> ` prefixed as curl -v does. */
+export function textRequest(line: string, headers: Array<[string, string]>): string {
+  return [`> ${line}`, ...headers.map(([k, v]) => `> ${k}: ${v}`)].join("\n");
+}
+
+/** Response lines, `< ` prefixed, server text made terminal-safe. */
+export function textResponse(statusLine: string, headers: Array<[string, string]>): string {
+  return [`< ${safeText(statusLine)}`, ...headers.map(([k, v]) => `< ${safeText(`${k}: ${v}`)}`)]
+    .join("\n");
+}
+
+/** The closing summary of a successful download. */
+export function textSummary(r: Report): string {
+  const t = r.timingsMs;
+  const rows: Array<[string, string]> = [
+    [
+      "size",
+      `${formatBytes(r.bytes.size)} (${r.bytes.size} bytes)` +
+      (r.bytes.resumedFrom > 0 ? `, ${r.bytes.received} received now` : ""),
+    ],
+    ["sha256", r.sha256 ?? "-"],
+    ["verified", verificationText(r)],
+    [
+      "timings",
+      `name lookup ${fmtMs(t.nameLookup)}, TCP connect ${fmtMs(t.tcpConnect)}, ` +
+      `request → first byte ${fmtMs(t.firstByte)}, transfer ${fmtMs(t.transfer)}, ` +
+      `total ${fmtMs(t.total)}`,
+    ],
+    ["rtt", rttText(r)],
+    ["throughput", `${formatBytes(Math.round(r.throughputBytesPerSec))}/s`],
+  ];
+  if (r.resume !== "none") rows.push(["resume", r.resume]);
+  const head = r.file !== null ? `* saved ${r.file}` : "* nothing saved";
+  return [head, ...rows.map(([k, v]) => `  ${k.padEnd(12)}${v}`)].join("\n");
+}
+
+/** `yes: sha-256 matches Repr-Digest` / `no: …`. */
+export function verificationText(r: Report): string {
+  const checks = r.verification.checks;
+  if (checks.length === 0) {
+    return "no (the server sent no Repr-Digest/Content-Digest; pass --sha256 HEX to check)";
+  }
+  const names = checks.map((c) => c.source).join(" and ");
+  return r.verification.verified
+    ? `yes: sha-256 matches ${names}`
+    : `NO: sha-256 does not match ${names}`;
+}
+
+/** `handshake 0.1 ms; HEAD probes (same connection) min/avg/max/mdev = …`. */
+export function rttText(r: Report): string {
+  const hs = `TCP handshake ${fmtMs(r.rtt.handshakeMs)}`;
+  const p = r.rtt.probes;
+  if (p === null) return hs;
+  const how = p.method === "head"
+    ? "HEAD on the same connection"
+    : p.method === "tcp-handshake"
+    ? "fresh TCP handshakes: the server closes after each response"
+    : "HEAD, then fresh TCP handshakes after the server closed";
+  const f = (x: number) => x.toFixed(3);
+  return `${hs}; ${p.count} probes (${how}) min/avg/max/mdev = ` +
+    `${f(p.minMs)}/${f(p.avgMs)}/${f(p.maxMs)}/${f(p.mdevMs)} ms`;
+}

@@ -1,0 +1,101 @@
+/**
+ * Runs one download for the CLI: wires the output (text, JSON, quiet, progress bar), turns any
+ * failure into one line on stderr and an exit code, and never lets a stack trace reach a user.
+ *
+ * @example
+ * ```ts ignore
+ * import { parseClientArgs } from "./args.ts";
+ * import { runClient } from "./run.ts";
+ * const parsed = parseClientArgs(["http://127.0.0.1:8080/a.bin", "out"]);
+ * if (parsed.kind === "run") Deno.exit(await runClient(parsed.options));
+ * ```
+ * @module
+ */
+
+import type { ClientOptions } from "./args.ts";
+import { runDownload, type Ui } from "./download.ts";
+import { ClientError, EXIT, permissionError, reasonOf } from "./errors.ts";
+import { formatUrl } from "./names.ts";
+import { newReport, type Report, roundMs, textSummary } from "./report.ts";
+
+/** Where the CLI writes; replaceable for tests. */
+export interface Io {
+  /** Standard output, one block per call. */
+  out(text: string): void;
+  /** Standard error, one line per call. */
+  err(text: string): void;
+  /** Raw writes to stderr for the progress bar, or null when stderr is not a terminal. */
+  tty: ((s: string) => void) | null;
+}
+
+const enc = new TextEncoder();
+
+/** The process's own streams. */
+export function processIo(): Io {
+  return {
+    out: (t) => console.log(t),
+    err: (t) => console.error(t),
+    tty: Deno.stderr.isTerminal() ? (s) => void Deno.stderr.writeSync(enc.encode(s)) : null,
+  };
+}
+
+/** Any failure as a ClientError (unknown ones are reported plainly, without a stack). */
+export function toClientError(e: unknown): ClientError {
+  if (e instanceof ClientError) return e;
+  return permissionError(e, "a resource") ??
+    new ClientError(EXIT.protocol, `unexpected error: ${reasonOf(e)}`);
+}
+
+/** Rounds the report's floating-point fields for JSON. */
+export function jsonReport(r: Report): Report {
+  const t = r.timingsMs;
+  const p = r.rtt.probes;
+  return {
+    ...r,
+    timingsMs: {
+      nameLookup: roundMs(t.nameLookup),
+      tcpConnect: roundMs(t.tcpConnect),
+      firstByte: roundMs(t.firstByte),
+      transfer: roundMs(t.transfer),
+      total: roundMs(t.total),
+    },
+    rtt: {
+      handshakeMs: roundMs(r.rtt.handshakeMs),
+      probes: p === null ? null : {
+        ...p,
+        warmupMs: roundMs(p.warmupMs),
+        samplesMs: p.samplesMs.map(roundMs),
+        minMs: roundMs(p.minMs),
+        avgMs: roundMs(p.avgMs),
+        maxMs: roundMs(p.maxMs),
+        mdevMs: roundMs(p.mdevMs),
+      },
+    },
+    throughputBytesPerSec: Math.round(r.throughputBytesPerSec),
+  };
+}
+
+/** Downloads per `options` and returns the exit code; prints per `io`. */
+export async function runClient(options: ClientOptions, io: Io = processIo()): Promise<number> {
+  const t0 = performance.now();
+  const report = newReport(formatUrl(options.target));
+  const text = !options.json && !options.quiet;
+  const ui: Ui = {
+    info: text ? io.out : () => {},
+    progress: options.progress && !options.quiet ? io.tty : null,
+  };
+  try {
+    await runDownload(options, report, ui);
+    report.exitCode = EXIT.ok;
+  } catch (e) {
+    const err = toClientError(e);
+    report.ok = false;
+    report.exitCode = err.code;
+    report.error = err.message;
+    io.err(`ferry: ${err.message}`);
+  }
+  if (report.timingsMs.total === 0) report.timingsMs.total = performance.now() - t0;
+  if (options.json) io.out(JSON.stringify(jsonReport(report)));
+  else if (text && report.ok) io.out(textSummary(report));
+  return report.exitCode;
+}

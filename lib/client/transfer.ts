@@ -1,0 +1,336 @@
+/**
+ * The final response → a file: refuse error statuses (with a safe excerpt of the body), decide
+ * what a resume answer means (206 append, 200 restart, 416 already complete), stream the body
+ * into DIR/NAME.part through one reused buffer, verify (Repr-Digest / Content-Digest, RFC 9530,
+ * and `--sha256`), then rename into place.
+ *
+ * @example
+ * ```ts ignore
+ * import { saveResponse } from "./transfer.ts";
+ * await saveResponse(hop, { opts, paths, resume: null, report, ui, t0: performance.now() });
+ * ```
+ * @module
+ */
+
+import { BodyError, BodyReader, type Framing, responseFraming } from "../http/body.ts";
+import { parseDigestField } from "../http/digest.ts";
+import { parseContentRange } from "../http/range.ts";
+import { parseHttpDate, type ResponseHead } from "../http/response.ts";
+import type { ClientOptions } from "./args.ts";
+import type { FinalHop, Ui } from "./download.ts";
+import { ClientError, EXIT } from "./errors.ts";
+import { readError } from "./exchange.ts";
+import { formatUrl } from "./names.ts";
+import { Progress } from "./progress.ts";
+import type { Check, Report } from "./report.ts";
+import {
+  BUFFER_BYTES,
+  finalize,
+  hashFile,
+  PartFile,
+  type PartMeta,
+  type SavePaths,
+  writeMeta,
+} from "./save.ts";
+
+/** Bytes of an error body read for the excerpt, and the excerpt's length in characters. */
+export const EXCERPT_READ_BYTES = 4096;
+/** Characters of an error body shown to the user. */
+export const EXCERPT_CHARS = 200;
+/** Longest wait for an error body's excerpt: the status is already known, so a slow body must
+ * not hold the error message back for the whole read timeout. */
+export const EXCERPT_WAIT_MS = 2000;
+
+/** A .part to continue from. */
+export interface ResumeFrom {
+  /** Its size: the first byte asked for. */
+  offset: number;
+  /** What was remembered of the first attempt, or null. */
+  meta: PartMeta | null;
+}
+
+/** What {@linkcode saveResponse} works with. */
+export interface SaveContext {
+  opts: ClientOptions;
+  paths: SavePaths;
+  resume: ResumeFrom | null;
+  report: Report;
+  ui: Ui;
+  /** `performance.now()` at the start of the download. */
+  t0: number;
+}
+
+const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+
+/** Saves the body of `hop`'s response, or throws the {@linkcode ClientError} that explains why
+ * not. */
+export async function saveResponse(hop: FinalHop, ctx: SaveContext): Promise<void> {
+  const { head, statusLine } = hop.result;
+  const { report, paths, opts, resume } = ctx;
+  const where = formatUrl(hop.to);
+  if (head.status === 416 && resume !== null && await alreadyComplete(head, ctx)) return;
+  if (head.status >= 400) {
+    const excerpt = await readExcerpt(hop);
+    throw new ClientError(
+      EXIT.httpStatus,
+      `${where}: the server answered ${statusLine.slice(9)}${excerpt ? ` ("${excerpt}")` : ""}; ${
+        head.status === 416
+          ? "the .part no longer fits the file: run again without -c to start over"
+          : head.status < 500
+          ? "check the path and the host"
+          : "a problem on the server's side: try again later"
+      }`,
+    );
+  }
+  let framing: Framing;
+  try {
+    framing = responseFraming({ method: "GET", ...head });
+  } catch (e) {
+    throw readError(e, where, "the response");
+  }
+  let offset = 0;
+  let partLength: number | null = framing.kind === "length" ? framing.length : null;
+  if (head.status === 206) {
+    const r = checkPartial(head, resume, where);
+    offset = r.offset;
+    partLength = r.length;
+    report.resume = "appended";
+    ctx.ui.info(
+      `* server sent bytes ${offset}-${offset + r.length - 1}: appending to ${paths.part}`,
+    );
+  } else if (resume !== null) {
+    report.resume = "restarted";
+    ctx.ui.info("* the server ignored the range and sent the whole file: starting over");
+  }
+  const total = partLength === null ? null : offset + partLength;
+  report.bytes.expected = total;
+  report.bytes.resumedFrom = offset;
+  if (opts.maxSize !== null && total !== null && total > opts.maxSize) {
+    throw tooBig(where, opts.maxSize, `the file is ${total} bytes`);
+  }
+
+  const scratch = new Uint8Array(BUFFER_BYTES);
+  const part = offset > 0
+    ? await PartFile.append(paths, offset, scratch)
+    : await PartFile.create(paths);
+  report.partFile = paths.part;
+  let trailers: Array<[string, string]> = [];
+  try {
+    if (offset === 0) await writeMeta(paths, metaOf(head, report.url, total));
+    trailers = await streamBody(hop, framing, part, scratch, ctx, total);
+    if (partLength !== null && part.size - offset !== partLength) {
+      throw new ClientError(
+        EXIT.protocol,
+        `${where}: received ${part.size - offset} of ${partLength} bytes of the range`,
+      );
+    }
+  } finally {
+    part.close();
+  }
+  report.sha256 = hex(part.digest());
+  report.bytes.size = part.size;
+  verify(report, [...head.fields, ...trailers], head.status, opts.sha256);
+  if (!report.verification.verified && report.verification.checks.length > 0) {
+    throw mismatch(report, paths);
+  }
+  await finalize(paths, opts.force);
+  report.file = paths.final;
+  report.partFile = null;
+  report.ok = true;
+}
+
+async function streamBody(
+  hop: FinalHop,
+  framing: Framing,
+  part: PartFile,
+  scratch: Uint8Array,
+  ctx: SaveContext,
+  total: number | null,
+): Promise<Array<[string, string]>> {
+  const { report, opts } = ctx;
+  const where = formatUrl(hop.to);
+  const body = new BodyReader(hop.reader, framing);
+  const progress = ctx.ui.progress === null
+    ? null
+    : new Progress({ total, start: part.size, write: ctx.ui.progress });
+  const start = hop.result.headAt;
+  const max = opts.maxSize;
+  try {
+    // Hot path: one buffer for the whole body, no allocation per read.
+    for (let n; (n = await body.read(scratch)) !== null;) {
+      if (max !== null && part.size + n > max) {
+        throw tooBig(where, max, `more than ${max} bytes arrived`);
+      }
+      part.write(n === scratch.length ? scratch : scratch.subarray(0, n));
+      progress?.update(part.size);
+    }
+  } catch (e) {
+    if (e instanceof BodyError) {
+      throw new ClientError(
+        EXIT.protocol,
+        `${where}: ${e.kind === "truncated" ? "body truncated: " : ""}${e.message}; ` +
+          `the data so far is kept in ${ctx.paths.part}${
+            e.kind === "truncated" ? " — run again with -c to resume" : ""
+          }`,
+      );
+    }
+    throw readError(e, where, "the body");
+  } finally {
+    progress?.finish();
+    const end = performance.now();
+    report.bytes.received = body.received;
+    report.timingsMs.transfer = end - start;
+    report.timingsMs.total = end - ctx.t0;
+    report.throughputBytesPerSec = end > start ? (body.received * 1000) / (end - start) : 0;
+  }
+  if (report.response !== null) report.response.trailers = body.trailers;
+  return body.trailers;
+}
+
+/** RFC 9110 §14.4, §15.3.7: a 206 we can append is one we asked for, covering exactly from the
+ * end of the .part, of the same total size as the first attempt. */
+function checkPartial(
+  head: ResponseHead,
+  resume: ResumeFrom | null,
+  where: string,
+): { offset: number; length: number } {
+  const fail = (why: string) =>
+    new ClientError(EXIT.protocol, `${where}: unusable 206 Partial Content: ${why}`);
+  if (resume === null) throw fail("we did not ask for a range");
+  const cr = parseContentRange(head.headers.get("content-range") ?? "");
+  if (cr === null || cr.kind !== "range") {
+    throw fail(`Content-Range ${JSON.stringify(head.headers.get("content-range") ?? "")}`);
+  }
+  if (cr.start !== resume.offset) {
+    throw fail(`it starts at byte ${cr.start}, the .part has ${resume.offset}; run without -c`);
+  }
+  const known = resume.meta?.size ?? null;
+  if (cr.size === undefined || (known !== null && cr.size !== known)) {
+    throw fail(`total size ${cr.size ?? "*"} differs from the first attempt's ${known ?? "?"}`);
+  }
+  if (cr.end !== cr.size - 1) throw fail(`it ends at byte ${cr.end}, not at the end of the file`);
+  return { offset: cr.start, length: cr.end - cr.start + 1 };
+}
+
+/** A 416 whose `Content-Range: bytes *\/N` equals the .part's size: the part is the whole
+ * file (RFC 9110 §15.5.17). Verifies it against --sha256 and renames it into place. */
+async function alreadyComplete(head: ResponseHead, ctx: SaveContext): Promise<boolean> {
+  const cr = parseContentRange(head.headers.get("content-range") ?? "");
+  const known = ctx.resume?.meta?.size ?? null;
+  if (cr?.kind !== "unsatisfied" || cr.size !== ctx.resume?.offset) return false;
+  if (known !== null && known !== cr.size) return false;
+  const { report, paths } = ctx;
+  report.resume = "already-complete";
+  report.bytes = { received: 0, resumedFrom: cr.size, size: cr.size, expected: cr.size };
+  report.sha256 = hex(await hashFile(paths.part, new Uint8Array(BUFFER_BYTES)));
+  verify(report, [], 416, ctx.opts.sha256);
+  if (!report.verification.verified && report.verification.checks.length > 0) {
+    throw mismatch(report, paths);
+  }
+  ctx.ui.info(`* ${paths.part} already holds all ${cr.size} bytes (416): finishing it`);
+  await finalize(paths, ctx.opts.force);
+  report.file = paths.final;
+  report.ok = true;
+  return true;
+}
+
+/** Fills report.verification: Repr-Digest always, Content-Digest only when the body is the whole
+ * representation (not for a 206), and the user's --sha256. */
+function verify(
+  report: Report,
+  fields: Array<[string, string]>,
+  status: number,
+  userSha: string | null,
+): void {
+  const checks: Check[] = [];
+  const actual = report.sha256 ?? "";
+  const sources: Array<Check["source"]> = status === 206
+    ? ["Repr-Digest"]
+    : ["Repr-Digest", "Content-Digest"];
+  for (const source of sources) {
+    for (const [name, value] of fields) {
+      if (name.toLowerCase() !== source.toLowerCase()) continue;
+      const d = parseDigestField(value).get("sha-256");
+      if (d !== undefined) checks.push({ source, expected: hex(d), ok: hex(d) === actual });
+    }
+  }
+  if (userSha !== null) {
+    checks.push({ source: "--sha256", expected: userSha, ok: userSha === actual });
+  }
+  report.verification = { verified: checks.length > 0 && checks.every((c) => c.ok), checks };
+}
+
+function mismatch(report: Report, paths: SavePaths): ClientError {
+  const bad = report.verification.checks.find((c) => !c.ok)!;
+  report.partFile = paths.part;
+  return new ClientError(
+    EXIT.checksum,
+    `checksum mismatch: ${bad.source} says sha-256 ${bad.expected}, the data has ${report.sha256}; ` +
+      `kept only as ${paths.part} — download again without -c`,
+  );
+}
+
+function tooBig(where: string, max: number, what: string): ClientError {
+  return new ClientError(
+    EXIT.protocol,
+    `${where}: ${what}, over --max-size ${max}; stopped (raise --max-size to allow it)`,
+  );
+}
+
+/** What to remember for a resume: a strong ETag, else a Last-Modified that is strong because
+ * the Date is at least a second later (RFC 9110 §8.8.2.2, §13.1.5). */
+export function metaOf(head: ResponseHead, url: string, size: number | null): PartMeta {
+  const etag = head.headers.get("etag") ?? null;
+  const strongEtag = etag !== null && /^"[\x21\x23-\x7e\x80-\xff]*"$/.test(etag) ? etag : null;
+  const lm = head.headers.get("last-modified") ?? null;
+  const date = head.headers.get("date") ?? null;
+  const strongLm = lm !== null && date !== null &&
+      parseHttpDate(date) - parseHttpDate(lm) >= 1000
+    ? lm
+    : null;
+  return { url, etag: strongEtag, lastModified: strongEtag === null ? strongLm : null, size };
+}
+
+/** Up to {@linkcode EXCERPT_CHARS} characters of an error body, tags and control characters
+ * removed, read within {@linkcode EXCERPT_WAIT_MS}. Empty when there is none. */
+async function readExcerpt(hop: FinalHop): Promise<string> {
+  let framing: Framing;
+  try {
+    framing = responseFraming({ method: "GET", ...hop.result.head });
+  } catch {
+    return "";
+  }
+  const body = new BodyReader(hop.reader, framing);
+  const buf = new Uint8Array(EXCERPT_READ_BYTES);
+  let have = 0;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<void>((resolve) => {
+    timer = setTimeout(() => {
+      hop.connected.source.close();
+      resolve();
+    }, EXCERPT_WAIT_MS);
+  });
+  const read = (async () => {
+    while (have < buf.length) {
+      const n = await body.read(buf.subarray(have));
+      if (n === null) break;
+      have += n;
+    }
+  })().catch(() => {});
+  await Promise.race([read, deadline]);
+  clearTimeout(timer);
+  await read;
+  return excerptText(buf.subarray(0, have));
+}
+
+/** The text of an error body for a one-line message: UTF-8 (lossy), HTML tags dropped, control
+ * characters and runs of white space turned into single spaces, at most EXCERPT_CHARS. */
+export function excerptText(bytes: Uint8Array): string {
+  const text = new TextDecoder("utf-8", { fatal: false }).decode(bytes)
+    .replace(/<[^>]*>/g, " ")
+    // deno-lint-ignore no-control-regex
+    .replace(/[\x00-\x1f\x7f-\x9f\s]+/g, " ")
+    .replace(/"/g, "'")
+    .trim();
+  return text.length > EXCERPT_CHARS ? text.slice(0, EXCERPT_CHARS - 1) + "…" : text;
+}
