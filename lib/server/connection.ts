@@ -48,8 +48,10 @@ export interface ServerContext {
   conns: Set<ConnState>;
   /** Set when shutting down: finish the response in flight, then close. */
   draining: boolean;
-  /** Counter for connection ids. */
+  /** The next connection id, and the step between ids (the worker count, so that ids from
+   * different workers never collide in one log). */
   nextId: number;
+  idStep: number;
 }
 
 /** The state of one connection, as the sweeper and shutdown see it. */
@@ -263,7 +265,8 @@ async function sendReply(
 
 /** Serves one connection until it closes. Never throws. */
 export async function serveConnection(conn: Deno.TcpConn, ctx: ServerContext): Promise<void> {
-  const id = ctx.nextId++;
+  const id = ctx.nextId;
+  ctx.nextId += ctx.idStep;
   const started = performance.now();
   const reader = new ConnReader(conn);
   const state: ConnState = {

@@ -60,6 +60,8 @@ export interface ServerOptions {
   digests?: boolean;
   /** Share the port with other listeners of this process (workers). @default false */
   reusePort?: boolean;
+  /** This worker's index and the number of workers (connection ids interleave). @default 0, 1 */
+  worker?: { index: number; count: number };
   /** Where log lines go. @default Deno.stdout */
   logOut?: { write(p: Uint8Array): Promise<number> };
 }
@@ -162,7 +164,8 @@ export class Server {
       limits,
       conns: new Set(),
       draining: false,
-      nextId: 1,
+      nextId: 1 + (o.worker?.index ?? 0),
+      idStep: o.worker?.count ?? 1,
     };
     return new Server(listener, ctx, o, digests);
   }

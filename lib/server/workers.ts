@@ -48,7 +48,15 @@ export async function startWorkers(options: ServerOptions, count: number) {
       workers.push(w);
       const ready = once(w, "ready", "error");
       const { logOut: _, ...plain } = options;
-      w.postMessage({ type: "start", options: { ...plain, port, reusePort: true } });
+      w.postMessage({
+        type: "start",
+        options: {
+          ...plain,
+          port,
+          reusePort: true,
+          worker: { index: i, count },
+        },
+      });
       const msg = await ready;
       if (msg.type === "error") {
         const ctor = (Deno.errors as unknown as Record<string, ErrorConstructor>)[msg.name] ??
