@@ -164,6 +164,16 @@ export class DigestCache {
     this.#pump();
   }
 
+  /**
+   * Records a digest computed elsewhere from the whole content of the file at version `info`
+   * (the file server hashes small files it has read whole anyway).
+   */
+  put(path: string, info: Deno.FileInfo, digest: Uint8Array): void {
+    const version = versionOf(info);
+    if (this.#closed || version === undefined || this.#maxEntries === 0) return;
+    this.#store(path, version, digest);
+  }
+
   /** Resolves once no hash is queued or running (for tests and orderly shutdown). */
   settled(): Promise<void> {
     if (this.#active === 0 && this.#queue.length === 0) return Promise.resolve();

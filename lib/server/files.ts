@@ -17,6 +17,7 @@
  * @module
  */
 
+import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { ALLOW, type RequestHead } from "../http/request.ts";
 import { HttpError, reasonPhrase, STATUS } from "../http/status.ts";
@@ -215,15 +216,18 @@ export class FileServer {
         lastModified: httpDate(mtime),
         digest: this.digests?.get(path, info),
       };
-      const rep = selectRepresentation(head, v);
-      if (this.digests !== undefined && v.digest === undefined) this.digests.request(path, info);
+      let rep = selectRepresentation(head, v);
+      const small = info.size <= SMALL_FILE_MAX_BYTES;
+      if (this.digests !== undefined && v.digest === undefined && !small) {
+        this.digests.request(path, info);
+      }
       if (rep.status === STATUS.PreconditionFailed || rep.status === STATUS.RangeNotSatisfiable) {
         handle.close();
         return errorReply(rep.status, undefined, rep.fields.filter(([k]) => k === "Content-Range"));
       }
-      if (rep.status === STATUS.OK && info.size <= SMALL_FILE_MAX_BYTES) {
-        // Small: read whole, send with the head in one write, and remember for next time (only
-        // once the digest is known, so the cached head carries it).
+      if (rep.status === STATUS.OK && small) {
+        // Small: read whole, send with the head in one write, and remember for next time. The
+        // digest of a small file costs microseconds, so it is computed here, not in background.
         const body = new Uint8Array(info.size);
         let off = 0;
         while (off < body.length) {
@@ -233,10 +237,12 @@ export class FileServer {
         }
         handle.close();
         if (off < body.length) return errorReply(STATUS.InternalServerError);
-        if (
-          (rep.digest !== undefined || this.digests === undefined) &&
-          !head.headers.has("want-repr-digest")
-        ) {
+        if (this.digests !== undefined && v.digest === undefined) {
+          v.digest = new Uint8Array(createHash("sha256").update(body).digest());
+          this.digests.put(path, info, v.digest);
+          rep = selectRepresentation(head, v);
+        }
+        if (!head.headers.has("want-repr-digest")) {
           this.cache.store(head.target, path, info, `ferry/${VERSION}`, rep.fields, body);
         }
         return { status: rep.status, fields: rep.fields, length: rep.length, body };
