@@ -148,7 +148,12 @@ async function requestFollowingRedirects(
           `${where}: the server answered ${statusLine} with no Location to follow`,
         );
       }
-      const next = resolveLocation(location, to);
+      let next: Location;
+      try {
+        next = resolveLocation(location, to);
+      } catch (e) {
+        throw e instanceof ClientError ? new ClientError(e.code, `${where}: ${e.message}`) : e;
+      }
       const key = formatUrl(next);
       if (++hops > opts.maxRedirects) {
         throw new ClientError(

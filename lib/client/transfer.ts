@@ -86,7 +86,12 @@ export async function saveResponse(hop: FinalHop, ctx: SaveContext): Promise<voi
   try {
     framing = responseFraming({ method: "GET", ...head });
   } catch (e) {
-    throw readError(e, where, "the response");
+    if (!(e instanceof BodyError)) throw e;
+    throw new ClientError(
+      EXIT.protocol,
+      `${where}: invalid response framing: ${e.message}; the server is broken or not speaking ` +
+        `HTTP/1.1`,
+    );
   }
   let offset = 0;
   let partLength: number | null = framing.kind === "length" ? framing.length : null;
