@@ -60,8 +60,8 @@ export interface FinalHop {
 export async function runDownload(opts: ClientOptions, report: Report, ui: Ui): Promise<void> {
   const t0 = performance.now();
   const paths = savePaths(opts.dir, opts.name);
-  await checkFinalFree(paths, opts.force);
   await prepareDir(opts.dir);
+  await checkFinalFree(paths, opts.force);
   const resume = opts.resume ? await resumePoint(paths, report.url, ui) : null;
   // RFC 9110 §14.2 Range; §13.1.5 If-Range, with a strong validator only.
   const extra: Array<[string, string]> = [];

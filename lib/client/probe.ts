@@ -74,6 +74,7 @@ export async function runProbes(
   options: { count: number; timeoutMs: number },
 ): Promise<{ result: ProbeResult; open: boolean }> {
   let open = true;
+  // How the counted probes (not the warm-up) were made.
   let usedHead = false;
   let usedHandshake = false;
   const times: number[] = [];
@@ -86,7 +87,7 @@ export async function runProbes(
           buildRequest({ method: "HEAD", to, keepAlive: true }),
         );
         times.push(r.headAt - r.sentAt);
-        usedHead = true;
+        if (i > 0) usedHead = true;
         if (willClose(r.head)) open = false;
         continue;
       } catch (e) {
@@ -95,7 +96,7 @@ export async function runProbes(
       }
     }
     times.push(await handshake(c, to, options.timeoutMs));
-    usedHandshake = true;
+    if (i > 0) usedHandshake = true;
   }
   const samples = times.slice(1);
   return {

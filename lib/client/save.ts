@@ -68,6 +68,13 @@ export async function prepareDir(dir: string): Promise<void> {
     await Deno.mkdir(dir, { recursive: true });
     if (!(await Deno.stat(dir)).isDirectory) throw new Deno.errors.NotADirectory("not a directory");
   } catch (e) {
+    if (e instanceof Deno.errors.AlreadyExists || e instanceof Deno.errors.NotADirectory) {
+      throw new ClientError(
+        EXIT.local,
+        `cannot create directory ${dir}: it, or one of its parents, is not a directory; ` +
+          `choose another DIR`,
+      );
+    }
     throw fileError(e, "create directory", dir);
   }
 }

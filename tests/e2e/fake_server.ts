@@ -39,7 +39,7 @@ export type Script = (c: FakeConn, request: string, index: number) => Promise<vo
 export interface FakeServer extends AsyncDisposable {
   /** The port it listens on. */
   port: number;
-  /** `http://127.0.0.1:<port>`. */
+  /** `http://127.0.0.1:<port>` (`http://[::1]:<port>` on IPv6). */
   origin: string;
   /** Every request head received, in order. */
   requests: string[];
@@ -47,9 +47,10 @@ export interface FakeServer extends AsyncDisposable {
   close(): Promise<void>;
 }
 
-/** Starts a fake server that runs `script` for every connection. */
-export function startFake(script: Script): FakeServer {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+/** Starts a fake server that runs `script` for every connection, on 127.0.0.1 unless told. */
+export function startFake(script: Script, options: { hostname?: string } = {}): FakeServer {
+  const hostname = options.hostname ?? "127.0.0.1";
+  const listener = Deno.listen({ hostname, port: 0 });
   const port = (listener.addr as Deno.NetAddr).port;
   const conns = new Set<Deno.Conn>();
   const tasks = new Set<Promise<void>>();
@@ -144,7 +145,7 @@ export function startFake(script: Script): FakeServer {
   };
   return {
     port,
-    origin: `http://127.0.0.1:${port}`,
+    origin: `http://${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}`,
     requests,
     close,
     [Symbol.asyncDispose]: close,

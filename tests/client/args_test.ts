@@ -1,0 +1,126 @@
+/** Command-line parsing: both forms, every option, and what is refused (exit 2). */
+
+import assert from "node:assert/strict";
+import { DEFAULTS, parseClientArgs, parseSize } from "../../lib/client/args.ts";
+import { ClientError, EXIT } from "../../lib/client/errors.ts";
+
+function run(args: string[]) {
+  const r = parseClientArgs(args);
+  assert.equal(r.kind, "run");
+  return (r as Extract<typeof r, { kind: "run" }>).options;
+}
+
+Deno.test("parseClientArgs: HOST PORT FILE DIR with defaults", () => {
+  const o = run(["example.com", "8080", "docs/a b.pdf", "out"]);
+  assert.deepEqual(o.target, { host: "example.com", port: 8080, path: "/docs/a%20b.pdf" });
+  assert.equal(o.name, "a b.pdf");
+  assert.equal(o.dir, "out");
+  assert.equal(o.timeoutMs, DEFAULTS.timeoutSeconds * 1000);
+  assert.equal(o.maxRedirects, DEFAULTS.maxRedirects);
+  assert.equal(o.rttProbes, DEFAULTS.rttProbes);
+  assert.deepEqual(
+    [o.force, o.json, o.quiet, o.progress, o.resume, o.maxSize, o.sha256],
+    [false, false, false, true, false, null, null],
+  );
+});
+
+Deno.test("parseClientArgs: URL form, DIR defaults to .", () => {
+  const o = run(["http://[::1]:9000/a/b%20c.txt?x=1"]);
+  assert.deepEqual(o.target, { host: "::1", port: 9000, path: "/a/b%20c.txt?x=1" });
+  assert.equal(o.name, "b c.txt");
+  assert.equal(o.dir, ".");
+  const p = run(["HTTP://Example.COM/", "d"]);
+  assert.deepEqual(p.target, { host: "example.com", port: 80, path: "/" });
+  assert.equal(p.name, "index.html");
+});
+
+Deno.test("parseClientArgs: every option", () => {
+  const o = run([
+    "-o",
+    "x.bin",
+    "-f",
+    "-c",
+    "-q",
+    "--timeout",
+    "1.5",
+    "--max-redirects=0",
+    "--rtt-probes",
+    "4",
+    "--max-size",
+    "10M",
+    "--sha256",
+    "AB".repeat(32),
+    "--json",
+    "--no-progress",
+    "::1",
+    "80",
+    "f",
+    "d",
+  ]);
+  assert.equal(o.name, "x.bin");
+  assert.equal(o.target.host, "::1");
+  assert.deepEqual(
+    [o.force, o.resume, o.quiet, o.json, o.progress],
+    [true, true, true, true, false],
+  );
+  assert.equal(o.timeoutMs, 1500);
+  assert.equal(o.maxRedirects, 0);
+  assert.equal(o.rttProbes, 4);
+  assert.equal(o.maxSize, 10 * 1024 * 1024);
+  assert.equal(o.sha256, "ab".repeat(32));
+  assert.equal(run(["--timeout", "0", "h", "1", "f", "d"]).timeoutMs, 0);
+  assert.equal(run(["[::1]", "1", "f", "d"]).target.host, "::1");
+});
+
+Deno.test("parseClientArgs: --help and --version win", () => {
+  assert.deepEqual(parseClientArgs(["--help", "junk"]), { kind: "help" });
+  assert.deepEqual(parseClientArgs(["-V"]), { kind: "version" });
+});
+
+const REFUSED: Array<[string[], RegExp]> = [
+  [[], /missing arguments/],
+  [["a", "b"], /expected HOST PORT FILE DIR/],
+  [["h", "0", "f", "d"], /PORT must be a number from 1 to 65535/],
+  [["h", "1e3", "f", "d"], /PORT/],
+  [["h\r\nX: y", "80", "f", "d"], /not a host name/],
+  [["--", "-h", "80", "f", "d"], /not a host name/],
+  [["h", "80", "f", ""], /DIR must be a directory path/],
+  [["https://h/x"], /https: URLs are not supported/],
+  [["http://"], /not a valid URL/],
+  [["--timeout", "-1", "h", "1", "f", "d"], /argument is ambiguous|--timeout/],
+  [["--timeout=1e9", "h", "1", "f", "d"], /--timeout must be seconds/],
+  [["--rtt-probes", "1000", "h", "1", "f", "d"], /--rtt-probes must be an integer from 0 to 100/],
+  [["--max-redirects", "x", "h", "1", "f", "d"], /--max-redirects must be an integer/],
+  [["--sha256", "g".repeat(64), "h", "1", "f", "d"], /--sha256 must be 64 hex digits/],
+  [["--json=1", "h", "1", "f", "d"], /does not take an argument/],
+  [["-o", "a/b", "h", "1", "f", "d"], /contains a path separator/],
+];
+
+Deno.test("parseClientArgs refuses bad command lines with a usage error", async (t) => {
+  for (const [args, re] of REFUSED) {
+    await t.step(JSON.stringify(args), () => {
+      assert.throws(() => parseClientArgs(args), (e) => {
+        assert.ok(e instanceof ClientError, String(e));
+        assert.equal(e.code, EXIT.usage);
+        assert.match(e.message, re);
+        assert.ok(!e.message.includes("\n"), "one line");
+        return true;
+      });
+    });
+  }
+});
+
+Deno.test("parseSize: plain bytes and binary suffixes", () => {
+  const table: Array<[string, number]> = [
+    ["0", 0],
+    ["1048576", 1048576],
+    ["10k", 10240],
+    ["10K", 10240],
+    ["1.5M", 1572864],
+    ["2G", 2 * 2 ** 30],
+    ["1TiB", 2 ** 40],
+    ["3MB", 3 * 2 ** 20],
+  ];
+  for (const [text, n] of table) assert.equal(parseSize(text), n, text);
+  for (const bad of ["", "x", "-1", "1Q", "1e3"]) assert.throws(() => parseSize(bad), ClientError);
+});
