@@ -131,8 +131,13 @@ export class ConnReader {
         let s = this.#start;
         while (s < this.#end && (this.#buf[s] === 13 || this.#buf[s] === 10)) s++;
         const lf = this.#buf.indexOf(10, s);
-        if ((lf === -1 || lf >= this.#end) && this.#end - s > maxLine) throw uriTooLong();
-        if (lf !== -1 && lf < this.#end && lf - s > maxLine) throw uriTooLong();
+        if (lf === -1 || lf >= this.#end) {
+          // No line end yet: one byte more than the limit may still be the CR of a CRLF.
+          if (this.#end - s > maxLine + 1) throw uriTooLong();
+        } else {
+          const len = lf > s && this.#buf[lf - 1] === 13 ? lf - 1 - s : lf - s;
+          if (len > maxLine) throw uriTooLong();
+        }
       }
       if (have >= maxHead) throw tooLarge();
       this.#makeRoom(Math.min(maxHead + 4, this.#buf.length * 2));
