@@ -6,7 +6,8 @@
  * program on the machine), and the connect goes to the resolved address, so that the two times
  * are measured apart. When the permission is granted for the name only
  * (`--allow-net=localhost`), connecting to the address is not allowed; the connect then goes by
- * name, and its time includes the runtime's own lookup (reported as `connectedBy: "name"`).
+ * name, and its time includes the runtime's own lookup (`connectedBy` says so; the text output
+ * notes it).
  *
  * @example
  * ```ts ignore

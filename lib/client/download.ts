@@ -209,6 +209,12 @@ function record(
   report.timingsMs.firstByte = result.firstByteMs;
   report.rtt.handshakeMs = c.connectMs;
   ui.info(textConnection(report.connection, c.lookupMs, c.connectMs));
+  if (c.connectedBy === "name") {
+    ui.info(
+      "  (connected by name: --allow-net names the host, not its address, so the TCP connect " +
+        "time includes a second lookup)",
+    );
+  }
   ui.info(textRequest(h.request.line, h.request.fields));
   ui.info(textResponse(result.statusLine, result.head.fields));
 }

@@ -13,7 +13,6 @@
  */
 
 import { BodyError, BodyReader, type Framing, responseFraming } from "../http/body.ts";
-import { parseDigestField } from "../http/digest.ts";
 import { parseContentRange } from "../http/range.ts";
 import { parseHttpDate, type ResponseHead } from "../http/response.ts";
 import type { ClientOptions } from "./args.ts";
@@ -22,7 +21,9 @@ import { ClientError, EXIT } from "./errors.ts";
 import { readError } from "./exchange.ts";
 import { formatUrl } from "./names.ts";
 import { Progress } from "./progress.ts";
-import type { Check, Report } from "./report.ts";
+import type { Report } from "./report.ts";
+import { readExcerpt } from "./excerpt.ts";
+import { hex, mismatch, verify } from "./verify.ts";
 import {
   BUFFER_BYTES,
   finalize,
@@ -32,14 +33,6 @@ import {
   type SavePaths,
   writeMeta,
 } from "./save.ts";
-
-/** Bytes of an error body read for the excerpt, and the excerpt's length in characters. */
-export const EXCERPT_READ_BYTES = 4096;
-/** Characters of an error body shown to the user. */
-export const EXCERPT_CHARS = 200;
-/** Longest wait for an error body's excerpt: the status is already known, so a slow body must
- * not hold the error message back for the whole read timeout. */
-export const EXCERPT_WAIT_MS = 2000;
 
 /** A .part to continue from. */
 export interface ResumeFrom {
@@ -59,8 +52,6 @@ export interface SaveContext {
   /** `performance.now()` at the start of the download. */
   t0: number;
 }
-
-const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
 
 /** Saves the body of `hop`'s response, or throws the {@linkcode ClientError} that explains why
  * not. */
@@ -239,42 +230,6 @@ async function alreadyComplete(head: ResponseHead, ctx: SaveContext): Promise<bo
   return true;
 }
 
-/** Fills report.verification: Repr-Digest always, Content-Digest only when the body is the whole
- * representation (not for a 206), and the user's --sha256. */
-function verify(
-  report: Report,
-  fields: Array<[string, string]>,
-  status: number,
-  userSha: string | null,
-): void {
-  const checks: Check[] = [];
-  const actual = report.sha256 ?? "";
-  const sources: Array<Check["source"]> = status === 206
-    ? ["Repr-Digest"]
-    : ["Repr-Digest", "Content-Digest"];
-  for (const source of sources) {
-    for (const [name, value] of fields) {
-      if (name.toLowerCase() !== source.toLowerCase()) continue;
-      const d = parseDigestField(value).get("sha-256");
-      if (d !== undefined) checks.push({ source, expected: hex(d), ok: hex(d) === actual });
-    }
-  }
-  if (userSha !== null) {
-    checks.push({ source: "--sha256", expected: userSha, ok: userSha === actual });
-  }
-  report.verification = { verified: checks.length > 0 && checks.every((c) => c.ok), checks };
-}
-
-function mismatch(report: Report, paths: SavePaths): ClientError {
-  const bad = report.verification.checks.find((c) => !c.ok)!;
-  report.partFile = paths.part;
-  return new ClientError(
-    EXIT.checksum,
-    `checksum mismatch: ${bad.source} says sha-256 ${bad.expected}, the data has ${report.sha256}; ` +
-      `kept only as ${paths.part} — download again without -c`,
-  );
-}
-
 function tooBig(where: string, max: number, what: string): ClientError {
   return new ClientError(
     EXIT.protocol,
@@ -294,48 +249,4 @@ export function metaOf(head: ResponseHead, url: string, size: number | null): Pa
     ? lm
     : null;
   return { url, etag: strongEtag, lastModified: strongEtag === null ? strongLm : null, size };
-}
-
-/** Up to {@linkcode EXCERPT_CHARS} characters of an error body, tags and control characters
- * removed, read within {@linkcode EXCERPT_WAIT_MS}. Empty when there is none. */
-async function readExcerpt(hop: FinalHop): Promise<string> {
-  let framing: Framing;
-  try {
-    framing = responseFraming({ method: "GET", ...hop.result.head });
-  } catch {
-    return "";
-  }
-  const body = new BodyReader(hop.reader, framing);
-  const buf = new Uint8Array(EXCERPT_READ_BYTES);
-  let have = 0;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const deadline = new Promise<void>((resolve) => {
-    timer = setTimeout(() => {
-      hop.connected.source.close();
-      resolve();
-    }, EXCERPT_WAIT_MS);
-  });
-  const read = (async () => {
-    while (have < buf.length) {
-      const n = await body.read(buf.subarray(have));
-      if (n === null) break;
-      have += n;
-    }
-  })().catch(() => {});
-  await Promise.race([read, deadline]);
-  clearTimeout(timer);
-  await read;
-  return excerptText(buf.subarray(0, have));
-}
-
-/** The text of an error body for a one-line message: UTF-8 (lossy), HTML tags dropped, control
- * characters and runs of white space turned into single spaces, at most EXCERPT_CHARS. */
-export function excerptText(bytes: Uint8Array): string {
-  const text = new TextDecoder("utf-8", { fatal: false }).decode(bytes)
-    .replace(/<[^>]*>/g, " ")
-    // deno-lint-ignore no-control-regex
-    .replace(/[\x00-\x1f\x7f-\x9f\s]+/g, " ")
-    .replace(/"/g, "'")
-    .trim();
-  return text.length > EXCERPT_CHARS ? text.slice(0, EXCERPT_CHARS - 1) + "…" : text;
 }

@@ -13,7 +13,7 @@ import {
   verificationText,
 } from "../../lib/client/report.ts";
 import { jsonReport } from "../../lib/client/run.ts";
-import { EXCERPT_CHARS, excerptText } from "../../lib/client/transfer.ts";
+import { EXCERPT_CHARS, excerptText } from "../../lib/client/excerpt.ts";
 
 Deno.test("rttStats computes ping's min/avg/max/mdev", () => {
   const s = rttStats([1, 2, 3, 4]);
