@@ -1,0 +1,240 @@
+/**
+ * Workload 3: many idle keep-alive connections. `bench/idle_holder.ts`, a process of its own
+ * with a raised open-file limit, opens them; meanwhile the bench reads the server's RSS and times
+ * fresh requests.
+ *
+ * @module
+ */
+
+import type { Row, Table } from "./stats.ts";
+import { drain, rssKiB, run, sleep, spawn, stop } from "./proc.ts";
+import { isRunning, type RunningServer, type StartedServer } from "./servers.ts";
+import { goneOf, interleave, type Sample, type Subject, unavailable } from "./rounds.ts";
+
+/** Samples of fresh-request latency taken per server per round while connections are held. */
+const LATENCY_PROBES = 5;
+/** Connections opened at once by the idle holder. */
+const IDLE_BATCH = 200;
+/** After the last connection is open, let the server settle before reading its RSS. */
+const IDLE_SETTLE_MS = 500;
+/** python http.server speaks HTTP/1.0 and closes every connection: a few show it. */
+const PYTHON_IDLE_CAP = 20;
+/** Connections below lighttpd's max-fds / 2 left free for the fresh-request probes. */
+const LIGHTTPD_FD_ROOM = 100;
+/** Options of {@linkcode idle}. */
+export interface IdleOptions {
+  count: number;
+  rounds: number;
+  /** Open-file limit for the holder process. */
+  nofile: number;
+  repo: string;
+}
+
+/** A line reader over a child's stdout, each read with a time limit. */
+function lines(stream: ReadableStream<Uint8Array>) {
+  const queue: string[] = [];
+  let wake: (() => void) | undefined;
+  let buf = "";
+  drain(stream, 4096, (t) => {
+    buf += t;
+    let nl;
+    while ((nl = buf.indexOf("\n")) >= 0) {
+      queue.push(buf.slice(0, nl));
+      buf = buf.slice(nl + 1);
+    }
+    wake?.();
+  }).finally(() => wake?.());
+  return async (timeoutMs: number): Promise<string | undefined> => {
+    const deadline = Date.now() + timeoutMs;
+    while (queue.length === 0 && Date.now() < deadline) { // bounded by the deadline
+      await Promise.race([
+        new Promise<void>((r) => wake = r),
+        sleep(Math.min(1_000, deadline - Date.now())),
+      ]);
+    }
+    return queue.shift();
+  };
+}
+
+/** Fresh-request latency: a new connection per `curl`, its own `time_total`, in ms. */
+async function latencyMs(srv: RunningServer): Promise<number | undefined> {
+  const r = await run("curl", [
+    "-s",
+    "-o",
+    "/dev/null",
+    "--max-time",
+    "5",
+    "-w",
+    "%{http_code} %{time_total}",
+    srv.url("/4k"),
+  ], { timeoutMs: 10_000 });
+  const [code, t] = r.stdout.trim().split(" ");
+  return code === "200" ? Number(t) * 1000 : undefined;
+}
+
+/**
+ * Connections a server is offered: python's http.server closes each one anyway; lighttpd
+ * accepts at most max-fds / 2 (the open-file limit / 2) and must keep room for the probes.
+ */
+function capOf(kind: string, nofile: number): number {
+  if (kind === "python") return PYTHON_IDLE_CAP;
+  if (kind === "lighttpd") return Math.floor(nofile / 2) - LIGHTTPD_FD_ROOM;
+  return Infinity;
+}
+
+/** What one hold measured, beside the per-connection figure the rounds collect. */
+interface Extra {
+  latency: number[];
+  rssMiB: number[];
+  notes: string[];
+}
+
+function noteOnce(notes: string[], note: string | undefined): void {
+  if (note && !notes.includes(note)) notes.push(note);
+}
+
+/** Holds `count` connections once: spawns the holder, measures, and always closes them. */
+async function holdOnce(
+  srv: RunningServer,
+  count: number,
+  baseline: number | undefined,
+  extra: Extra,
+  o: IdleOptions,
+): Promise<Sample> {
+  const holder = spawn("deno", [
+    "run",
+    "-A",
+    `${o.repo}/bench/idle_holder.ts`,
+    String(srv.port),
+    String(count),
+    String(IDLE_BATCH),
+    "600",
+  ], { nofile: o.nofile, stdin: "piped", stdout: "piped" });
+  const writer = holder.stdin.getWriter();
+  const say = (cmd: string) => writer.write(new TextEncoder().encode(cmd + "\n")).catch(() => {});
+  const next = lines(holder.stdout);
+  try {
+    const ready = JSON.parse((await next(300_000)) ?? "null") as Ready | null;
+    if (!ready) return { note: "idle holder gave no answer" };
+    await sleep(IDLE_SETTLE_MS);
+    const rss = rssKiB(srv.pid);
+    await say("count");
+    const open = (JSON.parse((await next(10_000)) ?? "{}") as { open?: number }).open ?? 0;
+    for (let i = 0; i < LATENCY_PROBES; i++) {
+      const ms = await latencyMs(srv);
+      if (ms !== undefined) extra.latency.push(ms);
+    }
+    const failed = ready.failed
+      ? `${ready.failed} of ${count} failed to open (${ready.error})`
+      : undefined;
+    noteOnce(extra.notes, failed);
+    if (count < o.count) {
+      noteOnce(extra.notes, `${count.toLocaleString("en-US")} connections offered`);
+    }
+    if (open === 0) {
+      const why = srv.spec.kind === "python" ? " (HTTP/1.0)" : "";
+      return { note: `server closed all ${ready.held} connections${why}` };
+    }
+    if (baseline === undefined || rss === undefined) return { note: "no RSS in /proc" };
+    extra.rssMiB.push(rss / 1024);
+    const held = open < count ? `${open} of ${count} held` : undefined;
+    return {
+      value: (rss - baseline) / open,
+      note: [failed, held].filter(Boolean).join("; ") || undefined,
+    };
+  } finally {
+    await say("close");
+    await writer.close().catch(() => {});
+    await Promise.race([holder.status, sleep(10_000)]);
+    await stop(holder);
+  }
+}
+
+/** The holder's first line. */
+interface Ready {
+  held: number;
+  failed: number;
+  error: string;
+}
+
+/**
+ * Workload 3: hold `count` idle keep-alive connections (from `bench/idle_holder.ts`) and
+ * measure, while they are held, the server's RSS above its baseline per connection, its whole
+ * RSS, and the latency of fresh requests. Run it first: the baseline is each server's RSS
+ * before the first hold, when it has served nothing but health checks.
+ */
+export async function idle(servers: StartedServer[], o: IdleOptions): Promise<Table[]> {
+  const extras = new Map<string, Extra>();
+  const subjects: Subject[] = servers.map((s) => {
+    const count = Math.min(o.count, capOf(s.spec.kind, o.nofile));
+    const extra: Extra = { latency: [], rssMiB: [], notes: [] };
+    extras.set(s.spec.label, extra);
+    const baseline = isRunning(s) ? rssKiB(s.pid) : undefined;
+    return {
+      name: s.spec.label,
+      unavailable: unavailable(s),
+      gone: goneOf(s),
+      measure: () => holdOnce(s as RunningServer, count, baseline, extra, o),
+    };
+  });
+  const rows = await interleave(`idle ${o.count}`, subjects, o.rounds);
+  const rowsOf = (pick: (e: Extra) => number[], withNotes: boolean): Row[] =>
+    rows.map((r) => {
+      const e = extras.get(r.name)!;
+      const samples = pick(e);
+      return {
+        name: r.name,
+        samples,
+        unavailable: samples.length === 0 ? r.unavailable ?? "no sample" : undefined,
+        notes: withNotes ? e.notes : [],
+      };
+    });
+  const n = o.count.toLocaleString("en-US");
+  const capNotes = servers.some((s) => s.spec.kind === "python")
+    ? [
+      `python's http.server speaks HTTP/1.0 by default and closes every connection after one response, so it holds none (it is offered ${PYTHON_IDLE_CAP}, not the full count).`,
+    ]
+    : [];
+  const lighttpd = servers.find((s) => s.spec.kind === "lighttpd");
+  const lighttpdCap = capOf("lighttpd", o.nofile);
+  if (lighttpd && lighttpdCap < o.count) {
+    capNotes.push(
+      `lighttpd is offered ${
+        lighttpdCap.toLocaleString("en-US")
+      }: it accepts at most max-fds / 2 = ${
+        Math.floor(o.nofile / 2).toLocaleString("en-US")
+      } connections (open-file hard limit ${
+        o.nofile.toLocaleString("en-US")
+      }), and the probes need room.`,
+    );
+  }
+  const common = { better: "lower" as const, reference: "ferry" };
+  return [{
+    ...common,
+    id: "idle-kib-per-conn",
+    title: `${n} idle keep-alive connections: server memory per connection`,
+    unit: "KiB/conn",
+    digits: 1,
+    rows,
+    notes: [
+      "(VmRSS while holding − VmRSS of the fresh server before the first hold) ÷ connections held. Each connection made one GET /4k and was then left open and idle.",
+      ...capNotes,
+    ],
+  }, {
+    ...common,
+    id: "idle-rss",
+    title: `${n} idle keep-alive connections: server RSS while holding them`,
+    unit: "MiB",
+    digits: 1,
+    rows: rowsOf((e) => e.rssMiB, false),
+    notes: ["The whole process (VmRSS), runtime included."],
+  }, {
+    ...common,
+    id: "idle-latency",
+    title: `Fresh request (new connection, curl time_total) while ${n} idle connections are held`,
+    unit: "ms",
+    digits: 2,
+    rows: rowsOf((e) => e.latency, true),
+    notes: [`${LATENCY_PROBES} requests per server per round.`],
+  }];
+}

@@ -1,0 +1,196 @@
+/**
+ * Child processes of the benchmark: every one is tracked from spawn to exit, so that an error
+ * or Ctrl-C stops all of them (SIGTERM, then SIGKILL) and none outlives the run.
+ *
+ * @module
+ */
+
+/** How long a process gets to exit after SIGTERM before SIGKILL. */
+const STOP_GRACE_MS = 5_000;
+/** Output kept from a command: wrk/curl print a few hundred bytes; more is noise. */
+const MAX_OUTPUT_CHARS = 64 * 1024;
+
+const live = new Map<Deno.ChildProcess, Promise<Deno.CommandStatus>>();
+
+/** Options of {@linkcode spawn}. */
+export interface SpawnOptions {
+  /** Raise the open-file limit to this (via `bash -c 'ulimit -n'`) before exec. */
+  nofile?: number;
+  /** Append stdout and stderr to this file instead (via the bash wrapper). */
+  logFile?: string;
+  /** @default "null" */
+  stdout?: "piped" | "null";
+  /** @default "null" */
+  stderr?: "piped" | "null";
+  /** @default "null" */
+  stdin?: "piped" | "null";
+  cwd?: string;
+}
+
+/**
+ * Starts `cmd args…` and tracks it until it exits. With `nofile` or `logFile` it runs through
+ * `bash -c '…; exec "$@"'`, so the pid is still the program's own (for /proc/PID/status).
+ */
+export function spawn(cmd: string, args: string[], o: SpawnOptions = {}): Deno.ChildProcess {
+  let file = cmd, argv = args;
+  if (o.nofile !== undefined || o.logFile !== undefined) {
+    const script = 'if [ -n "$1" ]; then ulimit -n "$1" 2>/dev/null; fi; log="$2"; shift 2; ' +
+      'if [ -n "$log" ]; then exec "$@" >>"$log" 2>&1; else exec "$@"; fi';
+    file = "bash";
+    argv = ["-c", script, "bash", String(o.nofile ?? ""), o.logFile ?? "", cmd, ...args];
+  }
+  const child = new Deno.Command(file, {
+    args: argv,
+    cwd: o.cwd,
+    stdin: o.stdin ?? "null",
+    stdout: o.stdout ?? "null",
+    stderr: o.stderr ?? "null",
+  }).spawn();
+  const status = child.status.finally(() => live.delete(child));
+  live.set(child, status);
+  return child;
+}
+
+/** Sends SIGTERM, waits up to {@linkcode STOP_GRACE_MS}, then SIGKILL; resolves on exit. */
+export async function stop(child: Deno.ChildProcess, graceMs = STOP_GRACE_MS): Promise<void> {
+  const status = live.get(child);
+  if (!status) return; // already exited
+  const send = (sig: Deno.Signal) => {
+    try {
+      child.kill(sig);
+    } catch { /* exited meanwhile */ }
+  };
+  send("SIGTERM");
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timedOut = new Promise<"timeout">((r) => timer = setTimeout(() => r("timeout"), graceMs));
+  const first = await Promise.race([status, timedOut]);
+  clearTimeout(timer);
+  if (first === "timeout") {
+    send("SIGKILL");
+    await status;
+  }
+}
+
+/** Stops every process this module started that is still running (in parallel). */
+export async function stopAll(): Promise<void> {
+  await Promise.all([...live.keys()].map((c) => stop(c)));
+}
+
+/** The outcome of {@linkcode run}. */
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+  /** Wall time from spawn to exit, including the program's start-up. */
+  ms: number;
+  timedOut: boolean;
+}
+
+/** Drains a byte stream to text, keeping at most the last `max` characters. */
+export async function drain(
+  stream: ReadableStream<Uint8Array>,
+  max = MAX_OUTPUT_CHARS,
+  onText?: (text: string) => void,
+): Promise<string> {
+  let kept = "";
+  const dec = new TextDecoder();
+  for await (const chunk of stream) {
+    const t = dec.decode(chunk, { stream: true });
+    onText?.(t);
+    kept = (kept + t).slice(-max);
+  }
+  return kept;
+}
+
+/**
+ * Runs a command to completion with a time limit (SIGKILL when exceeded), collecting stdout and
+ * stderr. A program that cannot be started gives code 127 and the reason in `stderr`.
+ */
+export async function run(
+  cmd: string,
+  args: string[],
+  o: { timeoutMs: number; nofile?: number },
+): Promise<RunResult> {
+  const t0 = performance.now();
+  let child: Deno.ChildProcess;
+  try {
+    child = spawn(cmd, args, { stdout: "piped", stderr: "piped", nofile: o.nofile });
+  } catch (e) {
+    return {
+      code: 127,
+      stdout: "",
+      stderr: `${cmd}: ${(e as Error).message}`,
+      ms: 0,
+      timedOut: false,
+    };
+  }
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    try {
+      child.kill("SIGKILL");
+    } catch { /* exited meanwhile */ }
+  }, o.timeoutMs);
+  const [stdout, stderr, status] = await Promise.all([
+    drain(child.stdout),
+    drain(child.stderr),
+    child.status,
+  ]);
+  const ms = performance.now() - t0;
+  clearTimeout(timer);
+  return { code: status.code, stdout, stderr, ms, timedOut };
+}
+
+/** Soft and hard open-file limits of this process, from /proc/self/limits (Linux). */
+export function fdLimits(): { soft: number; hard: number } | undefined {
+  try {
+    const line = Deno.readTextFileSync("/proc/self/limits").split("\n")
+      .find((l) => l.startsWith("Max open files"));
+    const m = line?.match(/Max open files\s+(\S+)\s+(\S+)/);
+    if (!m) return undefined;
+    const n = (s: string) => (s === "unlimited" ? Infinity : Number(s));
+    return { soft: n(m[1]), hard: n(m[2]) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Resident set size of a process in KiB (VmRSS in /proc/PID/status), or undefined. */
+export function rssKiB(pid: number): number | undefined {
+  try {
+    const m = Deno.readTextFileSync(`/proc/${pid}/status`).match(/^VmRSS:\s+(\d+)\s+kB/m);
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether `name` is an executable on PATH. */
+export async function onPath(name: string): Promise<boolean> {
+  const r = await run("bash", ["-c", `command -v "$0" >/dev/null`, name], { timeoutMs: 5_000 });
+  return r.code === 0;
+}
+
+/** Runs `cleanup` once on SIGINT or SIGTERM, then exits with 130 (SIGINT) or 143 (SIGTERM). */
+export function onInterrupt(cleanup: () => Promise<void>): () => void {
+  let once = false;
+  const handler = (sig: Deno.Signal) => async () => {
+    if (once) return;
+    once = true;
+    console.error(`\nbench: ${sig}: stopping every process started…`);
+    await cleanup().catch(() => {});
+    Deno.exit(sig === "SIGINT" ? 130 : 143);
+  };
+  const onInt = handler("SIGINT"), onTerm = handler("SIGTERM");
+  Deno.addSignalListener("SIGINT", onInt);
+  Deno.addSignalListener("SIGTERM", onTerm);
+  return () => {
+    Deno.removeSignalListener("SIGINT", onInt);
+    Deno.removeSignalListener("SIGTERM", onTerm);
+  };
+}
+
+/** Resolves after `ms`. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
