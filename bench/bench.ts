@@ -12,7 +12,7 @@
 import { parseArgs } from "node:util";
 import { ensureFile, type FileName, FILES, warmCache } from "./data.ts";
 import { idle } from "./idle.ts";
-import { fdLimits, onInterrupt, onPath, stopAll } from "./proc.ts";
+import { cpuBusy, fdLimits, onInterrupt, onPath, stopAll } from "./proc.ts";
 import {
   commitOf,
   jsonReport,
@@ -49,6 +49,8 @@ const PEERS = ["ferry", "nginx", "nginx-nosendfile", "lighttpd", "python"];
 const MAX_DOWNLOAD_S = 10;
 /** Descriptors a server or the idle holder needs beyond the idle connections themselves. */
 const FD_MARGIN = 500;
+/** Other processes using more than this share of the CPUs at the start earn a warning. */
+const BUSY_WARN = 0.2;
 /** Never ask for more descriptors than this, whatever the hard limit. */
 const NOFILE_CAP = 65_536;
 
@@ -248,11 +250,12 @@ export async function main(args: string[]): Promise<number> {
   }
   const load = Deno.loadavg();
   const cpus = navigator.hardwareConcurrency;
-  if (load[0] > cpus / 2) {
+  const busy = await cpuBusy(2_000);
+  if (busy !== undefined && busy > BUSY_WARN) {
     notes.push(
-      `the machine was busy at the start (load ${
-        load[0].toFixed(2)
-      } on ${cpus} CPUs): the numbers are noisier than usual`,
+      `the machine was busy before the start (${
+        (busy * 100).toFixed(0)
+      }% of ${cpus} CPUs used by other processes): the numbers are noisier than usual`,
     );
   }
 
@@ -298,6 +301,7 @@ export async function main(args: string[]): Promise<number> {
     cpus,
     kernel: Deno.osRelease(),
     loadavg: load,
+    busyAtStart: busy,
     versions: await versions(),
     servers: Object.fromEntries(
       [...started].map((

@@ -165,6 +165,27 @@ export function rssKiB(pid: number): number | undefined {
   }
 }
 
+/**
+ * The share of all CPUs that was busy (not idle or iowait) during `ms`, from /proc/stat; what
+ * else runs on the machine before the bench starts its own work. Undefined off Linux.
+ */
+export async function cpuBusy(ms: number): Promise<number | undefined> {
+  const read = () => {
+    try {
+      const f = Deno.readTextFileSync("/proc/stat").split("\n")[0].trim().split(/\s+/).slice(1)
+        .map(Number);
+      return { total: f.reduce((a, b) => a + b, 0), idle: f[3] + (f[4] ?? 0) };
+    } catch {
+      return undefined;
+    }
+  };
+  const a = read();
+  await sleep(ms);
+  const b = read();
+  if (!a || !b || b.total === a.total) return undefined;
+  return 1 - (b.idle - a.idle) / (b.total - a.total);
+}
+
 /** Whether `name` is an executable on PATH. */
 export async function onPath(name: string): Promise<boolean> {
   const r = await run("bash", ["-c", `command -v "$0" >/dev/null`, name], { timeoutMs: 5_000 });

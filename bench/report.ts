@@ -19,6 +19,8 @@ export interface RunInfo {
   kernel: string;
   /** 1, 5, 15-minute load averages at the start. */
   loadavg: number[];
+  /** Share of the CPUs other processes used in the 2 s before the start. */
+  busyAtStart?: number;
   versions: Record<string, string>;
   /** Command line of each server, or why it is unavailable. */
   servers: Record<string, string>;
@@ -57,11 +59,14 @@ export async function commitOf(repo: string): Promise<string> {
 
 function contextLines(info: RunInfo): string[] {
   const load = info.loadavg.map((l) => l.toFixed(2)).join(" ");
+  const busy = info.busyAtStart === undefined
+    ? ""
+    : `, CPU ${(info.busyAtStart * 100).toFixed(0)}% busy before the start`;
   return [
     `Run: ${info.date}, commit ${info.commit}, ${info.mode} mode, ${info.rounds} interleaved rounds` +
     (info.seconds ? `, ${Math.round(info.seconds)} s` : ""),
     `Command: ${info.command}`,
-    `Machine: ${info.cpus} CPUs, Linux ${info.kernel}, load average at start ${load}`,
+    `Machine: ${info.cpus} CPUs, Linux ${info.kernel}, load average at start ${load}${busy}`,
     `Versions: ${Object.values(info.versions).join("; ")}`,
   ];
 }

@@ -217,7 +217,7 @@ export async function clientDownload(
     reference: o.tools[0].name,
     rows: await interleave(`client ${o.path}`, subjects, o.rounds),
     notes: [
-      "Wall time is measured by the bench from spawn to exit, so it includes each program's start-up (Deno's is ~50–100 ms); the file is removed after every run.",
+      "Wall time is measured by the bench from spawn to exit, so it includes each program's start-up (Deno's is a few tens of ms, curl's and wget's a few); the file is removed after every run.",
     ],
   };
 }
