@@ -66,7 +66,8 @@ export class Progress {
   #start: number;
   #write: (s: string) => void;
   #t0 = performance.now();
-  #last = 0;
+  /** When the line was last drawn; the first update always draws. */
+  #last = -Infinity;
   #drawn = false;
 
   constructor(options: { total: number | null; start: number; write: (s: string) => void }) {

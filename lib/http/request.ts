@@ -44,7 +44,21 @@ export interface RequestHead {
   hasBody: boolean;
 }
 
-const latin1 = new TextDecoder("latin1");
+// WHATWG's "latin1" is windows-1252: bytes 0x80–0x9F come out as other characters (€, Ÿ, ...).
+// It is native and fast, so it decodes; the rare head where that happened is decoded again,
+// byte for byte, as true ISO-8859-1.
+const windows1252 = new TextDecoder("latin1");
+
+/** Decodes bytes as ISO-8859-1: every byte is the code point of the same value. */
+export function decodeLatin1(bytes: Uint8Array): string {
+  const fast = windows1252.decode(bytes);
+  if (!/[\u0100-\uffff]/.test(fast)) return fast;
+  let s = "";
+  for (let i = 0; i < bytes.length; i += 4096) {
+    s += String.fromCharCode(...bytes.subarray(i, i + 4096));
+  }
+  return s;
+}
 
 // tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." / "^" / "_" / "`" / "|" / "~"
 //         / DIGIT / ALPHA   (RFC 9110 §5.6.2); a 128-entry table, built once.
@@ -138,7 +152,7 @@ export function parseRequestHead(buf: Uint8Array, start = 0, end = buf.length): 
   if (end - start > MAX_HEAD_BYTES) {
     throw new HttpError(STATUS.RequestHeaderFieldsTooLarge, "Request Header Fields Too Large");
   }
-  const lines = splitLines(latin1.decode(buf.subarray(start, end)));
+  const lines = splitLines(decodeLatin1(buf.subarray(start, end)));
   let first = 0;
   while (first < lines.length && lines[first] === "") first++;
   if (first >= lines.length) throw bad("empty request");

@@ -57,7 +57,10 @@ export function percentDecode(s: string): string {
       bytes[n++] = hi * 16 + lo;
       i += 2;
     } else {
-      bytes[n++] = c; // the target is ASCII-only (checked by the request parser)
+      // A target is ASCII (the request parser refuses anything else); a caller passing other
+      // text must not have it truncated to a byte that could be "." or "/".
+      if (c > 0x7e) throw bad("non-ASCII character in path");
+      bytes[n++] = c;
     }
   }
   try {

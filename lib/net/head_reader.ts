@@ -117,6 +117,14 @@ export class ConnReader {
     // that dribbles a byte per packet does not make us rescan the whole head each time.
     let scanned = 0;
     for (;;) {
+      // Empty lines before a request line are ignored (RFC 9112 §2.2), however many.
+      while (
+        this.#start < this.#end &&
+        (this.#buf[this.#start] === 13 || this.#buf[this.#start] === 10)
+      ) {
+        this.#start++;
+        scanned = 0;
+      }
       const end = findHeadEnd(this.#buf, this.#start + Math.max(0, scanned - 3), this.#end);
       if (end !== -1) {
         if (end - this.#start > maxHead) throw tooLarge();

@@ -95,6 +95,11 @@ export function replyForError(e: unknown): Reply {
     return errorReply(STATUS.Forbidden);
   }
   if (e instanceof Deno.errors.IsADirectory) return errorReply(STATUS.Forbidden);
+  // A symlink loop (ELOOP) or a name longer than the file system allows (ENAMETOOLONG): no
+  // such file can be served, so it does not exist as far as the client is concerned.
+  if (e instanceof Deno.errors.FilesystemLoop || /\(os error 36\)/.test(String(e))) {
+    return errorReply(STATUS.NotFound);
+  }
   return errorReply(STATUS.InternalServerError);
 }
 
@@ -193,6 +198,8 @@ export class FileServer {
       };
     }
     if (!info.isFile) return errorReply(STATUS.Forbidden);
+    // "/file.txt/" names a directory that does not exist (as nginx answers).
+    if (target.trailingSlash) return errorReply(STATUS.NotFound);
     return await this.#file(head, path);
   }
 

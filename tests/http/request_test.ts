@@ -886,7 +886,8 @@ Deno.test("ConnReader assembles a head dribbled one byte per read", async () => 
     const src = new FakeSource(bytesOf(h + "BODY"), [1]);
     const reader = new ConnReader(src);
     const got = await reader.readHead(LIMITS);
-    assert.deepEqual(got, bytesOf(h), show(h));
+    // Empty lines before the request line are skipped (RFC 9112 §2.2), not part of the head.
+    assert.deepEqual(got, bytesOf(h.replace(/^[\r\n]+/, "")), show(h));
     // The byte after the head is still there for the body reader.
     const rest = new Uint8Array(8);
     const n = await reader.read(rest);
@@ -899,7 +900,7 @@ Deno.test("ConnReader returns the same head wherever the stream is split in two"
     for (let k = 1; k < h.length; k++) {
       const src = new FakeSource(bytesOf(h), [k, h.length]);
       const got = await new ConnReader(src).readHead(LIMITS);
-      assert.deepEqual(got, bytesOf(h), `${show(h)} split at ${k}`);
+      assert.deepEqual(got, bytesOf(h.replace(/^[\r\n]+/, "")), `${show(h)} split at ${k}`);
     }
   }
 });
