@@ -1,0 +1,553 @@
+/**
+ * Unit tests of the connection deadlines: {@linkcode sweep} over fake connection states with a
+ * fake clock (the `now` argument), and {@linkcode serveConnection} over a scripted fake socket,
+ * a fake file server and a logger that records, so that head, idle and write timeouts — and the
+ * reason each close is logged with — are checked without a real socket or a real wait beyond a
+ * second.
+ */
+
+import assert from "node:assert/strict";
+import {
+  type ConnectionLimits,
+  type ConnState,
+  overloadReply,
+  serveConnection,
+  type ServerContext,
+  sweep,
+} from "../../lib/server/connection.ts";
+import type { FileServer, Reply } from "../../lib/server/files.ts";
+import type { Logger } from "../../lib/server/log.ts";
+import type { ConnReader } from "../../lib/net/head_reader.ts";
+
+const LIMITS: ConnectionLimits = {
+  headTimeoutMs: 2_000,
+  idleTimeoutMs: 1_000,
+  writeTimeoutMs: 3_000,
+  maxRequests: 100,
+};
+
+/** A connection state as the sweeper sees it, with a socket that only counts its closes. */
+interface FakeState extends ConnState {
+  closes: number;
+  reader: ConnReader & { bytesRead: number; buffered: number };
+}
+
+function fakeState(over: Partial<ConnState> & { bytesRead?: number; buffered?: number } = {}) {
+  const state = {
+    closes: 0,
+    deadline: 0,
+    phase: "head",
+    waitStart: 1_000_000,
+    first: true,
+    readMark: 0,
+    headStart: 0,
+    closed: false,
+    why: "done",
+    reader: { bytesRead: over.bytesRead ?? 0, buffered: over.buffered ?? 0 },
+  } as unknown as FakeState;
+  const conn = {
+    close() {
+      state.closes++;
+      if (state.closes > 1) throw new Deno.errors.BadResource("closed twice");
+    },
+  };
+  Object.assign(state, over, { conn });
+  delete (state as unknown as Record<string, unknown>).bytesRead;
+  delete (state as unknown as Record<string, unknown>).buffered;
+  return state;
+}
+
+function ctxOf(states: ConnState[], limits = LIMITS): ServerContext {
+  return { limits, conns: new Set(states) } as unknown as ServerContext;
+}
+
+// ---------------------------------------------------------------------------------------------
+// sweep(): one table of (state, clock) → open, or closed with a reason
+
+interface SweepCase {
+  name: string;
+  state: Partial<ConnState> & { bytesRead?: number; buffered?: number };
+  /** Offset of the sweep's clock from waitStart (1_000_000). */
+  at: number;
+  /** undefined: still open; else the reason it was closed with. */
+  closed?: string;
+}
+
+const T0 = 1_000_000;
+
+const SWEEP_CASES: SweepCase[] = [
+  // First request: the head timeout runs from accept, whatever has arrived.
+  { name: "first head, nothing sent, at the head timeout", state: {}, at: 2_000 },
+  {
+    name: "first head, nothing sent, just past the head timeout",
+    state: {},
+    at: 2_001,
+    closed: "head timeout",
+  },
+  {
+    name: "first head, bytes dribbling in, past the head timeout (no extension per byte)",
+    state: { bytesRead: 5 },
+    at: 2_001,
+    closed: "head timeout",
+  },
+  {
+    name: "first head is not subject to the (shorter) idle timeout",
+    state: {},
+    at: 1_500,
+  },
+  // Keep-alive: idle timeout until a byte of the next head is seen.
+  {
+    name: "keep-alive, idle, at the idle timeout",
+    state: { first: false },
+    at: 1_000,
+  },
+  {
+    name: "keep-alive, idle, past the idle timeout",
+    state: { first: false },
+    at: 1_001,
+    closed: "idle",
+  },
+  {
+    name: "keep-alive, a head begun (bytes read since the mark): the head timeout applies",
+    state: { first: false, readMark: 100, bytesRead: 101 },
+    at: 1_001,
+  },
+  {
+    name: "keep-alive, a pipelined head already buffered: the head timeout applies",
+    state: { first: false, readMark: 100, bytesRead: 100, buffered: 30 },
+    at: 1_500,
+  },
+  {
+    name: "keep-alive, head seen by an earlier sweep, past its head timeout",
+    state: { first: false, headStart: T0 + 500, readMark: 100, bytesRead: 120 },
+    at: 2_501,
+    closed: "head timeout",
+  },
+  {
+    name: "keep-alive, head seen by an earlier sweep, within its head timeout",
+    state: { first: false, headStart: T0 + 500, readMark: 100, bytesRead: 120 },
+    at: 2_500,
+  },
+  // Busy: only the write deadline counts, and 0 means none.
+  {
+    name: "busy without a write deadline, long after everything",
+    state: { phase: "busy", deadline: 0 },
+    at: 1e9,
+  },
+  {
+    name: "busy, at the write deadline",
+    state: { phase: "busy", deadline: T0 + 3_000 },
+    at: 3_000,
+  },
+  {
+    name: "busy, past the write deadline",
+    state: { phase: "busy", deadline: T0 + 3_000 },
+    at: 3_001,
+    closed: "write timeout",
+  },
+  {
+    name: "busy, past the head and idle timeouts but not the write deadline",
+    state: { phase: "busy", deadline: T0 + 9_000, first: false },
+    at: 8_000,
+  },
+];
+
+for (const c of SWEEP_CASES) {
+  Deno.test(`sweep(): ${c.name} → ${c.closed ?? "open"}`, () => {
+    const s = fakeState(c.state);
+    sweep(ctxOf([s]), T0 + c.at);
+    if (c.closed === undefined) {
+      assert.equal(s.closed, false);
+      assert.equal(s.closes, 0);
+    } else {
+      assert.equal(s.closed, true);
+      assert.equal(s.why, c.closed);
+      assert.equal(s.closes, 1);
+    }
+  });
+}
+
+Deno.test("sweep() marks when a keep-alive head began, and times it from that sweep", () => {
+  const s = fakeState({ first: false, readMark: 10, bytesRead: 10 });
+  const ctx = ctxOf([s]);
+  sweep(ctx, T0 + 400);
+  assert.equal(s.headStart, 0, "no byte yet: no head start");
+  s.reader.bytesRead = 11;
+  sweep(ctx, T0 + 900);
+  assert.equal(s.headStart, T0 + 900);
+  // Past the idle timeout, but the head timeout (from T0+900) has not run out.
+  sweep(ctx, T0 + 900 + LIMITS.headTimeoutMs);
+  assert.equal(s.closed, false);
+  sweep(ctx, T0 + 901 + LIMITS.headTimeoutMs);
+  assert.equal(s.closed, true);
+  assert.equal(s.why, "head timeout");
+});
+
+Deno.test("sweep() closes a connection once, keeps the first reason, and survives close() errors", () => {
+  const a = fakeState({ phase: "busy", deadline: T0 + 1 });
+  const already = fakeState({ closed: true, why: "peer closed" });
+  const b = fakeState({});
+  const ctx = ctxOf([a, already, b]);
+  sweep(ctx, T0 + 10_000);
+  sweep(ctx, T0 + 20_000);
+  assert.equal(a.closes, 1);
+  assert.equal(a.why, "write timeout");
+  assert.equal(already.closes, 0, "a closed connection is not closed again");
+  assert.equal(already.why, "peer closed");
+  assert.equal(b.closes, 1);
+  assert.equal(b.why, "head timeout");
+
+  // A socket whose close() throws (already gone) does not stop the sweep of the others.
+  const broken = fakeState({});
+  (broken as unknown as { conn: { close(): void } }).conn = {
+    close() {
+      throw new Deno.errors.BadResource("gone");
+    },
+  };
+  const after = fakeState({});
+  sweep(ctxOf([broken, after]), T0 + 10_000);
+  assert.equal(broken.closed, true);
+  assert.equal(after.closed, true);
+});
+
+Deno.test("sweep() over 10,000 connections closes exactly the expired ones", () => {
+  const states: FakeState[] = [];
+  for (let i = 0; i < 10_000; i++) {
+    // Every third one waits for its first head since T0 - i ms; the others are busy.
+    states.push(
+      i % 3 === 0
+        ? fakeState({ waitStart: T0 - i })
+        : fakeState({ phase: "busy", deadline: i % 2 === 0 ? 0 : T0 + i }),
+    );
+  }
+  const now = T0 + 2_000;
+  const t = performance.now();
+  sweep(ctxOf(states), now);
+  const ms = performance.now() - t;
+  for (let i = 0; i < states.length; i++) {
+    const s = states[i];
+    const want = i % 3 === 0 ? i > 0 : i % 2 === 1 && T0 + i < now;
+    assert.equal(s.closed, want, `state ${i}`);
+  }
+  assert.ok(ms < 200, `a sweep of 10,000 connections took ${ms.toFixed(1)} ms`);
+});
+
+Deno.test("overloadReply() is a 503 that closes and says when to retry", () => {
+  const r = overloadReply();
+  assert.equal(r.status, 503);
+  assert.equal(r.close, true);
+  assert.ok(r.fields.some(([k, v]) => k === "Retry-After" && v === "1"));
+  assert.equal(r.length, r.body?.length);
+});
+
+// ---------------------------------------------------------------------------------------------
+// serveConnection() over a scripted socket: the deadlines as the real loop sets them
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** How a fake socket answers a write. */
+type WriteMode =
+  | { kind: "fast" }
+  | { kind: "slow"; bytesPerWrite: number; delayMs: number }
+  | { kind: "stall" };
+
+/** A scripted `Deno.TcpConn`: reads come from `feed()`, writes are recorded, and `close()`
+ * makes pending operations fail as Deno's do. */
+class FakeConn {
+  readonly remoteAddr: Deno.NetAddr = { transport: "tcp", hostname: "127.0.0.1", port: 50000 };
+  readonly localAddr: Deno.NetAddr = { transport: "tcp", hostname: "127.0.0.1", port: 8080 };
+  written: Uint8Array[] = [];
+  closed = false;
+  writeMode: WriteMode = { kind: "fast" };
+  #chunks: Uint8Array[] = [];
+  #reader: PromiseWithResolvers<number | null> & { p: Uint8Array } | undefined;
+  #stalled: PromiseWithResolvers<number>[] = [];
+  #timers = new Set<ReturnType<typeof setTimeout>>();
+
+  feed(text: string): void {
+    this.#chunks.push(encoder.encode(text));
+    this.#pump();
+  }
+
+  /** The peer closes its side: reads see EOF. */
+  end(): void {
+    this.#chunks.push(new Uint8Array(0));
+    this.#pump();
+  }
+
+  #pump(): void {
+    if (this.#reader === undefined || this.#chunks.length === 0) return;
+    const r = this.#reader;
+    this.#reader = undefined;
+    const c = this.#chunks.shift()!;
+    if (c.length === 0) return r.resolve(null);
+    const n = Math.min(c.length, r.p.length);
+    r.p.set(c.subarray(0, n));
+    if (n < c.length) this.#chunks.unshift(c.subarray(n));
+    r.resolve(n);
+  }
+
+  read(p: Uint8Array): Promise<number | null> {
+    if (this.closed) return Promise.reject(new Deno.errors.BadResource("closed"));
+    const r = { ...Promise.withResolvers<number | null>(), p };
+    this.#reader = r;
+    this.#pump();
+    return r.promise;
+  }
+
+  write(p: Uint8Array): Promise<number> {
+    if (this.closed) return Promise.reject(new Deno.errors.BadResource("closed"));
+    const m = this.writeMode;
+    if (m.kind === "fast") {
+      this.written.push(p.slice());
+      return Promise.resolve(p.length);
+    }
+    if (m.kind === "stall") {
+      const w = Promise.withResolvers<number>();
+      this.#stalled.push(w);
+      return w.promise;
+    }
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => {
+        this.#timers.delete(t);
+        if (this.closed) return reject(new Deno.errors.BadResource("closed"));
+        const n = Math.min(p.length, m.bytesPerWrite);
+        this.written.push(p.slice(0, n));
+        resolve(n);
+      }, m.delayMs);
+      this.#timers.add(t);
+    });
+  }
+
+  close(): void {
+    if (this.closed) throw new Deno.errors.BadResource("closed twice");
+    this.closed = true;
+    for (const t of this.#timers) clearTimeout(t);
+    this.#timers.clear();
+    this.#reader?.reject(new Deno.errors.Interrupted("operation canceled"));
+    this.#reader = undefined;
+    for (const w of this.#stalled) w.reject(new Deno.errors.Interrupted("operation canceled"));
+    this.#stalled = [];
+  }
+
+  setNoDelay(): void {}
+
+  text(): string {
+    return this.written.map((b) => decoder.decode(b)).join("");
+  }
+
+  bytes(): number {
+    return this.written.reduce((n, b) => n + b.length, 0);
+  }
+}
+
+/** A logger that remembers the close reasons and the access statuses. */
+function recordingLog() {
+  const closes: string[] = [];
+  const statuses: number[] = [];
+  const log = {
+    enabled: true,
+    connection() {},
+    access(e: { status: number }) {
+      statuses.push(e.status);
+    },
+    close(_id: number, _peer: string, _r: number, _b: number, _ms: number, why: string) {
+      closes.push(why);
+    },
+    info() {},
+    warn() {},
+  };
+  return { log: log as unknown as Logger, closes, statuses };
+}
+
+/** A file server whose every answer is `reply()`, after `gate` (if any) opens. */
+function fakeFiles(reply: () => Reply, gate?: () => Promise<void>) {
+  const seen: string[] = [];
+  const files = {
+    cache: { lookup: () => undefined },
+    async respond(head: { target: string }) {
+      seen.push(head.target);
+      if (gate !== undefined) await gate();
+      return reply();
+    },
+  };
+  return { files: files as unknown as FileServer, seen };
+}
+
+function bodyReply(size: number): Reply {
+  const body = new Uint8Array(size).fill(0x61);
+  return {
+    status: 200,
+    fields: [["Content-Length", String(size)]],
+    body,
+    length: size,
+  };
+}
+
+function context(files: FileServer, log: Logger, limits: Partial<ConnectionLimits> = {}) {
+  return {
+    files,
+    log,
+    dns: null,
+    limits: { ...LIMITS, ...limits },
+    conns: new Set<ConnState>(),
+    draining: false,
+    nextId: 1,
+    idStep: 1,
+  } satisfies ServerContext;
+}
+
+const tick = (ms = 0) => new Promise((r) => setTimeout(r, ms));
+
+/** Waits (bounded) until `cond()` holds. */
+async function until(cond: () => boolean, what: string, ms = 2_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await tick(2);
+  }
+}
+
+const GET = (target: string) => `GET ${target} HTTP/1.1\r\nHost: x\r\n\r\n`;
+
+Deno.test("serveConnection(): a silent connection is closed at the head timeout, logged so", async () => {
+  const conn = new FakeConn();
+  const { log, closes } = recordingLog();
+  const { files } = fakeFiles(() => bodyReply(1));
+  const ctx = context(files, log);
+  const done = serveConnection(conn as unknown as Deno.TcpConn, ctx);
+  const [state] = ctx.conns;
+  sweep(ctx, Date.now() + LIMITS.idleTimeoutMs + 10); // the idle timeout is not the first's
+  assert.equal(conn.closed, false);
+  sweep(ctx, state.waitStart + LIMITS.headTimeoutMs + 1);
+  assert.equal(conn.closed, true);
+  await done;
+  assert.deepEqual(closes, ["head timeout"]);
+  assert.equal(ctx.conns.size, 0);
+});
+
+Deno.test("serveConnection(): after a response, an idle keep-alive connection is closed at the idle timeout", async () => {
+  const conn = new FakeConn();
+  const { log, closes, statuses } = recordingLog();
+  const { files } = fakeFiles(() => bodyReply(10));
+  const ctx = context(files, log);
+  const done = serveConnection(conn as unknown as Deno.TcpConn, ctx);
+  conn.feed(GET("/a"));
+  await until(() => statuses.length === 1, "the first response");
+  await tick(); // the loop goes back to waiting for a head
+  const [state] = ctx.conns;
+  assert.equal(state.phase, "head");
+  assert.equal(state.first, false);
+  sweep(ctx, state.waitStart + LIMITS.idleTimeoutMs);
+  assert.equal(conn.closed, false);
+  sweep(ctx, state.waitStart + LIMITS.idleTimeoutMs + 1);
+  assert.equal(conn.closed, true);
+  await done;
+  assert.deepEqual(closes, ["idle"]);
+  assert.match(conn.text(), /^HTTP\/1\.1 200 /);
+});
+
+Deno.test("serveConnection(): a slow reader that keeps taking bytes is not write-timed-out", async () => {
+  const conn = new FakeConn();
+  // 24 writes of 1 KiB, 25 ms apart: 600 ms in all, against a write timeout of 250 ms.
+  conn.writeMode = { kind: "slow", bytesPerWrite: 1024, delayMs: 25 };
+  const { log, closes, statuses } = recordingLog();
+  const { files } = fakeFiles(() => bodyReply(23 * 1024));
+  const ctx = context(files, log, { writeTimeoutMs: 250 });
+  const sweeper = setInterval(() => sweep(ctx), 10);
+  try {
+    const done = serveConnection(conn as unknown as Deno.TcpConn, ctx);
+    conn.feed(`GET /slow HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+    await until(() => conn.closed, "the close after the response", 3_000);
+    await done;
+  } finally {
+    clearInterval(sweeper);
+  }
+  assert.deepEqual(statuses, [200]);
+  assert.deepEqual(closes, ["close"], "closed after the response, not by a timeout");
+  const text = conn.text();
+  assert.ok(text.endsWith("a".repeat(23 * 1024)), "the whole body arrived");
+});
+
+Deno.test("serveConnection(): a reader that stops is closed at the write timeout, logged as write timeout", async () => {
+  const conn = new FakeConn();
+  conn.writeMode = { kind: "stall" };
+  const { log, closes } = recordingLog();
+  const { files } = fakeFiles(() => bodyReply(100_000));
+  const ctx = context(files, log);
+  const done = serveConnection(conn as unknown as Deno.TcpConn, ctx);
+  conn.feed(GET("/big"));
+  await until(() => [...ctx.conns].some((s) => s.deadline > 0), "the write to start");
+  const [state] = ctx.conns;
+  assert.equal(state.phase, "busy");
+  sweep(ctx, state.deadline);
+  assert.equal(conn.closed, false, "not before the deadline");
+  sweep(ctx, state.deadline + 1);
+  assert.equal(conn.closed, true);
+  await done;
+  assert.equal(ctx.conns.size, 0);
+  // The sweeper closed it for a write timeout; the close line must say so. (It used to say
+  // "write failed": the write's rejection overwrote the sweeper's reason.)
+  assert.deepEqual(closes, ["write timeout"]);
+});
+
+Deno.test("serveConnection(): a keep-alive error reply leaves no stale write deadline on the next request", async () => {
+  const conn = new FakeConn();
+  const { log, statuses } = recordingLog();
+  let open: (() => void) | undefined;
+  const { files, seen } = fakeFiles(
+    () => bodyReply(5),
+    () => new Promise<void>((r) => (open = r)),
+  );
+  const ctx = context(files, log);
+  const done = serveConnection(conn as unknown as Deno.TcpConn, ctx);
+  // A 405 that keeps the connection open (no body, keep-alive) ...
+  conn.feed(`DELETE /x HTTP/1.1\r\nHost: x\r\n\r\n`);
+  await until(() => statuses.length === 1, "the 405");
+  assert.deepEqual(statuses, [405]);
+  await tick();
+  const [state] = ctx.conns;
+  assert.equal(state.closed, false, "the 405 kept the connection");
+  // ... then, later, a GET whose answer takes a moment to prepare (stat, open: the file
+  // server is held at its gate). No byte of the response has been written: no write deadline
+  // can apply, however late the sweep — yet the 405's old deadline was still set.
+  conn.feed(GET("/next"));
+  await until(() => seen.length === 1, "the GET to reach the file server");
+  assert.equal(state.phase, "busy");
+  sweep(ctx, Date.now() + LIMITS.writeTimeoutMs + 1_000);
+  const closedEarly = conn.closed;
+  const whyEarly = state.why;
+  open?.();
+  await until(() => statuses.length === 2 || conn.closed, "the GET's answer or the close");
+  if (!conn.closed) {
+    conn.end();
+  }
+  await done;
+  assert.equal(
+    closedEarly,
+    false,
+    `the sweeper closed the GET ("${whyEarly}") before its response began: the write ` +
+      `deadline of the 405 was never reset`,
+  );
+  assert.deepEqual(statuses, [405, 200]);
+});
+
+Deno.test("serveConnection(): the loop ends, and the state leaves ctx.conns, when the peer closes", async () => {
+  const conn = new FakeConn();
+  const { log, closes } = recordingLog();
+  const { files } = fakeFiles(() => bodyReply(3));
+  const ctx = context(files, log);
+  const done = serveConnection(conn as unknown as Deno.TcpConn, ctx);
+  conn.feed(GET("/a") + GET("/b"));
+  await tick(20);
+  conn.end();
+  await done;
+  assert.equal(ctx.conns.size, 0);
+  assert.deepEqual(closes, ["peer closed"]);
+  assert.equal(
+    conn.text().match(/HTTP\/1\.1 200 /g)?.length,
+    2,
+    "both pipelined requests answered",
+  );
+});
