@@ -122,7 +122,9 @@ async function measure(
   notes: string[],
 ): Promise<Table[]> {
   const tables: Table[] = [];
-  const pick = (ids: string[]) => ids.filter((id) => started.has(id)).map((id) => started.get(id)!);
+  // Only what --only selected: nginx may run for the client workload alone.
+  const pick = (ids: string[]) =>
+    ids.filter((id) => selected(o)(id) && started.has(id)).map((id) => started.get(id)!);
   const wrkSeconds = o.quick ? 3 : 10;
   const seconds = (id: string) => (id === "python" ? (o.quick ? 2 : 3) : wrkSeconds);
   // Idle connections first: its memory baseline is each server's RSS before any real work.
@@ -160,7 +162,9 @@ async function measure(
     tables.push(
       await smallFiles(servers, { keepAlive: true, seconds, rounds: o.rounds, warmUpSeconds: 1 }),
     );
-    tables.at(-1)!.notes.push("ferry --log text: default logging, stdout to /dev/null.");
+    if (started.has("ferry-log-text")) {
+      tables.at(-1)!.notes.push("ferry --log text: default logging, stdout to /dev/null.");
+    }
     tables.push(
       await smallFiles(servers.filter((s) => s.spec.id !== "ferry-log-text"), {
         keepAlive: false,
@@ -189,9 +193,10 @@ async function measure(
       } finally {
         await Deno.remove(dir, { recursive: true }).catch(() => {});
       }
-    } else {notes.push(
-        `client workload skipped: nginx, its source, is unavailable (${nginx?.unavailable})`,
-      );}
+    } else {
+      const why = nginx ? nginx.unavailable : "not started";
+      notes.push(`client workload skipped: nginx, its source, is unavailable (${why})`);
+    }
   }
   if (o.workloads.has("workers") && o.servers.has("ferry")) {
     progress("workload 5: Ferry --workers 2 vs --workers 1");
