@@ -308,6 +308,7 @@ export async function serveConnection(conn: Deno.TcpConn, ctx: ServerContext): P
           break;
         }
         state.phase = "busy";
+        state.deadline = 0;
         state.first = false;
         headAt = performance.now();
         head = parseRequestHead(bytes);
@@ -315,6 +316,7 @@ export async function serveConnection(conn: Deno.TcpConn, ctx: ServerContext): P
         if (state.closed) break;
         if (e instanceof HttpError) {
           state.phase = "busy";
+          state.deadline = 0;
           const reply = replyForError(e);
           const keep = !reply.close && !ctx.draining;
           await sendReply(state, reply, false, keep, ctx);
@@ -350,7 +352,7 @@ export async function serveConnection(conn: Deno.TcpConn, ctx: ServerContext): P
               ctx.limits.writeTimeoutMs,
             );
           } catch {
-            state.why = "write failed";
+            if (!state.closed) state.why = "write failed";
             break;
           }
           state.deadline = 0;
@@ -387,9 +389,11 @@ export async function serveConnection(conn: Deno.TcpConn, ctx: ServerContext): P
         await sendReply(state, reply, head.method === "HEAD", keep, ctx);
         bytesOut += head.method === "HEAD" ? 0 : reply.length;
       } catch (e) {
-        state.why = e instanceof TruncatedFileError
-          ? "file truncated while sending"
-          : "write failed";
+        if (!state.closed) {
+          state.why = e instanceof TruncatedFileError
+            ? "file truncated while sending"
+            : "write failed";
+        }
         ctx.log.access({
           conn: id,
           peer,

@@ -23,6 +23,7 @@
  */
 
 import { createHash } from "node:crypto";
+import { fileVersion, isRacy, RACY_MS } from "./file_version.ts";
 
 /** Bytes read per step while hashing: large enough for few syscalls, small enough to share. */
 export const DIGEST_CHUNK_BYTES = 1024 * 1024;
@@ -64,6 +65,12 @@ export interface DigestCacheOptions {
    * @default {256}
    */
   maxPending?: number;
+  /**
+   * A file that changed less than this long ago is not hashed: its timestamps may not show
+   * the next change (see {@linkcode RACY_MS}). 0 trusts every version (for tests).
+   * @default {RACY_MS}
+   */
+  racyMs?: number;
 }
 
 /** What was hashed for one path. */
@@ -80,16 +87,9 @@ interface Job {
   size: number;
 }
 
-/**
- * The version of a file as stat sees it, or undefined when the platform gives no mtime (then
- * nothing can tell versions apart, and nothing is cached). ctime is included because it
- * changes on every write even when a tool puts the old mtime back (`rsync --inplace -t`).
- */
+/** The file's version, or undefined when the platform gives no mtime (nothing is cached). */
 function versionOf(info: Deno.FileInfo): string | undefined {
-  if (info.mtime === null) return undefined;
-  return `${info.dev}:${info.ino}:${info.size}:${info.mtime.getTime()}:${
-    info.ctime?.getTime() ?? ""
-  }`;
+  return info.mtime === null ? undefined : fileVersion(info);
 }
 
 /**
@@ -102,6 +102,7 @@ export class DigestCache {
   readonly #maxFileBytes: number;
   readonly #concurrency: number;
   readonly #maxPending: number;
+  readonly #racyMs: number;
   /** path → entry, in least-recently-used-first order (Map keeps insertion order). */
   readonly #entries = new Map<string, Entry>();
   #memory = 0;
@@ -121,6 +122,7 @@ export class DigestCache {
     this.#maxFileBytes = Math.max(0, options.maxFileBytes ?? 4 * 1024 * 1024 * 1024);
     this.#concurrency = Math.max(1, options.concurrency ?? 1);
     this.#maxPending = Math.max(0, options.maxPending ?? 256);
+    this.#racyMs = options.racyMs ?? RACY_MS;
   }
 
   /** Number of digests held. */
@@ -152,7 +154,9 @@ export class DigestCache {
    * above `maxFileBytes`, when already cached or scheduled, and when the queue is full.
    */
   request(path: string, info: Deno.FileInfo): void {
-    if (this.#closed || !info.isFile || info.size > this.#maxFileBytes) return;
+    if (
+      this.#closed || !info.isFile || info.size > this.#maxFileBytes || isRacy(info, this.#racyMs)
+    ) return;
     if (this.#maxFileBytes === 0 || this.#maxEntries === 0) return;
     const version = versionOf(info);
     if (version === undefined) return;
@@ -170,7 +174,9 @@ export class DigestCache {
    */
   put(path: string, info: Deno.FileInfo, digest: Uint8Array): void {
     const version = versionOf(info);
-    if (this.#closed || version === undefined || this.#maxEntries === 0) return;
+    if (
+      this.#closed || version === undefined || this.#maxEntries === 0 || isRacy(info, this.#racyMs)
+    ) return;
     this.#store(path, version, digest);
   }
 

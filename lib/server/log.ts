@@ -84,7 +84,15 @@ export class Logger {
     if (this.format === "none") return;
     if (this.format === "json") {
       this.#push(JSON.stringify({ event: "connection", conn: id, time: iso(), ...p }));
-    } else this.#push(`${iso()} #${id} connect ${formatConnLine(p)}`);
+    } else {
+      // A reverse name is the client's to choose (its PTR record): escape it like a target.
+      const names = {
+        ...p,
+        hostName: p.hostName === null ? null : escapeControl(p.hostName),
+        reverseName: p.reverseName === null ? null : escapeControl(p.reverseName),
+      };
+      this.#push(`${iso()} #${id} connect ${formatConnLine(names)}`);
+    }
   }
 
   /** A request was answered. */
@@ -122,12 +130,25 @@ export class Logger {
     }
     this.#pending.push(line);
     this.#pendingBytes += line.length + 1;
-    if (this.#timer === undefined && this.#writing === undefined) {
-      this.#timer = setTimeout(() => {
-        this.#timer = undefined;
-        this.#writing = this.#drain().finally(() => (this.#writing = undefined));
-      }, LOG_FLUSH_MS);
-    }
+    this.#schedule();
+  }
+
+  /** Arms the flush timer unless a write or a timer is already under way. */
+  #schedule(): void {
+    if (this.#timer !== undefined || this.#writing !== undefined) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#startDrain();
+    }, LOG_FLUSH_MS);
+  }
+
+  /** Starts the one writer; lines pushed while it finishes are scheduled again after it. */
+  #startDrain(): Promise<void> {
+    this.#writing = this.#drain().finally(() => {
+      this.#writing = undefined;
+      if (this.#pending.length > 0) this.#schedule();
+    });
+    return this.#writing;
   }
 
   async #drain(): Promise<void> {
@@ -157,8 +178,13 @@ export class Logger {
       clearTimeout(this.#timer);
       this.#timer = undefined;
     }
-    if (this.#writing !== undefined) await this.#writing;
-    await this.#drain();
+    while (this.#writing !== undefined || this.#pending.length > 0) {
+      if (this.#timer !== undefined) {
+        clearTimeout(this.#timer);
+        this.#timer = undefined;
+      }
+      await (this.#writing ?? this.#startDrain());
+    }
   }
 }
 

@@ -4,12 +4,15 @@
  * no open, no read, no path resolution, no header building.
  *
  * Never stale: every hit first stats the file (synchronously: a few microseconds for an inode
- * the kernel has cached) and compares the version (device, inode, size, mtime, ctime); any
+ * the kernel has cached) and compares the version (device, inode, size, mtime, ctime; a file changed in the last {@linkcode RACY_MS}
+ * is not cached, since its timestamps may not show the next change); any
  * difference drops the entry and the request takes the full path, which resolves the target
  * again under every policy check. Entries are only made by that full path.
  *
  * @module
  */
+
+import { fileVersion, isRacy } from "./file_version.ts";
 
 /** Largest file kept; larger ones stream. 64 KiB keeps a whole response to one write. */
 export const SMALL_FILE_MAX_BYTES = 64 * 1024;
@@ -17,11 +20,6 @@ export const SMALL_FILE_MAX_BYTES = 64 * 1024;
 export const SMALL_CACHE_MAX_BYTES = 64 * 1024 * 1024;
 /** Most entries, whatever their size: bounds the Map under a crawl of many tiny files. */
 export const SMALL_CACHE_MAX_ENTRIES = 8192;
-
-/** The version of a file: any change of it means the cached bytes may be wrong. */
-export function fileVersion(info: Deno.FileInfo): string {
-  return `${info.dev}:${info.ino}:${info.size}:${info.mtime?.getTime()}:${info.ctime?.getTime()}`;
-}
 
 interface Entry {
   /** The file on disk (the resolved path, for the stat on every hit). */
@@ -123,7 +121,7 @@ export class SmallFileCache {
     fields: ReadonlyArray<readonly [string, string]>,
     body: Uint8Array,
   ): void {
-    if (body.length > SMALL_FILE_MAX_BYTES) return;
+    if (body.length > SMALL_FILE_MAX_BYTES || isRacy(info)) return;
     let rest = `Server: ${serverField}\r\n`;
     for (const [k, v] of fields) rest += `${k}: ${v}\r\n`;
     const cost = body.length * 3 + rest.length * 2 + target.length * 2 + 256;

@@ -137,19 +137,12 @@ export function stringBytes(s: string): Uint8Array {
 }
 
 /**
- * The parser decodes heads with `new TextDecoder("latin1")`, which the Encoding Standard maps to
- * windows-1252: bytes 0x80–0x9F become other code points (0x80 → U+20AC). To re-serialize what
- * it parsed we invert that decoder rather than assume char code = byte (the mismatch itself is
- * proven by tests/http/request_test.ts).
+ * The parser decodes heads as true ISO-8859-1 (`decodeLatin1`: char code = byte), so what it
+ * parsed is written back the same way; anything above U+00FF cannot come from a head.
  */
-const HEAD_DECODER = new TextDecoder("latin1");
-const UNDECODE = new Map<number, number>();
-for (let b = 0; b < 256; b++) {
-  UNDECODE.set(HEAD_DECODER.decode(Uint8Array.of(b)).charCodeAt(0), b);
-}
 function headBytes(s: string): Uint8Array {
   const b = new Uint8Array(s.length);
-  for (let i = 0; i < s.length; i++) b[i] = UNDECODE.get(s.charCodeAt(i)) ?? 0x3f;
+  for (let i = 0; i < s.length; i++) b[i] = s.charCodeAt(i) <= 0xff ? s.charCodeAt(i) : 0x3f;
   return b;
 }
 

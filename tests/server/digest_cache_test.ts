@@ -30,7 +30,7 @@ Deno.test("DigestCache computes the sha-256 of a file in the background", async 
   await withDir(async (dir) => {
     const path = `${dir}/hello.txt`;
     const info = await writeAt(path, "hello world", 1_700_000_000);
-    const cache = new DigestCache();
+    const cache = new DigestCache({ racyMs: 0 });
     try {
       assert.equal(cache.get(path, info), undefined, "nothing before a request");
       cache.request(path, info);
@@ -46,7 +46,7 @@ Deno.test("DigestCache computes the sha-256 of a file in the background", async 
 
 Deno.test("DigestCache hashes a multi-chunk file exactly (chunk boundary ± 3 bytes)", async () => {
   await withDir(async (dir) => {
-    const cache = new DigestCache();
+    const cache = new DigestCache({ racyMs: 0 });
     try {
       for (
         const size of [0, DIGEST_CHUNK_BYTES - 3, DIGEST_CHUNK_BYTES, 2 * DIGEST_CHUNK_BYTES + 3]
@@ -70,7 +70,7 @@ Deno.test("DigestCache.get() is undefined once the file is rewritten (new size a
   await withDir(async (dir) => {
     const path = `${dir}/a.txt`;
     const before = await writeAt(path, "hello world", 1_700_000_000);
-    const cache = new DigestCache();
+    const cache = new DigestCache({ racyMs: 0 });
     try {
       cache.request(path, before);
       await cache.settled();
@@ -94,7 +94,7 @@ Deno.test("DigestCache.get() is undefined for a same-size rewrite with another m
   await withDir(async (dir) => {
     const path = `${dir}/a.txt`;
     const before = await writeAt(path, "hello world", 1_700_000_000);
-    const cache = new DigestCache();
+    const cache = new DigestCache({ racyMs: 0 });
     try {
       cache.request(path, before);
       await cache.settled();
@@ -112,7 +112,7 @@ Deno.test("DigestCache discards a hash when the file changed after the stat it w
     const path = `${dir}/a.txt`;
     const stale = await writeAt(path, "hello world", 1_700_000_000);
     const fresh = await writeAt(path, "something else", 1_700_000_100);
-    const cache = new DigestCache();
+    const cache = new DigestCache({ racyMs: 0 });
     try {
       cache.request(path, stale);
       await cache.settled();
@@ -127,7 +127,7 @@ Deno.test("DigestCache discards a hash when the file changed after the stat it w
 
 Deno.test("DigestCache evicts the least recently used entry beyond maxEntries", async () => {
   await withDir(async (dir) => {
-    const cache = new DigestCache({ maxEntries: 2 });
+    const cache = new DigestCache({ racyMs: 0, maxEntries: 2 });
     try {
       const infos: Deno.FileInfo[] = [];
       for (let i = 0; i < 3; i++) {
@@ -152,7 +152,7 @@ Deno.test("DigestCache evicts the least recently used entry beyond maxEntries", 
 Deno.test("DigestCache stays within maxMemoryBytes", async () => {
   await withDir(async (dir) => {
     // Each entry costs a few hundred bytes; 1 KiB holds only a couple.
-    const cache = new DigestCache({ maxMemoryBytes: 1024 });
+    const cache = new DigestCache({ racyMs: 0, maxMemoryBytes: 1024 });
     try {
       for (let i = 0; i < 10; i++) {
         const path = `${dir}/${"n".repeat(50)}${i}`;
@@ -171,7 +171,7 @@ Deno.test("DigestCache does not hash files above maxFileBytes, nor anything when
     const path = `${dir}/a.txt`;
     const info = await writeAt(path, "hello world", 1_700_000_000); // 11 bytes
     for (const maxFileBytes of [10, 0]) {
-      const cache = new DigestCache({ maxFileBytes });
+      const cache = new DigestCache({ racyMs: 0, maxFileBytes });
       try {
         cache.request(path, info);
         await cache.settled();
@@ -180,7 +180,7 @@ Deno.test("DigestCache does not hash files above maxFileBytes, nor anything when
         await cache.close();
       }
     }
-    const exact = new DigestCache({ maxFileBytes: 11 });
+    const exact = new DigestCache({ racyMs: 0, maxFileBytes: 11 });
     try {
       exact.request(path, info);
       await exact.settled();
@@ -197,7 +197,7 @@ Deno.test("DigestCache does not hash files above maxFileBytes, nor anything when
 
 Deno.test("DigestCache ignores directories, vanished files and requests after close", async () => {
   await withDir(async (dir) => {
-    const cache = new DigestCache();
+    const cache = new DigestCache({ racyMs: 0 });
     const path = `${dir}/gone.txt`;
     const info = await writeAt(path, "hello world", 1_700_000_000);
     await Deno.remove(path);
@@ -216,7 +216,7 @@ Deno.test("DigestCache ignores directories, vanished files and requests after cl
 Deno.test("DigestCache.close() drops queued work and stops the running hash", async () => {
   await withDir(async (dir) => {
     const big = new Uint8Array(8 * DIGEST_CHUNK_BYTES);
-    const cache = new DigestCache({ concurrency: 1 });
+    const cache = new DigestCache({ racyMs: 0, concurrency: 1 });
     const infos: Array<[string, Deno.FileInfo]> = [];
     for (let i = 0; i < 4; i++) {
       const path = `${dir}/big${i}`;
@@ -234,12 +234,30 @@ Deno.test("DigestCache hashes a file once however often it is requested", async 
   await withDir(async (dir) => {
     const path = `${dir}/a.txt`;
     const info = await writeAt(path, "hello world", 1_700_000_000);
-    const cache = new DigestCache({ maxPending: 1, concurrency: 2 });
+    const cache = new DigestCache({ racyMs: 0, maxPending: 1, concurrency: 2 });
     try {
       for (let i = 0; i < 100; i++) cache.request(path, info);
       await cache.settled();
       assert.equal(b64(cache.get(path, info)), HELLO_SHA256_B64);
       assert.equal(cache.size, 1);
+    } finally {
+      await cache.close();
+    }
+  });
+});
+
+Deno.test("DigestCache never hashes or stores a file that changed within racyMs", async () => {
+  await withDir(async (dir) => {
+    const path = `${dir}/fresh.txt`;
+    await Deno.writeTextFile(path, "hello world");
+    const info = await Deno.stat(path); // ctime is now: a same-second rewrite could hide
+    const cache = new DigestCache(); // the default racyMs (RACY_MS)
+    try {
+      cache.request(path, info);
+      cache.put(path, info, new Uint8Array(32));
+      await cache.settled();
+      assert.equal(cache.get(path, info), undefined);
+      assert.equal(cache.size, 0);
     } finally {
       await cache.close();
     }
