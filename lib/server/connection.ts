@@ -299,6 +299,11 @@ export async function serveConnection(conn: Deno.TcpConn, ctx: ServerContext): P
       let head: RequestHead;
       let headAt: number;
       try {
+        // Idle wait first (cheap in memory), then the head, usually already whole.
+        if (await reader.fill() === null) {
+          state.why = "peer closed";
+          break;
+        }
         const bytes = await reader.readHead({
           maxHeadBytes: MAX_HEAD_BYTES,
           maxFirstLineBytes: MAX_REQUEST_LINE_BYTES,
