@@ -130,6 +130,21 @@ export class ConnReader {
   }
 
   /**
+   * The whole head if it is already buffered and within `maxHeadBytes` (leading empty lines
+   * skipped), else null: then {@linkcode readHead} reads the rest and applies every limit. The
+   * common case — a head that arrived in one packet — costs no promise.
+   */
+  takeHead(maxHeadBytes: number): Uint8Array | null {
+    const buf = this.#buf;
+    let start = this.#start;
+    while (start < this.#end && (buf[start] === 13 || buf[start] === 10)) start++;
+    const end = findHeadEnd(buf, start, this.#end);
+    if (end === -1 || end - start > maxHeadBytes) return null;
+    this.#start = end;
+    return buf.subarray(start, end);
+  }
+
+  /**
    * Reads until a whole head is buffered and returns it (a view valid until the next call).
    * Returns null on a clean end of stream before any byte of a head.
    * @throws {HttpError} 414 / 431 past the limits; {@linkcode UnexpectedEofError} on EOF mid-head.

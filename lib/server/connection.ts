@@ -25,6 +25,8 @@ export const SMALL_BODY_BYTES = 64 * 1024;
 /** Spare stream buffers kept for reuse (2 per streaming response); bounds idle memory. */
 const POOL_MAX = 16;
 
+const HEAD_LIMITS = { maxHeadBytes: MAX_HEAD_BYTES, maxFirstLineBytes: MAX_REQUEST_LINE_BYTES };
+
 /** Timeouts and limits of one connection. */
 export interface ConnectionLimits {
   /** The whole head of a request must arrive within this, from its first byte (or from accept
@@ -156,6 +158,15 @@ async function writeAll(state: ConnState, p: Uint8Array, timeoutMs: number): Pro
     state.deadline = Date.now() + timeoutMs;
     off += await state.conn.write(off === 0 ? p : p.subarray(off));
   }
+}
+
+/** {@linkcode writeAll} for the hot path: one plain write, and the loop only if it was short
+ * (no async frame of its own for the usual whole write). */
+function writeFast(state: ConnState, p: Uint8Array, timeoutMs: number): Promise<void> {
+  state.deadline = Date.now() + timeoutMs;
+  return state.conn.write(p).then((n) =>
+    n < p.length ? writeAll(state, p.subarray(n), timeoutMs) : undefined
+  );
 }
 
 function headBytes(reply: Reply, keepAlive: boolean): string {
@@ -304,10 +315,7 @@ export async function serveConnection(conn: Deno.TcpConn, ctx: ServerContext): P
           state.why = "peer closed";
           break;
         }
-        const bytes = await reader.readHead({
-          maxHeadBytes: MAX_HEAD_BYTES,
-          maxFirstLineBytes: MAX_REQUEST_LINE_BYTES,
-        });
+        const bytes = reader.takeHead(MAX_HEAD_BYTES) ?? await reader.readHead(HEAD_LIMITS);
         if (bytes === null) {
           state.why = "peer closed";
           break;
@@ -351,7 +359,7 @@ export async function serveConnection(conn: Deno.TcpConn, ctx: ServerContext): P
         if (hit !== undefined) {
           const isHead = head.method === "HEAD";
           try {
-            await writeAll(
+            await writeFast(
               state,
               isHead ? hit.bytes.subarray(0, hit.headLength) : hit.bytes,
               ctx.limits.writeTimeoutMs,
