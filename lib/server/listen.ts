@@ -145,6 +145,9 @@ export class Server {
       followSymlinks: o.followSymlinks,
       digests,
     });
+    // Symlinks out of the root lead where no watch of the root sees changes: then the small-file
+    // cache checks every hit by stat instead.
+    if (!o.followSymlinks) files.cache.watch(files.root);
     const log = new Logger(o.log ?? "text", o.logOut);
     const limits: ConnectionLimits = {
       headTimeoutMs: o.headTimeoutMs ?? DEFAULTS.headTimeoutMs,
@@ -240,6 +243,7 @@ export class Server {
     await this.#acceptLoop;
     clearInterval(this.#sweeper);
     await this.#digests?.close();
+    this.#ctx.files.cache.close();
     await this.log.flush();
   }
 

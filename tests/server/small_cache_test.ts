@@ -16,16 +16,13 @@ async function withFile(content: string, fn: (path: string) => Promise<void>) {
 const fields: Array<[string, string]> = [["Content-Length", "5"]];
 const body = new TextEncoder().encode("hello");
 
-Deno.test("SmallFileCache serves a stored response with the current Date, keep-alive or close", async () => {
+Deno.test("SmallFileCache does not store a version the path no longer holds", async () => {
   await withFile("hello", async (path) => {
     const info = await Deno.stat(path);
     const cache = new SmallFileCache();
-    // Pretend the file is old enough to be trusted: store with a time past the racy window.
+    // Read at one version, but the path now has another (other times): never stored.
     const old = { ...info, mtime: new Date(0), ctime: new Date(0) };
     cache.store("/f.txt", path, old, "ferry/test", fields, body);
-    assert.equal(cache.size, 1);
-    // The version on disk differs from the stored one (other times): dropped, never stale.
-    assert.equal(cache.lookup("/f.txt", true, 1, "D1"), undefined);
     assert.equal(cache.size, 0);
   });
 });
@@ -63,4 +60,29 @@ Deno.test("SmallFileCache hit: whole response in one buffer, head length, Connec
     await Deno.writeTextFile(path, "HELLO");
     assert.equal(cache.lookup("/f.txt", true, 7, "x"), undefined);
   });
+});
+
+Deno.test("SmallFileCache with a watch: a change under the root empties it at once", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "ferry_small_cache_watch_" });
+  const cache = new SmallFileCache();
+  try {
+    const path = `${dir}/f.txt`;
+    await Deno.writeTextFile(path, "hello");
+    const then = (Date.now() - 10 * RACY_MS) / 1000;
+    await Deno.utime(path, then, then);
+    const info = await Deno.stat(path);
+    const wait = RACY_MS + 50 - (Date.now() - info.ctime!.getTime());
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    cache.watch(dir);
+    cache.store("/f.txt", path, info, "ferry/test", fields, body);
+    assert.equal(cache.size, 1);
+    assert.ok(cache.lookup("/f.txt", true, 1, "x") !== undefined);
+    await Deno.writeTextFile(`${dir}/other.txt`, "x");
+    for (let i = 0; i < 100 && cache.size > 0; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(cache.size, 0, "the watch emptied the cache");
+  } finally {
+    cache.close();
+    await new Promise((r) => setTimeout(r, 10));
+    await Deno.remove(dir, { recursive: true });
+  }
 });
