@@ -72,6 +72,8 @@ export interface ConnState {
   headStart: number;
   readonly reader: ConnReader;
   closed: boolean;
+  /** Whether TCP_NODELAY is set (lazily: see {@linkcode ensureNoDelay}). */
+  noDelay: boolean;
   /** Why it closed (for the log). */
   why: string;
 }
@@ -155,9 +157,26 @@ export function sweep(ctx: ServerContext, now = Date.now()): void {
 async function writeAll(state: ConnState, p: Uint8Array, timeoutMs: number): Promise<void> {
   let off = 0;
   while (off < p.length) {
+    if (off > 0) ensureNoDelay(state); // a short write: the rest goes out in more segments
     state.deadline = Date.now() + timeoutMs;
     off += await state.conn.write(off === 0 ? p : p.subarray(off));
   }
+}
+
+/**
+ * Sets TCP_NODELAY before a response goes out in more than one write. Nagle's algorithm would
+ * hold the last small segment until the client's (delayed) ACK: measured here, a keep-alive
+ * server writing head and body separately fell to ~1,100 req/s without NODELAY, ~17–30k with
+ * it. A response sent in one write (every small or cached one) is never held, so the syscall
+ * is saved on connections that only ever get those (4 % of the main thread in `--prof` with
+ * Connection: close).
+ */
+function ensureNoDelay(state: ConnState): void {
+  if (state.noDelay) return;
+  state.noDelay = true;
+  try {
+    state.conn.setNoDelay(true);
+  } catch { /* the peer may already be gone */ }
 }
 
 /** {@linkcode writeAll} for the hot path: one plain write, and the loop only if it was short
@@ -263,6 +282,7 @@ async function sendReply(
       await writeAll(state, all, timeoutMs);
       return;
     }
+    ensureNoDelay(state);
     await writeAll(state, head, timeoutMs);
     for (const part of parts) {
       if (part.prefix !== undefined) await writeAll(state, part.prefix, timeoutMs);
@@ -290,15 +310,13 @@ export async function serveConnection(conn: Deno.TcpConn, ctx: ServerContext): P
     headStart: 0,
     reader,
     closed: false,
+    noDelay: false,
     why: "done",
   };
   ctx.conns.add(state);
   const peer = formatAddr(conn.remoteAddr);
   let requests = 0;
   let bytesOut = 0;
-  try {
-    conn.setNoDelay(true);
-  } catch { /* the peer may already be gone */ }
   if (ctx.log.enabled) logConnection(id, conn, ctx);
 
   try {
