@@ -8,7 +8,7 @@
 
 import type { Row, Table } from "./stats.ts";
 import { drain, rssKiB, run, sleep, spawn, stop } from "./proc.ts";
-import { isRunning, type RunningServer, type StartedServer } from "./servers.ts";
+import type { RunningServer, StartedServer } from "./servers.ts";
 import { goneOf, interleave, type Sample, type Subject, unavailable } from "./rounds.ts";
 
 /** Samples of fresh-request latency taken per server per round while connections are held. */
@@ -93,14 +93,22 @@ function noteOnce(notes: string[], note: string | undefined): void {
   if (note && !notes.includes(note)) notes.push(note);
 }
 
-/** Holds `count` connections once: spawns the holder, measures, and always closes them. */
-async function holdOnce(
-  srv: RunningServer,
-  count: number,
-  baseline: number | undefined,
-  extra: Extra,
-  o: IdleOptions,
-): Promise<Sample> {
+/**
+ * Connections opened and kept before the baseline is read, so that what is measured is the
+ * cost of one more idle connection, not the server's one-time warm-up (first requests, JIT,
+ * thread pools: ~12 MiB for Deno, which the nginx and lighttpd processes do not have).
+ */
+const WARM_CONNECTIONS = 1_000;
+
+/** A running idle holder process. */
+interface Holder {
+  ready: Ready | null;
+  say(cmd: string): Promise<void>;
+  next(timeoutMs: number): Promise<string | undefined>;
+  close(): Promise<void>;
+}
+
+async function openHolder(srv: RunningServer, count: number, o: IdleOptions): Promise<Holder> {
   const holder = spawn("deno", [
     "run",
     "-A",
@@ -113,13 +121,44 @@ async function holdOnce(
   const writer = holder.stdin.getWriter();
   const say = (cmd: string) => writer.write(new TextEncoder().encode(cmd + "\n")).catch(() => {});
   const next = lines(holder.stdout);
+  const close = async () => {
+    await say("close");
+    await writer.close().catch(() => {});
+    await Promise.race([holder.status, sleep(10_000)]);
+    await stop(holder);
+  };
   try {
     const ready = JSON.parse((await next(300_000)) ?? "null") as Ready | null;
+    return { ready, say, next, close };
+  } catch (e) {
+    await close();
+    throw e;
+  }
+}
+
+/**
+ * Holds `count` connections once: first a warm-up set, then the rest; the figure is the RSS
+ * growth from the second set divided by its connections. Always closes both sets.
+ */
+async function holdOnce(
+  srv: RunningServer,
+  count: number,
+  extra: Extra,
+  o: IdleOptions,
+): Promise<Sample> {
+  const warmCount = Math.min(WARM_CONNECTIONS, Math.floor(count / 10));
+  const warm = warmCount > 0 ? await openHolder(srv, warmCount, o) : undefined;
+  let main: Holder | undefined;
+  try {
+    await sleep(IDLE_SETTLE_MS);
+    const baseline = rssKiB(srv.pid);
+    main = await openHolder(srv, count - warmCount, o);
+    const ready = main.ready;
     if (!ready) return { note: "idle holder gave no answer" };
     await sleep(IDLE_SETTLE_MS);
     const rss = rssKiB(srv.pid);
-    await say("count");
-    const open = (JSON.parse((await next(10_000)) ?? "{}") as { open?: number }).open ?? 0;
+    await main.say("count");
+    const open = (JSON.parse((await main.next(10_000)) ?? "{}") as { open?: number }).open ?? 0;
     for (let i = 0; i < LATENCY_PROBES; i++) {
       const ms = await latencyMs(srv);
       if (ms !== undefined) extra.latency.push(ms);
@@ -137,16 +176,14 @@ async function holdOnce(
     }
     if (baseline === undefined || rss === undefined) return { note: "no RSS in /proc" };
     extra.rssMiB.push(rss / 1024);
-    const held = open < count ? `${open} of ${count} held` : undefined;
+    const held = open < count - warmCount ? `${open} of ${count - warmCount} held` : undefined;
     return {
       value: (rss - baseline) / open,
       note: [failed, held].filter(Boolean).join("; ") || undefined,
     };
   } finally {
-    await say("close");
-    await writer.close().catch(() => {});
-    await Promise.race([holder.status, sleep(10_000)]);
-    await stop(holder);
+    await main?.close();
+    await warm?.close();
   }
 }
 
@@ -159,9 +196,8 @@ interface Ready {
 
 /**
  * Workload 3: hold `count` idle keep-alive connections (from `bench/idle_holder.ts`) and
- * measure, while they are held, the server's RSS above its baseline per connection, its whole
- * RSS, and the latency of fresh requests. Run it first: the baseline is each server's RSS
- * before the first hold, when it has served nothing but health checks.
+ * measure, while they are held, the server's RSS growth per connection beyond a warm-up set
+ * (see {@linkcode WARM_CONNECTIONS}), its whole RSS, and the latency of fresh requests.
  */
 export async function idle(servers: StartedServer[], o: IdleOptions): Promise<Table[]> {
   const extras = new Map<string, Extra>();
@@ -169,12 +205,11 @@ export async function idle(servers: StartedServer[], o: IdleOptions): Promise<Ta
     const count = Math.min(o.count, capOf(s.spec.kind, o.nofile));
     const extra: Extra = { latency: [], rssMiB: [], notes: [] };
     extras.set(s.spec.label, extra);
-    const baseline = isRunning(s) ? rssKiB(s.pid) : undefined;
     return {
       name: s.spec.label,
       unavailable: unavailable(s),
       gone: goneOf(s),
-      measure: () => holdOnce(s as RunningServer, count, baseline, extra, o),
+      measure: () => holdOnce(s as RunningServer, count, extra, o),
     };
   });
   const rows = await interleave(`idle ${o.count}`, subjects, o.rounds);
@@ -217,7 +252,7 @@ export async function idle(servers: StartedServer[], o: IdleOptions): Promise<Ta
     digits: 1,
     rows,
     notes: [
-      "(VmRSS while holding − VmRSS of the fresh server before the first hold) ÷ connections held. Each connection made one GET /4k and was then left open and idle.",
+      "(VmRSS while holding all − VmRSS while holding a warm-up set of min(1,000, N/10)) ÷ the connections added. Each connection made one GET /4k and was then left open and idle.",
       ...capNotes,
     ],
   }, {
