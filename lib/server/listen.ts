@@ -224,7 +224,7 @@ export class Server {
     }
     const conns = this.#ctx.conns;
     for (const s of conns) {
-      if (s.phase === "head") {
+      if (s.phase === "head" && !s.closed) {
         s.closed = true;
         s.why = "shutdown";
         try {
