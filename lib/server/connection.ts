@@ -314,7 +314,8 @@ export async function serveConnection(conn: Deno.TcpConn, ctx: ServerContext): P
     why: "done",
   };
   ctx.conns.add(state);
-  const peer = formatAddr(conn.remoteAddr);
+  // getpeername costs a syscall: only when something is logged.
+  const peer = ctx.log.enabled ? formatAddr(conn.remoteAddr) : "";
   let requests = 0;
   let bytesOut = 0;
   if (ctx.log.enabled) logConnection(id, conn, ctx);
