@@ -1,7 +1,8 @@
 /**
  * The final response → a file: refuse error statuses (with a safe excerpt of the body), decide
  * what a resume answer means (206 append, 200 restart, 416 already complete), stream the body
- * into DIR/NAME.part through one reused buffer, verify (Repr-Digest / Content-Digest, RFC 9530,
+ * into DIR/NAME.part through a ring of reused buffers — the socket read of the next one, the
+ * file write and the sha-256 of the current one overlapping — verify (Repr-Digest / Content-Digest, RFC 9530,
  * and `--sha256`), then rename into place.
  *
  * @example
@@ -105,15 +106,14 @@ export async function saveResponse(hop: FinalHop, ctx: SaveContext): Promise<voi
     throw tooBig(where, opts.maxSize, `the file is ${total} bytes`);
   }
 
-  const scratch = new Uint8Array(BUFFER_BYTES);
   const part = offset > 0
-    ? await PartFile.append(paths, offset, scratch)
+    ? await PartFile.append(paths, offset, new Uint8Array(BUFFER_BYTES))
     : await PartFile.create(paths);
   report.partFile = paths.part;
   let trailers: Array<[string, string]> = [];
   try {
     if (offset === 0) await writeMeta(paths, metaOf(head, report.url, total));
-    trailers = await streamBody(hop, framing, part, scratch, ctx, total);
+    trailers = await streamBody(hop, framing, part, ctx, total);
     if (partLength !== null && part.size - offset !== partLength) {
       throw new ClientError(
         EXIT.protocol,
@@ -121,6 +121,7 @@ export async function saveResponse(hop: FinalHop, ctx: SaveContext): Promise<voi
       );
     }
   } finally {
+    await part.settled();
     part.close();
   }
   report.sha256 = hex(part.digest());
@@ -139,7 +140,6 @@ async function streamBody(
   hop: FinalHop,
   framing: Framing,
   part: PartFile,
-  scratch: Uint8Array,
   ctx: SaveContext,
   total: number | null,
 ): Promise<Array<[string, string]>> {
@@ -152,14 +152,18 @@ async function streamBody(
   const start = hop.result.headAt;
   const max = opts.maxSize;
   try {
-    // Hot path: one buffer for the whole body, no allocation per read.
-    for (let n; (n = await body.read(scratch)) !== null;) {
+    // Hot path: the ring's buffers are reused, nothing is allocated per read but promises.
+    // put() starts the write on the thread pool and hashes here meanwhile, while the bytes
+    // are still in this core's cache; the socket keeps filling in the kernel all along.
+    for (let buf = await part.buffer(), n; (n = await body.read(buf)) !== null;) {
       if (max !== null && part.size + n > max) {
         throw tooBig(where, max, `more than ${max} bytes arrived`);
       }
-      part.write(n === scratch.length ? scratch : scratch.subarray(0, n));
+      part.put(n === buf.length ? buf : buf.subarray(0, n));
       progress?.update(part.size);
+      buf = await part.buffer();
     }
+    await part.flush();
   } catch (e) {
     if (e instanceof BodyError) {
       throw new ClientError(

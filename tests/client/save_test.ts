@@ -5,12 +5,14 @@ import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { ClientError, EXIT } from "../../lib/client/errors.ts";
 import {
+  BUFFER_BYTES,
   checkFinalFree,
   finalize,
   hashFile,
   PartFile,
   prepareDir,
   readPart,
+  RING_BUFFERS,
   savePaths,
   writeMeta,
 } from "../../lib/client/save.ts";
@@ -56,6 +58,69 @@ Deno.test("PartFile.append truncates anything past the size it was told", async 
   p.write(new TextEncoder().encode("d"));
   p.close();
   assert.equal(await Deno.readTextFile(paths.part), "abcd");
+});
+
+Deno.test("PartFile ring: put() writes in order and hashes every byte, buffers are reused", async () => {
+  await using tmp = await tempDir();
+  const paths = savePaths(tmp.path, "f");
+  const part = await PartFile.create(paths);
+  const want = createHash("sha256");
+  const seen = new Set<ArrayBufferLike>();
+  const sizes = [1, BUFFER_BYTES, 3, BUFFER_BYTES - 1, 4096, BUFFER_BYTES, 7, 5, 1000];
+  let total = 0;
+  for (const [i, size] of sizes.entries()) {
+    const buf = await part.buffer();
+    assert.equal(buf.length, BUFFER_BYTES);
+    seen.add(buf.buffer);
+    buf.subarray(0, size).fill(i + 1);
+    want.update(buf.subarray(0, size));
+    part.put(buf.subarray(0, size));
+    total += size;
+    assert.equal(part.size, total, "size counts queued bytes");
+  }
+  await part.flush();
+  part.close();
+  assert.equal(seen.size, RING_BUFFERS, "the ring is reused, never grown");
+  assert.equal(hex(part.digest()), want.digest("hex"));
+  const got = await Deno.readFile(paths.part);
+  assert.equal(got.length, total);
+  let off = 0;
+  for (const [i, size] of sizes.entries()) {
+    assert.ok(got.subarray(off, off + size).every((b) => b === i + 1), `chunk ${i} in place`);
+    off += size;
+  }
+});
+
+Deno.test("PartFile ring: put() refuses a buffer not from buffer(); write() refuses to overtake put()", async () => {
+  await using tmp = await tempDir();
+  const paths = savePaths(tmp.path, "f");
+  const part = await PartFile.create(paths);
+  assert.throws(() => part.put(new Uint8Array(4)), TypeError);
+  const buf = await part.buffer();
+  buf.set([1, 2, 3]);
+  part.put(buf.subarray(0, 3));
+  assert.throws(() => part.write(new Uint8Array([4])), /queued/);
+  await part.flush();
+  part.write(new Uint8Array([4]));
+  part.close();
+  assert.deepEqual(await Deno.readFile(paths.part), new Uint8Array([1, 2, 3, 4]));
+});
+
+Deno.test("PartFile ring: a failed write surfaces from flush() and buffer() as exit 6", async () => {
+  await using tmp = await tempDir();
+  const paths = savePaths(tmp.path, "f");
+  const part = await PartFile.create(paths);
+  const buf = await part.buffer();
+  part.close(); // the writes below fail as they would on a vanished disk
+  part.put(buf.subarray(0, 10));
+  const isLocal = (e: unknown) => {
+    assert.ok(e instanceof ClientError && e.code === EXIT.local, String(e));
+    assert.match(e.message, /cannot write .*f\.part/);
+    return true;
+  };
+  await assert.rejects(part.flush(), isLocal);
+  await part.settled();
+  for (let i = 0; i < RING_BUFFERS; i++) await assert.rejects(part.buffer(), isLocal);
 });
 
 Deno.test("checkFinalFree and finalize never replace a file without force", async () => {
