@@ -59,6 +59,9 @@ export interface ServerContext {
 /** The state of one connection, as the sweeper and shutdown see it. */
 export interface ConnState {
   readonly conn: Deno.TcpConn;
+  /** Connection id and the peer as `host:port` (empty when nothing is logged), for the log. */
+  readonly id: number;
+  readonly peer: string;
   /** Absolute time (ms) after which the sweeper closes the connection; 0 = none. */
   deadline: number;
   /** "head": waiting for or reading a request head; "busy": answering one. */
@@ -300,8 +303,12 @@ export async function serveConnection(conn: Deno.TcpConn, ctx: ServerContext): P
   ctx.nextId += ctx.idStep;
   const started = performance.now();
   const reader = new ConnReader(conn);
+  // getpeername costs a syscall: only when something is logged.
+  const peer = ctx.log.enabled ? formatAddr(conn.remoteAddr) : "";
   const state: ConnState = {
     conn,
+    id,
+    peer,
     deadline: 0,
     phase: "head",
     waitStart: Date.now(),
@@ -314,8 +321,6 @@ export async function serveConnection(conn: Deno.TcpConn, ctx: ServerContext): P
     why: "done",
   };
   ctx.conns.add(state);
-  // getpeername costs a syscall: only when something is logged.
-  const peer = ctx.log.enabled ? formatAddr(conn.remoteAddr) : "";
   let requests = 0;
   let bytesOut = 0;
   if (ctx.log.enabled) logConnection(id, conn, ctx);
@@ -352,16 +357,7 @@ export async function serveConnection(conn: Deno.TcpConn, ctx: ServerContext): P
           const reply = replyForError(e);
           const keep = !reply.close && !ctx.draining;
           await sendReply(state, reply, false, keep, ctx);
-          ctx.log.access({
-            conn: id,
-            peer,
-            method: "-",
-            target: "-",
-            version: "-",
-            status: reply.status,
-            bytes: reply.length,
-            ms: 0,
-          });
+          logRequest(ctx, state, null, reply.status, reply.length, performance.now());
           if (keep) continue;
           state.why = `bad request (${reply.status})`;
         } else if (e instanceof UnexpectedEofError) state.why = "peer closed mid-head";
@@ -390,20 +386,9 @@ export async function serveConnection(conn: Deno.TcpConn, ctx: ServerContext): P
           state.deadline = 0;
           const sent = isHead ? 0 : hit.bodyLength;
           bytesOut += sent;
-          if (ctx.log.enabled) {
-            ctx.log.access({
-              conn: id,
-              peer,
-              method: head.method,
-              target: head.target,
-              version: head.version,
-              status: hit.status,
-              bytes: sent,
-              ms: performance.now() - headAt,
-            });
-          }
+          logRequest(ctx, state, head, hit.status, sent, headAt);
           if (!keepAlive) {
-            state.why = ctx.draining ? "shutdown" : head.hasBody ? "request had a body" : "close";
+            state.why = closeReason(ctx, head);
             break;
           }
           continue;
@@ -426,31 +411,13 @@ export async function serveConnection(conn: Deno.TcpConn, ctx: ServerContext): P
             ? "file truncated while sending"
             : "write failed";
         }
-        ctx.log.access({
-          conn: id,
-          peer,
-          method: head.method,
-          target: head.target,
-          version: head.version,
-          status: reply.status,
-          bytes: -1,
-          ms: performance.now() - headAt,
-        });
+        logRequest(ctx, state, head, reply.status, -1, headAt);
         break;
       }
       state.deadline = 0;
-      ctx.log.access({
-        conn: id,
-        peer,
-        method: head.method,
-        target: head.target,
-        version: head.version,
-        status: reply.status,
-        bytes: head.method === "HEAD" ? 0 : reply.length,
-        ms: performance.now() - headAt,
-      });
+      logRequest(ctx, state, head, reply.status, head.method === "HEAD" ? 0 : reply.length, headAt);
       if (!keep) {
-        state.why = ctx.draining ? "shutdown" : head.hasBody ? "request had a body" : "close";
+        state.why = closeReason(ctx, head);
         break;
       }
     }
@@ -461,6 +428,34 @@ export async function serveConnection(conn: Deno.TcpConn, ctx: ServerContext): P
     closeConn(state, state.why);
     ctx.log.close(id, peer, requests, bytesOut, performance.now() - started, state.why);
   }
+}
+
+/** Logs one answered request (`head` null for a head that did not parse); `bytes` -1 when the
+ * response could not be sent whole. Nothing is built when logging is off. */
+function logRequest(
+  ctx: ServerContext,
+  state: ConnState,
+  head: RequestHead | null,
+  status: number,
+  bytes: number,
+  headAt: number,
+): void {
+  if (!ctx.log.enabled) return;
+  ctx.log.access({
+    conn: state.id,
+    peer: state.peer,
+    method: head?.method ?? "-",
+    target: head?.target ?? "-",
+    version: head?.version ?? "-",
+    status,
+    bytes,
+    ms: performance.now() - headAt,
+  });
+}
+
+/** Why a connection closes after a response that did not keep it alive. */
+function closeReason(ctx: ServerContext, head: RequestHead): string {
+  return ctx.draining ? "shutdown" : head.hasBody ? "request had a body" : "close";
 }
 
 /** Logs the connection's parameters once the reverse lookup answers (bounded), off the path
