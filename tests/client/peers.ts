@@ -10,27 +10,10 @@
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-/** The full path of `cmd` (PATH, then /usr/sbin and /usr/bin), or null. */
-export function peerPath(cmd: string): string | null {
-  const dirs = (Deno.env.get("PATH") ?? "").split(":").concat(["/usr/sbin", "/usr/bin"]);
-  for (const d of dirs) {
-    if (d === "") continue;
-    try {
-      if (Deno.statSync(join(d, cmd)).isFile) return join(d, cmd);
-    } catch { /* not here */ }
-  }
-  return null;
-}
+import { havePeer, peerPath } from "../e2e/peers.ts";
 
-/** Whether `cmd` is there; missing under CI=true throws, elsewhere prints why and says no. */
-export function havePeer(cmd: string): boolean {
-  if (peerPath(cmd) !== null) return true;
-  if (Deno.env.get("CI") === "true") {
-    throw new Error(`test peer "${cmd}" is missing; .ci/run should have installed it`);
-  }
-  console.log(`  (skipped: "${cmd}" is not installed; install it to run this test)`);
-  return false;
-}
+/** The one peer finder of the test suite, re-exported for the client's tests. */
+export { havePeer, peerPath };
 
 /** A port that was free a moment ago (listen on 0, close). */
 export function freePort(): number {

@@ -4,7 +4,7 @@
  */
 
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
+import { pattern, sha256 } from "../client/cli.ts";
 import { join } from "node:path";
 import { rawRequest, startServer } from "./raw.ts";
 import { havePeer } from "./peers.ts";
@@ -21,22 +21,11 @@ const FIXTURE_FILES: Record<string, number> = {
   "q?mark.txt": 500,
 };
 
-function sha256(data: Uint8Array): string {
-  return createHash("sha256").update(data).digest("hex");
-}
-
 /** Deterministic content, different for every file. */
 function content(name: string, size: number): Uint8Array {
-  const out = new Uint8Array(size);
-  let x = 2166136261;
-  for (const c of name) x = Math.imul(x ^ c.charCodeAt(0), 16777619);
-  for (let i = 0; i < size; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
+  let seed = 2166136261;
+  for (const c of name) seed = Math.imul(seed ^ c.charCodeAt(0), 16777619);
+  return pattern(size, seed >>> 0);
 }
 
 async function makeFixture(): Promise<{ dir: string; sums: Map<string, string> }> {
