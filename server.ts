@@ -167,7 +167,10 @@ export async function main(args: string[]): Promise<number> {
         `server.ts: port ${options.port} is already in use on ${options.host} ` +
           `(address ${where}); choose another PORT, or 0 for a free one`,
       );
-    } else if (e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied) {
+    } else if (
+      e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied ||
+      /Requires \w+ access/.test((e as Error).message)
+    ) {
       console.error(
         `server.ts: permission denied: ${(e as Error).message}; run with ` +
           `--allow-net --allow-read (and --allow-sys for the start-up URLs), or -A`,
