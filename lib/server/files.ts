@@ -131,8 +131,9 @@ export class FileServer {
   }
 
   /**
-   * Checks that `path` may be served under the symlink and dotfile policy and returns its real
-   * path. Outside the root (or a hidden real name) → 404, as if it did not exist.
+   * Checks that `path` may be served under the symlink and dotfile policy: its real path must
+   * lie inside the real root and, without --dotfiles, have no hidden segment; otherwise 404, as
+   * if it did not exist.
    */
   async #checkReal(path: string): Promise<void> {
     if (this.followSymlinks) return;
