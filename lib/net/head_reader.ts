@@ -229,22 +229,6 @@ export class ConnReader {
     return n;
   }
 
-  /** Reads up to `max` bytes, returning a view of the internal buffer (valid until the next
-   * call), or null at end of stream. Avoids a copy for small reads such as chunk-size lines. */
-  async readView(max: number): Promise<Uint8Array | null> {
-    if (this.#end === this.#start) {
-      this.#start = this.#end = 0;
-      const n = await this.#readConn(this.#buf);
-      if (n === null) return null;
-      this.#end = n;
-      this.bytesRead += n;
-    }
-    const n = Math.min(max, this.#end - this.#start);
-    const view = this.#buf.subarray(this.#start, this.#start + n);
-    this.#start += n;
-    return view;
-  }
-
   /**
    * Reads one line (up to LF) of at most `maxBytes`, without its CRLF / LF; null at EOF before
    * any byte. Used for chunk-size lines and trailers.
