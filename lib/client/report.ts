@@ -23,7 +23,7 @@
  * | `rtt` | `{ handshakeMs, probes }`; `probes` is null or `{ method, count, warmupMs, samplesMs, minMs, avgMs, maxMs, mdevMs }` with `method` "head", "tcp-handshake" or "head+tcp-handshake" |
  * | `bytes` | `{ received, resumedFrom, size, expected }`: body bytes this run, bytes already in the .part, the file's size, the size announced (or null) |
  * | `throughputBytesPerSec` | body bytes this run / transfer time |
- * | `sha256` | hex sha-256 of the whole file, or null |
+ * | `sha256` | hex sha-256 of the whole file, or null when not computed (no digest from the server, no `--sha256`, no `--digest`) |
  * | `verification` | `{ verified, checks: [{ source, expected, ok }] }`; `source` is "Repr-Digest", "Content-Digest" or "--sha256" |
  * | `resume` | "none", "appended", "restarted" (server ignored the range) or "already-complete" (416) |
  *
@@ -151,7 +151,7 @@ export function textSummary(r: Report): string {
       `${formatBytes(r.bytes.size)} (${r.bytes.size} bytes)` +
       (r.bytes.resumedFrom > 0 ? `, ${r.bytes.received} received now` : ""),
     ],
-    ["sha256", r.sha256 ?? "-"],
+    ["sha256", r.sha256 ?? "- (not computed: nothing to check it against; --digest computes it)"],
     ["verified", verificationText(r)],
     [
       "timings",

@@ -1,24 +1,20 @@
 /**
  * Saving a download: DIR/NAME.part while the body streams in, DIR/NAME only once it is whole
- * and verified, so a failure never leaves a file at the final name that looks complete. The
- * sha-256 is computed while writing (no second pass). For `-c`, the validator of the first
- * attempt is kept beside the part in DIR/NAME.part.meta (JSON), removed on success.
+ * and verified, so a failure never leaves a file at the final name that looks complete. When
+ * there is a digest to check (or `--digest`), the sha-256 is computed while writing (no second
+ * pass); otherwise nothing is hashed. For `-c`, the validator of the first attempt is kept
+ * beside the part in DIR/NAME.part.meta (JSON), removed on success.
  *
- * While the body streams in, three things overlap: the socket read into the next buffer, the
- * file write of the current one (async `write`, which Deno runs on its blocking-I/O thread
- * pool), and the sha-256 of the current one on this thread — through a ring of
- * {@linkcode RING_BUFFERS} reused buffers (see {@linkcode BUFFER_BYTES} for the numbers).
+ * The body goes socket → one reused buffer of {@linkcode BUFFER_BYTES} → `writeSync` (→ hash),
+ * all on this thread; the kernel keeps receiving into the socket buffer during the write.
  *
  * @example
  * ```ts ignore
  * import { PartFile, savePaths } from "./save.ts";
  * const paths = savePaths("out", "a.bin");
- * const part = await PartFile.create(paths);
- * const buf = await part.buffer(); // fill it (a socket read), then:
- * buf.set(new TextEncoder().encode("hello"));
- * part.put(buf.subarray(0, 5)); // written on the thread pool, hashed here meanwhile
- * await part.flush();
- * console.log(part.digest().length); // 32
+ * const part = await PartFile.create(paths, true);
+ * part.write(new TextEncoder().encode("hello"));
+ * console.log(part.digest()?.length); // 32
  * part.close();
  * ```
  * @module
@@ -29,38 +25,26 @@ import { join } from "node:path";
 import { ClientError, EXIT, fileError } from "./errors.ts";
 
 /**
- * Size of each body buffer: the socket is read straight into it, and it is written out and
- * hashed whole. Measured on this 2-core VM, 1 GiB from nginx (same machine, same 2 cores) to
- * disk with sha-256, wall-time medians of 9 interleaved runs (min–max), curl 1.00 s
- * (0.79–1.05) for scale:
+ * The body buffer: the socket is read straight into it, then it is written with `writeSync`
+ * (and hashed) before the next read. Measured on this 2-core VM, 1 GiB from nginx (sendfile,
+ * same machine) to disk, wall time of 8 interleaved runs each (sorted), no hashing:
  *
- * | buffer  | one buffer, writeSync, hash (old) | ring of 3, async write ∥ hash |
- * | ------- | --------------------------------- | ----------------------------- |
- * | 256 KiB | 1.69 s (1.48–2.07)                | 1.74 s (1.46–2.21) ¹          |
- * | 512 KiB |                                   | 1.56 s (1.47–1.70)            |
- * | 1 MiB   | 1.48 s (1.33–1.60)                | 1.38 s (1.25–1.47)            |
- * | 2 MiB   | 1.33 s (1.24–1.37)                | 1.24 s (1.13–1.37)            |
- * | 4 MiB   |                                   | 2.54 s (2.24–2.67) ²          |
+ * | design                                  | runs (s)                                  |
+ * | --------------------------------------- | ----------------------------------------- |
+ * | 512 KiB, writeSync                      | 0.90 0.92 0.93 0.94 0.96 0.96 0.98 1.06   |
+ * | 1 MiB, writeSync                        | 0.73 0.80 0.96 0.97 1.00 1.02 1.07 1.08   |
+ * | 2 MiB, writeSync                        | 0.86 0.86 0.88 0.95 1.01 1.05 1.06 1.06   |
+ * | ring of 3 × 2 MiB, async write ∥ read   | 1.12 1.20 1.23 1.69 1.93 2.13 2.45 2.96   |
+ * | curl (16 KiB buffer)                    | 0.88 0.99 1.00 1.01 1.01 1.04 1.09 1.96   |
  *
- * Bigger reads cost less per byte (fewer wake-ups and syscalls, for us and for the sender)
- * until 4 MiB, where the write's copy into the page cache gets slow (² sys time 0.6 → 2.4 s,
- * perf: `copy_folio_from_iter_atomic`; perhaps because three such buffers no longer fit in a
- * core's 2 MiB of L2). ¹ 7 runs of an earlier sweep.
+ * and with sha-256 (6 runs): 1 MiB writeSync 1.41–1.68 s, 256 KiB 1.83–2.15, the ring
+ * 1.93–2.87. The ring (an earlier design) handed each buffer to Deno's blocking-I/O thread
+ * pool: a third busy thread on two cores already shared with the sender, and the page-cache
+ * copy (`copy_folio_from_iter_atomic`, half of the client's CPU in `perf`) reading the bytes
+ * from another core's cache. For scale: nginx → `curl -o /dev/null` takes 0.61–0.70 s, the
+ * ceiling of any client here.
  */
-export const BUFFER_BYTES = 2 * 1024 * 1024;
-
-/**
- * Buffers in the ring: one just read and being hashed while the thread pool writes the one
- * before it, with one to spare so that reading never waits for a write that is nearly done.
- * 4 measured the same as 3 (2 MiB: 1.33 vs 1.30 s medians, 7 runs).
- *
- * Why the hash stays on this thread: a Web Worker hashing from a ring of SharedArrayBuffers
- * (no copies) was measured in a prototype of the same loop, 1 GiB, 7 interleaved runs: worker
- * 1.30 s (writeSync) and 1.32 s (async write) against 1.16 s for this design — the sha-256 is
- * ~0.8 s of CPU per GiB wherever it runs, the worker adds ~0.2 s of messages and cache misses,
- * and nginx plus the kernel's copies already keep the second core busy.
- */
-export const RING_BUFFERS = 3;
+export const BUFFER_BYTES = 1024 * 1024;
 
 /** The three paths of one download. */
 export interface SavePaths {
@@ -178,31 +162,17 @@ export async function removeMeta(paths: SavePaths): Promise<void> {
 }
 
 /**
- * DIR/NAME.part open for writing, hashing every byte written. The body goes through
- * {@linkcode PartFile.buffer} → (read into it) → {@linkcode PartFile.put}: `put` starts the
- * write on the runtime's blocking-I/O thread pool, behind the earlier ones, and hashes the bytes
- * on this thread meanwhile; {@linkcode PartFile.flush} waits for the last write. A write error
- * surfaces from the next `buffer` or `flush`.
+ * DIR/NAME.part open for writing, hashing every byte written when asked to (`hashing`: there
+ * is a digest to check, or the user wants one; otherwise no byte is hashed).
  */
 export class PartFile {
   #file: Deno.FsFile;
-  #hash: Hash;
+  #hash: Hash | null;
   #path: string;
-  /** The reused body buffers, allocated on the first {@linkcode buffer} call. */
-  #ring: Uint8Array[] = [];
-  /** Per ring buffer: the write that last used it (never rejects). */
-  #writes: Array<Promise<void>> = [];
-  /** The ring buffer {@linkcode buffer} hands out next. */
-  #next = 0;
-  /** The last write queued (never rejects), and how many are queued or running. */
-  #tail: Promise<void> = Promise.resolve();
-  #inFlight = 0;
-  /** The first write failure; no write is started after it. */
-  #error: ClientError | null = null;
-  /** Bytes in the file, counting those queued by {@linkcode put}. */
+  /** Bytes in the file. */
   size: number;
 
-  private constructor(file: Deno.FsFile, hash: Hash, path: string, size: number) {
+  private constructor(file: Deno.FsFile, hash: Hash | null, path: string, size: number) {
     this.#file = file;
     this.#hash = hash;
     this.#path = path;
@@ -211,32 +181,39 @@ export class PartFile {
 
   /** Starts a fresh part. An old part (or a symlink planted there) is removed first and the
    * new one created exclusively, so the write can never follow a link out of DIR. */
-  static async create(paths: SavePaths): Promise<PartFile> {
+  static async create(paths: SavePaths, hashing: boolean): Promise<PartFile> {
     try {
       await Deno.remove(paths.part).catch((e) => {
         if (!(e instanceof Deno.errors.NotFound)) throw e;
       });
       const file = await Deno.open(paths.part, { write: true, createNew: true });
-      return new PartFile(file, createHash("sha256"), paths.part, 0);
+      return new PartFile(file, hashing ? createHash("sha256") : null, paths.part, 0);
     } catch (e) {
       throw fileError(e, "create", paths.part);
     }
   }
 
   /**
-   * Opens an existing part to append to it, hashing its `size` bytes once first (with
-   * `scratch` as the read buffer) so the digest covers the whole file.
+   * Opens an existing part to append to it, dropping anything past `size`; when `hashing`,
+   * hashes its `size` bytes once first (with `scratch` as the read buffer) so the digest covers
+   * the whole file.
    */
-  static async append(paths: SavePaths, size: number, scratch: Uint8Array): Promise<PartFile> {
+  static async append(
+    paths: SavePaths,
+    size: number,
+    scratch: Uint8Array,
+    hashing: boolean,
+  ): Promise<PartFile> {
     let file: Deno.FsFile | null = null;
     try {
       if ((await Deno.lstat(paths.part)).isSymlink) {
         throw new ClientError(EXIT.local, `${paths.part} is a symlink; remove it`);
       }
       file = await Deno.open(paths.part, { read: true, write: true });
-      const hash = createHash("sha256");
+      const hash = hashing ? createHash("sha256") : null;
       let have = 0;
-      while (have < size) {
+      if (hash === null) have = Math.min((await file.stat()).size, size);
+      while (hash !== null && have < size) {
         const n = await file.read(scratch.subarray(0, Math.min(scratch.length, size - have)));
         if (n === null) break;
         hash.update(scratch.subarray(0, n));
@@ -255,80 +232,11 @@ export class PartFile {
   }
 
   /**
-   * The next ring buffer to read body bytes into, once the write that last used it has
-   * finished. Hot path: the ring is allocated once and reused.
-   * @throws {ClientError} local (6): an earlier write failed.
-   */
-  async buffer(): Promise<Uint8Array> {
-    if (this.#ring.length === 0) {
-      for (let i = 0; i < RING_BUFFERS; i++) {
-        this.#ring.push(new Uint8Array(BUFFER_BYTES));
-        this.#writes.push(Promise.resolve());
-      }
-    }
-    const k = this.#next;
-    this.#next = (k + 1) % RING_BUFFERS;
-    await this.#writes[k];
-    if (this.#error !== null) throw this.#error;
-    return this.#ring[k];
-  }
-
-  /**
-   * Queues `data` — a view of a buffer from {@linkcode buffer}, which must then be left alone
-   * until `buffer` hands it out again — to be written after every earlier write, and hashes it
-   * on this thread while the write runs. Call it after starting the next socket read, so that
-   * the read, the write and the hash overlap.
-   */
-  put(data: Uint8Array): void {
-    const k = this.#ring.findIndex((b) => b.buffer === data.buffer);
-    if (k === -1) throw new TypeError("PartFile.put takes a view of a buffer from buffer()");
-    this.#inFlight++;
-    // Start the write now when the queue is empty: a write chained with then() would only
-    // start after the hash below, in a later microtask. The promises (a few per buffer of
-    // BUFFER_BYTES) are the only allocation per chunk.
-    const w = this.#inFlight === 1
-      ? this.#writeQueued(data)
-      : this.#tail.then(() => this.#writeQueued(data));
-    this.#tail = this.#writes[k] = w;
-    this.#hash.update(data);
-    this.size += data.length;
-  }
-
-  /** Writes all of `data` (a loop: `write` may write less than asked); never rejects. */
-  async #writeQueued(data: Uint8Array): Promise<void> {
-    try {
-      for (let off = 0; off < data.length && this.#error === null;) {
-        off += await this.#file.write(off === 0 ? data : data.subarray(off));
-      }
-    } catch (e) {
-      this.#error ??= fileError(e, "write", this.#path);
-    } finally {
-      this.#inFlight--;
-    }
-  }
-
-  /**
-   * Waits for every queued write.
-   * @throws {ClientError} local (6): a write failed (disk full, ...).
-   */
-  async flush(): Promise<void> {
-    await this.#tail;
-    if (this.#error !== null) throw this.#error;
-  }
-
-  /** Waits for every queued write to end, successful or not (before {@linkcode close} on a
-   * failure path: a write still running must not meet a closed file). Never rejects. */
-  async settled(): Promise<void> {
-    await this.#tail;
-  }
-
-  /**
-   * Appends all of `data` at once (`writeSync` in a loop) and hashes it: for callers without
-   * a ring, when no {@linkcode put} write is queued.
+   * Appends all of `data` (`writeSync` in a loop: a write may take less than asked) and hashes
+   * it. Hot path: no allocation.
+   * @throws {ClientError} local (6): the write failed (disk full, ...).
    */
   write(data: Uint8Array): void {
-    if (this.#inFlight > 0) throw new Error("PartFile.write while put() writes are queued");
-    if (this.#error !== null) throw this.#error;
     try {
       let off = 0;
       while (off < data.length) {
@@ -337,13 +245,14 @@ export class PartFile {
     } catch (e) {
       throw fileError(e, "write", this.#path);
     }
-    this.#hash.update(data);
+    this.#hash?.update(data);
     this.size += data.length;
   }
 
-  /** The sha-256 of everything in the file, as bytes (call once, at the end). */
-  digest(): Uint8Array {
-    return new Uint8Array(this.#hash.digest());
+  /** The sha-256 of everything in the file, as bytes, or null when not hashing (call once, at
+   * the end). */
+  digest(): Uint8Array | null {
+    return this.#hash === null ? null : new Uint8Array(this.#hash.digest());
   }
 
   /** Closes the file (idempotent). */

@@ -20,16 +20,13 @@ import type { SavePaths } from "./save.ts";
 export const hex = (b: Uint8Array): string =>
   Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
 
-/** Fills report.verification: Repr-Digest always, Content-Digest only when the body is the whole
- * representation (not for a 206), and the user's --sha256. */
-export function verify(
-  report: Report,
+/** The sha-256 digests a response announces for its data: Repr-Digest always, Content-Digest
+ * only when the body is the whole representation (not for a 206). */
+export function announcedDigests(
   fields: Array<[string, string]>,
   status: number,
-  userSha: string | null,
-): void {
-  const checks: Check[] = [];
-  const actual = report.sha256 ?? "";
+): Array<Omit<Check, "ok">> {
+  const found: Array<Omit<Check, "ok">> = [];
   const sources: Array<Check["source"]> = status === 206
     ? ["Repr-Digest"]
     : ["Repr-Digest", "Content-Digest"];
@@ -37,9 +34,25 @@ export function verify(
     for (const [name, value] of fields) {
       if (name.toLowerCase() !== source.toLowerCase()) continue;
       const d = parseDigestField(value).get("sha-256");
-      if (d !== undefined) checks.push({ source, expected: hex(d), ok: hex(d) === actual });
+      if (d !== undefined) found.push({ source, expected: hex(d) });
     }
   }
+  return found;
+}
+
+/** Fills report.verification: the digests of {@linkcode announcedDigests} and the user's
+ * --sha256, against report.sha256. */
+export function verify(
+  report: Report,
+  fields: Array<[string, string]>,
+  status: number,
+  userSha: string | null,
+): void {
+  const actual = report.sha256 ?? "";
+  const checks: Check[] = announcedDigests(fields, status).map((d) => ({
+    ...d,
+    ok: d.expected === actual,
+  }));
   if (userSha !== null) {
     checks.push({ source: "--sha256", expected: userSha, ok: userSha === actual });
   }

@@ -19,8 +19,8 @@ Deno.test("parseClientArgs: HOST PORT FILE DIR with defaults", () => {
   assert.equal(o.maxRedirects, DEFAULTS.maxRedirects);
   assert.equal(o.rttProbes, DEFAULTS.rttProbes);
   assert.deepEqual(
-    [o.force, o.json, o.quiet, o.progress, o.resume, o.maxSize, o.sha256],
-    [false, false, false, true, false, null, null],
+    [o.force, o.json, o.quiet, o.progress, o.resume, o.maxSize, o.sha256, o.digest],
+    [false, false, false, true, false, null, null, false],
   );
 });
 
@@ -52,6 +52,7 @@ Deno.test("parseClientArgs: every option", () => {
     "AB".repeat(32),
     "--json",
     "--no-progress",
+    "--digest",
     "::1",
     "80",
     "f",
@@ -60,8 +61,8 @@ Deno.test("parseClientArgs: every option", () => {
   assert.equal(o.name, "x.bin");
   assert.equal(o.target.host, "::1");
   assert.deepEqual(
-    [o.force, o.resume, o.quiet, o.json, o.progress],
-    [true, true, true, true, false],
+    [o.force, o.resume, o.quiet, o.json, o.progress, o.digest],
+    [true, true, true, true, false, true],
   );
   assert.equal(o.timeoutMs, 1500);
   assert.equal(o.maxRedirects, 0);

@@ -12,7 +12,6 @@ import {
   PartFile,
   prepareDir,
   readPart,
-  RING_BUFFERS,
   savePaths,
   writeMeta,
 } from "../../lib/client/save.ts";
@@ -27,10 +26,10 @@ Deno.test("PartFile: create, write, append with the prefix hashed once, finalize
   await using tmp = await tempDir();
   const paths = savePaths(join(tmp.path, "new", "dir"), "f.bin");
   await prepareDir(paths.dir);
-  const a = await PartFile.create(paths);
+  const a = await PartFile.create(paths, true);
   a.write(new TextEncoder().encode("hello "));
   a.close();
-  assert.equal(hex(a.digest()), sha("hello "));
+  assert.equal(hex(a.digest()!), sha("hello "));
   await writeMeta(paths, { url: "http://h/f.bin", etag: '"e"', lastModified: null, size: 11 });
   const part = await readPart(paths);
   assert.deepEqual(part, {
@@ -38,11 +37,11 @@ Deno.test("PartFile: create, write, append with the prefix hashed once, finalize
     meta: { url: "http://h/f.bin", etag: '"e"', lastModified: null, size: 11 },
   });
 
-  const b = await PartFile.append(paths, 6, new Uint8Array(4));
+  const b = await PartFile.append(paths, 6, new Uint8Array(4), true);
   b.write(new TextEncoder().encode("world"));
   b.close();
   assert.equal(b.size, 11);
-  assert.equal(hex(b.digest()), sha("hello world"), "digest covers the whole file");
+  assert.equal(hex(b.digest()!), sha("hello world"), "digest covers the whole file");
   await finalize(paths, false);
   assert.equal(await Deno.readTextFile(paths.final), "hello world");
   assert.equal(await readPart(paths), null);
@@ -54,73 +53,67 @@ Deno.test("PartFile.append truncates anything past the size it was told", async 
   await using tmp = await tempDir();
   const paths = savePaths(tmp.path, "f");
   await Deno.writeTextFile(paths.part, "abcXYZ");
-  const p = await PartFile.append(paths, 3, new Uint8Array(16));
+  const p = await PartFile.append(paths, 3, new Uint8Array(16), true);
   p.write(new TextEncoder().encode("d"));
   p.close();
   assert.equal(await Deno.readTextFile(paths.part), "abcd");
 });
 
-Deno.test("PartFile ring: put() writes in order and hashes every byte, buffers are reused", async () => {
+Deno.test("PartFile.write appends every byte in order and hashes them; without hashing, no digest", async () => {
   await using tmp = await tempDir();
-  const paths = savePaths(tmp.path, "f");
-  const part = await PartFile.create(paths);
-  const want = createHash("sha256");
-  const seen = new Set<ArrayBufferLike>();
-  const sizes = [1, BUFFER_BYTES, 3, BUFFER_BYTES - 1, 4096, BUFFER_BYTES, 7, 5, 1000];
-  let total = 0;
-  for (const [i, size] of sizes.entries()) {
-    const buf = await part.buffer();
-    assert.equal(buf.length, BUFFER_BYTES);
-    seen.add(buf.buffer);
-    buf.subarray(0, size).fill(i + 1);
-    want.update(buf.subarray(0, size));
-    part.put(buf.subarray(0, size));
-    total += size;
-    assert.equal(part.size, total, "size counts queued bytes");
-  }
-  await part.flush();
-  part.close();
-  assert.equal(seen.size, RING_BUFFERS, "the ring is reused, never grown");
-  assert.equal(hex(part.digest()), want.digest("hex"));
-  const got = await Deno.readFile(paths.part);
-  assert.equal(got.length, total);
-  let off = 0;
-  for (const [i, size] of sizes.entries()) {
-    assert.ok(got.subarray(off, off + size).every((b) => b === i + 1), `chunk ${i} in place`);
-    off += size;
+  for (const hashing of [true, false]) {
+    const paths = savePaths(tmp.path, `f-${hashing}`);
+    const part = await PartFile.create(paths, hashing);
+    const want = createHash("sha256");
+    const sizes = [1, BUFFER_BYTES, 3, 0, 4096, 7];
+    let total = 0;
+    for (const [i, size] of sizes.entries()) {
+      const chunk = new Uint8Array(size).fill(i + 1);
+      want.update(chunk);
+      part.write(chunk);
+      total += size;
+      assert.equal(part.size, total);
+    }
+    part.close();
+    const digest = part.digest();
+    if (hashing) assert.equal(hex(digest!), want.digest("hex"));
+    else assert.equal(digest, null);
+    const got = await Deno.readFile(paths.part);
+    assert.equal(got.length, total);
+    let off = 0;
+    for (const [i, size] of sizes.entries()) {
+      assert.ok(got.subarray(off, off + size).every((b) => b === i + 1), `chunk ${i} in place`);
+      off += size;
+    }
   }
 });
 
-Deno.test("PartFile ring: put() refuses a buffer not from buffer(); write() refuses to overtake put()", async () => {
+Deno.test("PartFile.append without hashing keeps the prefix and drops what is past it", async () => {
   await using tmp = await tempDir();
   const paths = savePaths(tmp.path, "f");
-  const part = await PartFile.create(paths);
-  assert.throws(() => part.put(new Uint8Array(4)), TypeError);
-  const buf = await part.buffer();
-  buf.set([1, 2, 3]);
-  part.put(buf.subarray(0, 3));
-  assert.throws(() => part.write(new Uint8Array([4])), /queued/);
-  await part.flush();
-  part.write(new Uint8Array([4]));
+  await Deno.writeTextFile(paths.part, "hello, and more");
+  const part = await PartFile.append(paths, 5, new Uint8Array(4), false);
+  part.write(new TextEncoder().encode(" world"));
   part.close();
-  assert.deepEqual(await Deno.readFile(paths.part), new Uint8Array([1, 2, 3, 4]));
+  assert.equal(part.digest(), null);
+  assert.equal(await Deno.readTextFile(paths.part), "hello world");
+  await assert.rejects(
+    PartFile.append(paths, 100, new Uint8Array(4), false),
+    (e) => e instanceof ClientError && e.code === EXIT.local && /changed/.test(e.message),
+    "a part shorter than the size it should have is refused",
+  );
 });
 
-Deno.test("PartFile ring: a failed write surfaces from flush() and buffer() as exit 6", async () => {
+Deno.test("PartFile.write: a failed write is exit 6 naming the file", async () => {
   await using tmp = await tempDir();
   const paths = savePaths(tmp.path, "f");
-  const part = await PartFile.create(paths);
-  const buf = await part.buffer();
-  part.close(); // the writes below fail as they would on a vanished disk
-  part.put(buf.subarray(0, 10));
-  const isLocal = (e: unknown) => {
+  const part = await PartFile.create(paths, true);
+  part.close(); // the write below fails as it would on a vanished disk
+  assert.throws(() => part.write(new Uint8Array(10)), (e: unknown) => {
     assert.ok(e instanceof ClientError && e.code === EXIT.local, String(e));
     assert.match(e.message, /cannot write .*f\.part/);
     return true;
-  };
-  await assert.rejects(part.flush(), isLocal);
-  await part.settled();
-  for (let i = 0; i < RING_BUFFERS; i++) await assert.rejects(part.buffer(), isLocal);
+  });
 });
 
 Deno.test("checkFinalFree and finalize never replace a file without force", async () => {

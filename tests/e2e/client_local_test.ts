@@ -282,12 +282,18 @@ Deno.test("text output shows connection, request, response, timings; --json has 
       /^< X-Evil: a\\x1b\[2Jb$/m,
       /timings +name lookup [\d.]+ ms, TCP connect [\d.]+ ms, request → first byte [\d.]+ ms, transfer [\d.]+ ms, total [\d.]+ ms/,
       /rtt +TCP handshake [\d.]+ ms/,
-      /sha256 +8f434346648f6b96df89dda901c5176b10a6d83961dd3c1ac88b59b2dc327aa4/,
+      /sha256 +- \(not computed: nothing to check it against; --digest computes it\)/,
       /verified +no \(the server sent no/,
       /throughput +[\d.]+ \w?B\/s/,
     ]
   ) assert.match(t.stdout, re);
   assert.ok(!t.stdout.includes("\x1b"), "no raw escape from the server reaches the terminal");
+  const d = await runCli(["--digest", "-f", "localhost", String(srv.port), "f.bin", dir.path]);
+  assert.equal(d.code, 0, d.stderr);
+  assert.match(
+    d.stdout,
+    /sha256 +8f434346648f6b96df89dda901c5176b10a6d83961dd3c1ac88b59b2dc327aa4\n/,
+  );
 
   const j = JSON.parse((await runCli(["--json", "-f", `${srv.origin}/f.bin`, dir.path])).stdout);
   assert.deepEqual(Object.keys(j).sort(), [

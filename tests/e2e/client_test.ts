@@ -245,6 +245,16 @@ const CASES: Case[] = [
     part: true,
   },
   {
+    name: "digest only in a trailer, wrong: the file is hashed after the body, exit 7",
+    script: reply(
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n" +
+        `Repr-Digest: sha-256=:${sha256b64("other")}:\r\n\r\n`,
+    ),
+    code: 7,
+    stderr: /checksum mismatch: Repr-Digest/,
+    part: true,
+  },
+  {
     name: "Content-Digest verified",
     script: reply(ok("hello", [`Content-Digest: sha-256=:${sha256b64("hello")}:`])),
     code: 0,

@@ -63,12 +63,17 @@ Deno.test("client.ts --continue completes a download cut by a SIGKILLed server",
     assert.equal(await sizeOf(join(out, "big.bin")), -1, "no file at the final name");
 
     server = await startServer(dir, ["--log", "none", "--no-digest"], { port });
-    const r2 = await client(["--continue", "127.0.0.1", String(port), "big.bin", out]).output();
+    const r2 = await client(["--continue", "--digest", "127.0.0.1", String(port), "big.bin", out])
+      .output();
     const report = JSON.parse(new TextDecoder().decode(r2.stdout));
     assert.equal(r2.code, 0, new TextDecoder().decode(r2.stderr));
     assert.equal(report.resume, "appended");
     assert.equal(report.bytes.resumedFrom, partSize);
-    assert.equal(report.sha256, want, "the printed sha-256 covers the whole file");
+    assert.equal(
+      report.sha256,
+      want,
+      "--digest: the printed sha-256 covers the .part's prefix too",
+    );
     assert.equal(await sizeOf(join(out, "big.bin")), SIZE);
     assert.equal(await sizeOf(part), -1, "the .part is gone");
     const check = createHash("sha256");
