@@ -15,6 +15,7 @@
  * ```
  * @module
  */
+import { trimOws } from "./ows.ts";
 
 /** Longest chunk-size line (size + extensions) accepted. Real extensions are a few dozen bytes;
  * the bound keeps a peer from making us buffer an endless line. */
@@ -83,7 +84,7 @@ export class BodyError extends Error {
  * ```
  */
 export function parseContentLength(value: string): number {
-  const parts = value.split(",").map((p) => p.trim());
+  const parts = value.split(",").map((p) => trimOws(p));
   let length = -1;
   for (const p of parts) {
     if (!/^\d+$/.test(p)) {
@@ -143,7 +144,7 @@ export function responseFraming(r: FramingInput): Framing {
     if (r.version === "HTTP/1.0") {
       throw new BodyError("framing", "Transfer-Encoding in an HTTP/1.0 response");
     }
-    const codings = te.split(",").map((c) => c.trim().toLowerCase()).filter((c) => c !== "");
+    const codings = te.split(",").map((c) => trimOws(c).toLowerCase()).filter((c) => c !== "");
     // We asked for nothing but identity; a coding we cannot undo would corrupt the file.
     const unknown = codings.find((c) => c !== "chunked" && c !== "identity");
     if (unknown !== undefined) {
@@ -278,7 +279,7 @@ export class BodyReader {
       if (colon <= 0 || /\s/.test(line.slice(0, colon))) {
         throw this.#framingError(`malformed trailer field ${JSON.stringify(line.slice(0, 40))}`);
       }
-      this.trailers.push([line.slice(0, colon), line.slice(colon + 1).trim()]);
+      this.trailers.push([line.slice(0, colon), trimOws(line.slice(colon + 1))]);
     }
   }
 

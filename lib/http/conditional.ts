@@ -20,6 +20,7 @@
 
 import { parseHttpDate } from "./response.ts";
 import { STATUS } from "./status.ts";
+import { trimOws } from "./ows.ts";
 
 /** What an entity tag is made from: a file's version as `stat` reports it. */
 export interface EtagSource {
@@ -129,7 +130,7 @@ export function parseEtag(value: string): EntityTag | null {
  * ```
  */
 export function parseEtagList(value: string): EtagList | null {
-  if (value.trim() === "*") return "*";
+  if (trimOws(value) === "*") return "*";
   const tags: EntityTag[] = [];
   let i = skipOws(value, 0);
   while (i < value.length) {
@@ -199,7 +200,7 @@ function toSeconds(ms: number): number {
 /** A field value that is present and not blank (a blank one is treated as absent). */
 function field(req: ConditionalRequest, name: string): string | undefined {
   const v = req.headers.get(name);
-  return v === null || v === undefined || v.trim() === "" ? undefined : v;
+  return v === null || v === undefined || trimOws(v) === "" ? undefined : v;
 }
 
 /**
@@ -344,7 +345,7 @@ export function evaluateIfRange(
 
 function checkIfRange(value: string | undefined | null, v: Validators): Condition {
   if (value === undefined || value === null) return "none";
-  const trimmed = value.trim();
+  const trimmed = trimOws(value);
   if (trimmed.startsWith('"') || trimmed.startsWith("W/")) {
     const tag = parseEtag(trimmed);
     const current = parseEtag(v.etag);

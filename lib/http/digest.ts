@@ -13,6 +13,7 @@
  * ```
  * @module
  */
+import { trimOws } from "./ows.ts";
 
 /** The algorithm key Ferry produces (RFC 9530 §5, IANA Hash Algorithms registry). */
 export const SHA_256 = "sha-256";
@@ -246,7 +247,7 @@ function parseInnerList(c: Cursor): boolean {
 
 /** Parses a whole dictionary; null when the value is not one (then the field is ignored). */
 function parseDictionary(value: string): Map<string, BareItem> | null {
-  const c: Cursor = { s: value.trim(), i: 0 };
+  const c: Cursor = { s: trimOws(value), i: 0 };
   const out = new Map<string, BareItem>();
   if (c.s.length === 0) return out;
   for (;;) {

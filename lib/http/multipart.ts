@@ -26,6 +26,7 @@
  */
 
 import { type ByteRange, contentRange, parseContentRange, rangeLength } from "./range.ts";
+import { trimOws } from "./ows.ts";
 
 /**
  * Random bytes in a boundary. 16 bytes = 128 bits, as hex 32 characters: the chance that a
@@ -218,7 +219,7 @@ export function parseMultipartByteranges(body: Uint8Array, boundary: string): Pa
     for (const line of headText === "" ? [] : headText.split("\r\n")) {
       const colon = line.indexOf(":");
       if (colon <= 0) throw new SyntaxError(`multipart: bad part field ${JSON.stringify(line)}`);
-      headers.set(line.slice(0, colon).trim().toLowerCase(), line.slice(colon + 1).trim());
+      headers.set(trimOws(line.slice(0, colon)).toLowerCase(), trimOws(line.slice(colon + 1)));
     }
     const dataStart = headEnd + 4;
     const next = indexOfBytes(body, delimiter, dataStart);

@@ -15,6 +15,8 @@
  * @module
  */
 
+import { trimOws } from "./ows.ts";
+
 /**
  * Most range-specs honoured in one `Range` field; more → the field is ignored and the whole
  * representation is served (200). Real clients (browsers seeking media, download managers, PDF
@@ -82,18 +84,6 @@ function parsePos(s: string): number {
   if (s.length - first > MAX_POS_DIGITS) return -1;
   const n = first === s.length ? 0 : Number(s.slice(first));
   return n <= Number.MAX_SAFE_INTEGER ? n : -1;
-}
-
-function isOws(c: string): boolean {
-  return c === " " || c === "\t";
-}
-
-function trimOws(s: string): string {
-  let a = 0;
-  let b = s.length;
-  while (a < b && isOws(s[a])) a++;
-  while (b > a && isOws(s[b - 1])) b--;
-  return s.slice(a, b);
 }
 
 /**

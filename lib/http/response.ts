@@ -13,6 +13,7 @@
  */
 
 import { reasonPhrase } from "./status.ts";
+import { trimOws } from "./ows.ts";
 
 /** A response field list: [name, value] pairs in the order they go on the wire. */
 export type Fields = ReadonlyArray<readonly [string, string]>;
@@ -42,7 +43,7 @@ export function httpDate(ms: number): string {
  * Returns milliseconds since the epoch, or NaN when the value is not a date.
  */
 export function parseHttpDate(value: string): number {
-  const v = value.trim();
+  const v = trimOws(value);
   // IMF-fixdate, RFC 850 and asctime all parse with Date.parse in V8; guard the shape first so
   // that free-form strings such as "2020" are not taken as dates.
   if (
@@ -111,7 +112,7 @@ export function parseResponseHead(buf: Uint8Array): ResponseHead {
       throw new ResponseHeadError(`malformed header line: ${JSON.stringify(line.slice(0, 80))}`);
     }
     const name = line.slice(0, colon);
-    const value = line.slice(colon + 1).trim();
+    const value = trimOws(line.slice(colon + 1));
     fields.push([name, value]);
     const key = name.toLowerCase();
     counts.set(key, (counts.get(key) ?? 0) + 1);

@@ -15,6 +15,7 @@
 
 import { join } from "node:path";
 import { encodePathSegment, escapeHtml } from "./escape.ts";
+import { trimOws } from "../http/ows.ts";
 
 /**
  * Most entries one listing reads and shows. Every entry costs a stat and ~200 bytes of HTML,
@@ -207,11 +208,11 @@ function qualityOf(accept: string, type: string, subtype: string): number {
   let q = 0;
   for (const element of accept.split(",")) {
     const params = element.split(";");
-    const range = params[0].trim().toLowerCase();
+    const range = trimOws(params[0]).toLowerCase();
     const slash = range.indexOf("/");
     if (slash < 0) continue;
-    const t = range.slice(0, slash).trim();
-    const s = range.slice(slash + 1).trim();
+    const t = trimOws(range.slice(0, slash));
+    const s = trimOws(range.slice(slash + 1));
     let specificity: number;
     if (t === type && s === subtype) specificity = 2;
     else if (t === type && s === "*") specificity = 1;
@@ -220,10 +221,10 @@ function qualityOf(accept: string, type: string, subtype: string): number {
     let elementQ = 1;
     let valid = true;
     for (let i = 1; i < params.length; i++) {
-      const p = params[i].trim();
+      const p = trimOws(params[i]);
       const eq = p.indexOf("=");
-      if (eq < 0 || p.slice(0, eq).trim().toLowerCase() !== "q") continue;
-      const v = p.slice(eq + 1).trim();
+      if (eq < 0 || trimOws(p.slice(0, eq)).toLowerCase() !== "q") continue;
+      const v = trimOws(p.slice(eq + 1));
       if (!QVALUE.test(v)) valid = false;
       else elementQ = Number(v);
       break; // parameters after q are accept-ext, not media type parameters

@@ -302,6 +302,11 @@ const FRAMING: Array<
     want: /unsupported transfer coding "gzip"/,
   },
   {
+    name: "chunked + NBSP is an unknown coding, not chunked",
+    in: { headers: new Map([["transfer-encoding", "chunked\xa0"]]) },
+    want: /unsupported transfer coding/,
+  },
+  {
     name: "chunked twice",
     in: { headers: new Map([["transfer-encoding", "chunked, chunked"]]) },
     want: /more than once/,

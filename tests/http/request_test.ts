@@ -147,6 +147,12 @@ const VALID: ValidCase[] = [
     keepAlive: DEFAULT_KEEP,
   },
   {
+    // OWS is SP / HTAB only: String.prototype.trim would also strip NBSP (found by the fuzzer).
+    name: "Connection: close + NBSP (0xA0) is not the token close",
+    lines: ["GET / {V}", "Host: x", "Connection: close\xa0"],
+    keepAlive: DEFAULT_KEEP,
+  },
+  {
     name: "Content-Length: 0 is no body and keeps alive",
     lines: ["GET / {V}", "Host: x", "Content-Length: 0"],
     keepAlive: DEFAULT_KEEP,
@@ -624,6 +630,13 @@ const BAD: BadCase[] = [
   {
     name: "Transfer-Encoding: identity",
     lines: HOSTED("GET / {V}", "Transfer-Encoding: identity"),
+    status: 400,
+    close: true,
+  },
+  {
+    // A peer that trims only SP / HTAB (as RFC 9110 §5.6.3 says) reads no chunked here.
+    name: "Transfer-Encoding: chunked + NBSP (0xA0) is not chunked",
+    lines: HOSTED("GET / {V}", "Transfer-Encoding: chunked\xa0"),
     status: 400,
     close: true,
   },
