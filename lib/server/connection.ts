@@ -181,15 +181,6 @@ function ensureNoDelay(state: ConnState): void {
   } catch { /* the peer may already be gone */ }
 }
 
-/** {@linkcode writeAll} for the hot path: one plain write, and the loop only if it was short
- * (no async frame of its own for the usual whole write). */
-function writeFast(state: ConnState, p: Uint8Array, timeoutMs: number): Promise<void> {
-  state.deadline = Date.now() + timeoutMs;
-  return state.conn.write(p).then((n) =>
-    n < p.length ? writeAll(state, p.subarray(n), timeoutMs) : undefined
-  );
-}
-
 function headBytes(reply: Reply, keepAlive: boolean): string {
   const fields: Array<[string, string]> = [["Date", currentDate()], ["Server", serverField]];
   for (const f of reply.fields) fields.push(f);
@@ -335,8 +326,9 @@ export async function serveConnection(conn: Deno.TcpConn, ctx: ServerContext): P
       let head: RequestHead;
       let headAt: number;
       try {
-        // Idle wait first (cheap in memory), then the head, usually already whole.
-        if (await reader.fill() === null) {
+        // Idle wait first (cheap in memory: the read is awaited right here, in no frame of
+        // its own), then the head, usually already whole.
+        if (reader.buffered === 0 ? reader.filled(await reader.readRaw()) === null : false) {
           state.why = "peer closed";
           break;
         }
@@ -348,7 +340,7 @@ export async function serveConnection(conn: Deno.TcpConn, ctx: ServerContext): P
         state.phase = "busy";
         state.deadline = 0;
         state.first = false;
-        headAt = performance.now();
+        headAt = ctx.log.enabled ? performance.now() : 0; // for the access log only
         head = parseRequestHead(bytes);
       } catch (e) {
         if (state.closed) break;
@@ -374,12 +366,12 @@ export async function serveConnection(conn: Deno.TcpConn, ctx: ServerContext): P
         const hit = ctx.files.cache.lookup(head.target, keepAlive, dateSecond, date);
         if (hit !== undefined) {
           const isHead = head.method === "HEAD";
+          // One plain write; the loop only if it was short.
+          const out = isHead ? hit.bytes.subarray(0, hit.headLength) : hit.bytes;
           try {
-            await writeFast(
-              state,
-              isHead ? hit.bytes.subarray(0, hit.headLength) : hit.bytes,
-              ctx.limits.writeTimeoutMs,
-            );
+            state.deadline = Date.now() + ctx.limits.writeTimeoutMs;
+            const n = await conn.write(out);
+            if (n < out.length) await writeAll(state, out.subarray(n), ctx.limits.writeTimeoutMs);
           } catch {
             if (!state.closed) state.why = "write failed";
             break;
