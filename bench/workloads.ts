@@ -169,6 +169,9 @@ export async function clientDownload(
     unavailable: t.unavailable,
     async measure(): Promise<Sample> {
       await Deno.remove(out).catch(() => {});
+      // Untimed: write back what earlier runs left dirty, so that every run starts from the
+      // same page-cache state instead of paying for its predecessor's writeback.
+      await run("sync", [], { timeoutMs: 120_000 });
       const [cmd, args] = t.argv({
         port: source.port,
         path: name,
