@@ -3,13 +3,17 @@
  * plain GET/HEAD requests of the same target. A hit costs one write: no open, no read, no path
  * resolution, no header building.
  *
- * Never stale: the served directory is watched (inotify through `Deno.watchFs`), and any change
- * under it empties the cache at once; in addition every entry is re-checked by `stat` at most
+ * Never stale: with {@linkcode SmallFileCache.watch}, the directories from the root down to each
+ * cached file are watched for changes (inotify through libc, lib/server/inotify.ts: changes
+ * only — `Deno.watchFs` also woke Ferry for every read of any file under the tree), and the
+ * event queue is drained before every hit (~0.3 µs): any change under a watched directory
+ * empties the cache. In addition every entry is re-checked by `stat` at most
  * {@linkcode REVALIDATE_MS} after its last check (device, inode, size, mtime, ctime), which
- * covers what a watch cannot see (a watch limit reached, files reached through symlinks). When
- * the watch cannot be set up, every hit is checked by `stat`. A file changed in the last
- * `RACY_MS` (file_version.ts) is not cached at all, since its timestamps may not show the next change.
- * Entries are only made by the full path, which resolves the target under every policy check.
+ * covers what a watch cannot see (a change through a hard link in another directory). Without
+ * a watch (not Linux, no `ffi` permission, the watch limit reached) every hit is checked by
+ * `stat`. A file changed in the last `RACY_MS` (file_version.ts) is not cached at all, since
+ * its timestamps may not show the next change. Entries are only made by the full path, which
+ * resolves the target under every policy check.
  *
  * Measured here (4 KiB, wrk -c50 keep-alive): a `stat` on every hit took 30 % of the main
  * thread (`statx` in `--prof`), and dropping it raised the rate from ~55k to ~70k req/s.
@@ -17,7 +21,9 @@
  * @module
  */
 
+import { dirname, relative, sep } from "node:path";
 import { fileVersion, isRacy } from "./file_version.ts";
+import { ChangeWatch } from "./inotify.ts";
 
 /** Largest file kept; larger ones stream. 64 KiB keeps a whole response to one write. */
 export const SMALL_FILE_MAX_BYTES = 64 * 1024;
@@ -61,38 +67,31 @@ export interface CachedResponse {
 export class SmallFileCache {
   #entries = new Map<string, Entry>();
   #bytes = 0;
-  #watcher: Deno.FsWatcher | undefined;
-  /** Whether a watch is running, so that hits may skip the stat for REVALIDATE_MS. */
-  #watched = false;
+  /** The change watch, when running: hits then skip the stat for REVALIDATE_MS. */
+  #watch: ChangeWatch | null = null;
+  #root = "";
 
   /**
-   * Watches `root` recursively and empties the cache on any change under it. Without a watch
-   * (it failed, or was never started) every hit is checked by stat.
+   * Watches for changes under `root` from now on (see the module doc), if inotify is available
+   * here; otherwise every hit is checked by stat. Returns whether the watch runs.
    */
-  watch(root: string): void {
-    try {
-      this.#watcher = Deno.watchFs(root, { recursive: true });
-    } catch {
-      return; // e.g. the inotify watch limit: stat on every hit instead
+  watch(root: string): boolean {
+    this.close();
+    const w = ChangeWatch.open();
+    if (w === null || !w.watchDir(root)) {
+      w?.close();
+      return false;
     }
-    this.#watched = true;
-    (async () => {
-      try {
-        for await (const event of this.#watcher!) {
-          if (event.kind !== "access") this.clear();
-        }
-      } catch { /* closed or failed */ }
-      this.#watched = false;
-      this.clear();
-    })();
+    this.#watch = w;
+    this.#root = root;
+    this.clear();
+    return true;
   }
 
   /** Stops the watch. */
   close(): void {
-    this.#watched = false;
-    try {
-      this.#watcher?.close();
-    } catch { /* already closed */ }
+    this.#watch?.close();
+    this.#watch = null;
   }
 
   /** Forgets every entry. */
@@ -118,8 +117,12 @@ export class SmallFileCache {
   ): CachedResponse | undefined {
     const e = this.#entries.get(target);
     if (e === undefined) return undefined;
+    if (this.#watch?.changed()) {
+      this.clear();
+      return undefined;
+    }
     const now = Date.now();
-    if (!this.#watched || now - e.checkedAt >= REVALIDATE_MS) {
+    if (this.#watch === null || now - e.checkedAt >= REVALIDATE_MS) {
       let info: Deno.FileInfo;
       try {
         info = Deno.statSync(e.path);
@@ -174,6 +177,8 @@ export class SmallFileCache {
     body: Uint8Array,
   ): void {
     if (body.length > SMALL_FILE_MAX_BYTES || isRacy(info)) return;
+    // Watched first, then checked: a change after the check is then seen by the watch.
+    if (this.#watch !== null && !this.#watchPath(path)) return;
     // The path must still hold the version that was read (a change during the read, or a
     // rename over the path, would otherwise be cached until the next check).
     try {
@@ -208,6 +213,30 @@ export class SmallFileCache {
       checkedAt: Date.now(),
     });
     this.#bytes += cost;
+  }
+
+  /**
+   * Watches every directory from the root down to `path`'s: a rename or replacement of any of
+   * them changes what the target resolves to. False (do not cache) when one cannot be watched.
+   * Events that arrived before the watches were added are drained first, so that they do not
+   * empty the cache of the entry about to be made.
+   */
+  #watchPath(path: string): boolean {
+    const w = this.#watch!;
+    if (w.changed()) this.clear();
+    const dirs: string[] = [];
+    let dir = dirname(path);
+    const rel = relative(this.#root, dir);
+    if (rel.startsWith("..") || rel.startsWith(sep)) return false; // not under the root
+    for (let depth = 0; depth < 256 && dir !== this.#root; depth++) {
+      dirs.push(dir);
+      const up = dirname(dir);
+      if (up === dir) return false;
+      dir = up;
+    }
+    dirs.push(this.#root);
+    for (const d of dirs) if (!w.watchDir(d)) return false;
+    return true;
   }
 
   #drop(target: string, e: Entry): void {

@@ -62,27 +62,88 @@ Deno.test("SmallFileCache hit: whole response in one buffer, head length, Connec
   });
 });
 
-Deno.test("SmallFileCache with a watch: a change under the root empties it at once", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "ferry_small_cache_watch_" });
-  const cache = new SmallFileCache();
-  try {
-    const path = `${dir}/f.txt`;
-    await Deno.writeTextFile(path, "hello");
+/** Files under a fresh real directory, old enough (RACY_MS) to be cached. */
+async function oldFiles(files: string[]): Promise<string> {
+  const dir = await Deno.realPath(await Deno.makeTempDir({ prefix: "ferry_small_cache_watch_" }));
+  for (const f of files) {
+    await Deno.mkdir(`${dir}/${f}`.replace(/\/[^/]*$/, ""), { recursive: true });
+    await Deno.writeTextFile(`${dir}/${f}`, "hello");
     const then = (Date.now() - 10 * RACY_MS) / 1000;
-    await Deno.utime(path, then, then);
-    const info = await Deno.stat(path);
-    const wait = RACY_MS + 50 - (Date.now() - info.ctime!.getTime());
-    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-    cache.watch(dir);
-    cache.store("/f.txt", path, info, "ferry/test", fields, body);
-    assert.equal(cache.size, 1);
-    assert.ok(cache.lookup("/f.txt", true, 1, "x") !== undefined);
-    await Deno.writeTextFile(`${dir}/other.txt`, "x");
-    for (let i = 0; i < 100 && cache.size > 0; i++) await new Promise((r) => setTimeout(r, 10));
-    assert.equal(cache.size, 0, "the watch emptied the cache");
-  } finally {
-    cache.close();
-    await new Promise((r) => setTimeout(r, 10));
-    await Deno.remove(dir, { recursive: true });
+    await Deno.utime(`${dir}/${f}`, then, then);
   }
+  // ctime cannot be set back: wait until it is RACY_MS old.
+  await new Promise((r) => setTimeout(r, RACY_MS + 50));
+  return dir;
+}
+
+Deno.test({
+  name: "SmallFileCache with a watch: changes empty it at the next hit, reads never do",
+  ignore: Deno.build.os !== "linux",
+  async fn(t) {
+    const dir = await oldFiles(["f.txt", "g.txt", "a/b/deep.txt", "x/y.txt"]);
+    const cache = new SmallFileCache();
+    const put = async (target: string) => {
+      const path = `${dir}${target}`;
+      cache.store(target, path, await Deno.stat(path), "ferry/test", fields, body);
+      assert.ok(cache.lookup(target, true, 1, "x") !== undefined, `${target} is cached`);
+    };
+    try {
+      assert.equal(cache.watch(dir), true, "inotify is available (Linux, -A)");
+
+      await t.step(
+        "reading the files (as another server would) leaves the cache alone",
+        async () => {
+          await put("/f.txt");
+          for (let i = 0; i < 200; i++) {
+            using f = await Deno.open(`${dir}/f.txt`);
+            await f.read(new Uint8Array(16));
+          }
+          await Deno.readDir(dir)[Symbol.asyncIterator]().next();
+          assert.ok(cache.lookup("/f.txt", true, 1, "x") !== undefined, "still a hit");
+        },
+      );
+
+      await t.step("a new file in a watched directory empties it", async () => {
+        await put("/f.txt");
+        await Deno.writeTextFile(`${dir}/other.txt`, "x");
+        assert.equal(cache.lookup("/f.txt", true, 1, "x"), undefined, "no stale hit");
+        assert.equal(cache.size, 0);
+      });
+
+      await t.step("a same-size rewrite of another cached file empties it", async () => {
+        await put("/f.txt");
+        await put("/g.txt");
+        await Deno.writeTextFile(`${dir}/g.txt`, "HELLO");
+        assert.equal(cache.lookup("/f.txt", true, 1, "x"), undefined);
+        assert.equal(cache.size, 0);
+      });
+
+      await t.step(
+        "renaming a parent directory away and putting another in its place",
+        async () => {
+          await put("/a/b/deep.txt");
+          await Deno.rename(`${dir}/a`, `${dir}/gone`);
+          await Deno.mkdir(`${dir}/a/b`, { recursive: true });
+          await Deno.writeTextFile(`${dir}/a/b/deep.txt`, "NEWER");
+          assert.equal(cache.lookup("/a/b/deep.txt", true, 1, "x"), undefined);
+        },
+      );
+
+      await t.step("a change in a directory of a cached file deep down is seen", async () => {
+        await put("/x/y.txt");
+        await Deno.writeTextFile(`${dir}/x/new.txt`, "x");
+        assert.equal(cache.lookup("/x/y.txt", true, 1, "x"), undefined);
+      });
+
+      await t.step("after close(), every hit is checked by stat again", async () => {
+        cache.close();
+        await put("/f.txt");
+        await Deno.writeTextFile(`${dir}/f.txt`, "HELLO"); // same size, so only a stat sees it
+        assert.equal(cache.lookup("/f.txt", true, 1, "x"), undefined);
+      });
+    } finally {
+      cache.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
 });
