@@ -44,6 +44,9 @@ const USAGE = `Usage: deno run -A bench/bench.ts [--quick] [--only NAME,...] [--
 const WORKLOADS = ["download", "small", "idle", "client", "workers"];
 /** Server ids `--only` knows; Ferry's variants (`ferry-log-text`, `ferry-w2`) follow `ferry`. */
 const PEERS = ["ferry", "nginx", "nginx-nosendfile", "lighttpd", "python"];
+const FLOOR_NOTE = "deno floor: not a file server — bench/floor.ts answers every read with one " +
+  "prebuilt 4 KiB response on the same Deno raw-socket API as Ferry (no parsing, no files): " +
+  "the most any Deno server written this way can do here.";
 
 /** A download predicted to take longer than this per run is skipped (python on 1 GiB). */
 const MAX_DOWNLOAD_S = 10;
@@ -102,7 +105,7 @@ function serversToStart(o: Options): Set<string> {
   const want = new Set<string>();
   const add = (ids: string[]) => ids.filter(selected(o)).forEach((id) => want.add(id));
   if (o.workloads.has("download")) add(PEERS);
-  if (o.workloads.has("small")) add([...PEERS, "ferry-log-text"]);
+  if (o.workloads.has("small")) add([...PEERS, "ferry-log-text", "deno-floor"]);
   if (o.workloads.has("idle")) add(["ferry", "nginx", "lighttpd", "python"]);
   if (o.workloads.has("workers")) add(["ferry-w2", "ferry"]);
   if (o.workloads.has("client")) want.add("nginx"); // the source of the client downloads
@@ -110,7 +113,8 @@ function serversToStart(o: Options): Set<string> {
 }
 
 function selected(o: Options): (id: string) => boolean {
-  return (id) => o.servers.has(id.replace(/-(log-text|w2)$/, ""));
+  // Ferry's variants, and the runtime's floor that puts Ferry's figures in context, come with it.
+  return (id) => o.servers.has(id === "deno-floor" ? "ferry" : id.replace(/-(log-text|w2)$/, ""));
 }
 
 /** Runs the selected workloads over the started servers; one or more tables each. */
@@ -158,7 +162,7 @@ async function measure(
   }
   if (o.workloads.has("small")) {
     progress("workload 2: small-file request rate");
-    const servers = pick(["ferry", "ferry-log-text", ...PEERS.slice(1)]);
+    const servers = pick(["ferry", "ferry-log-text", ...PEERS.slice(1), "deno-floor"]);
     tables.push(
       await smallFiles(servers, { keepAlive: true, seconds, rounds: o.rounds, warmUpSeconds: 1 }),
     );
@@ -172,6 +176,9 @@ async function measure(
         rounds: o.rounds,
       }),
     );
+    if (started.has("deno-floor")) {
+      for (const t of tables.slice(-2)) t.notes.push(FLOOR_NOTE);
+    }
   }
   if (o.workloads.has("client")) {
     progress("workload 4: client download to disk");

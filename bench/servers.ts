@@ -15,7 +15,7 @@ const PROBE_TIMEOUT_MS = 2_000;
 const PROBE_MAX_BYTES = 64 * 1024;
 
 /** Which program a server is. */
-export type Kind = "ferry" | "nginx" | "lighttpd" | "python";
+export type Kind = "ferry" | "nginx" | "lighttpd" | "python" | "floor";
 
 /** One server configuration under test. */
 export interface ServerSpec {
@@ -41,6 +41,7 @@ export const SPECS: readonly ServerSpec[] = [
   { id: "nginx-nosendfile", label: "nginx (sendfile off)", kind: "nginx", sendfile: false },
   { id: "lighttpd", label: "lighttpd", kind: "lighttpd" },
   { id: "python", label: "python http.server", kind: "python" },
+  { id: "deno-floor", label: "deno floor (bench/floor.ts)", kind: "floor" },
 ];
 
 /** What every server start needs to know. */
@@ -216,6 +217,8 @@ function commandOf(spec: ServerSpec, ctx: ServerContext, port: number): [string,
       ]];
     case "lighttpd":
       return ["lighttpd", ["-D", "-f", `${ctx.tmp}/${spec.id}.conf`]];
+    case "floor":
+      return ["deno", ["run", "-A", `${ctx.repo}/bench/floor.ts`, String(port)]];
     case "python":
       return ["python3", [
         "-m",
