@@ -234,6 +234,7 @@ export class SmallFileCache {
       if (up === dir) return false;
       dir = up;
     }
+    if (dir !== this.#root) return false; // deeper than any real tree: do not cache
     dirs.push(this.#root);
     for (const d of dirs) if (!w.watchDir(d)) return false;
     return true;
