@@ -22,8 +22,6 @@ export const MAX_HEAD_BYTES = 32 * 1024;
 /** Most header fields accepted; more → 431. Keeps per-request work bounded. */
 export const MAX_FIELDS = 100;
 
-/** Methods Ferry serves. */
-export const SERVED_METHODS = ["GET", "HEAD", "OPTIONS"] as const;
 /** The `Allow` field value sent with 405 and OPTIONS. */
 export const ALLOW = "GET, HEAD, OPTIONS";
 /** Methods registered for HTTP that Ferry refuses with 405 rather than 501 (RFC 9110 §9). */
@@ -76,15 +74,6 @@ function decodeNonAscii(bytes: Uint8Array): string {
 const TCHAR = new Uint8Array(128);
 for (const c of "!#$%&'*+-.^_`|~0123456789") TCHAR[c.charCodeAt(0)] = 1;
 for (let c = 65; c <= 90; c++) TCHAR[c] = TCHAR[c + 32] = 1;
-
-function isToken(s: string): boolean {
-  if (s.length === 0) return false;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c >= 128 || TCHAR[c] === 0) return false;
-  }
-  return true;
-}
 
 function bad(reason: string): HttpError {
   return new HttpError(STATUS.BadRequest, `Bad Request: ${reason}`);
@@ -146,29 +135,58 @@ function splitLines(text: string): number {
   return n;
 }
 
-function parseRequestLine(line: string): [string, string, RequestHead["version"]] {
-  if (line.length > MAX_REQUEST_LINE_BYTES) {
+// parseRequestLine's results (module state rather than an array per request: parsing is
+// synchronous, and these are read right after the call).
+let lineMethod = "";
+let lineTarget = "";
+let lineVersion: RequestHead["version"] = "HTTP/1.1";
+
+/** Parses the request line `text[ls, le)` into lineMethod, lineTarget and lineVersion. */
+function parseRequestLine(text: string, ls: number, le: number): void {
+  if (le - ls > MAX_REQUEST_LINE_BYTES) {
     throw new HttpError(STATUS.URITooLong, "URI Too Long");
   }
   // request-line = method SP request-target SP HTTP-version (RFC 9112 §3), single spaces only.
-  const sp1 = line.indexOf(" ");
-  const sp2 = line.lastIndexOf(" ");
-  if (sp1 <= 0 || sp2 === sp1) throw bad("malformed request line");
-  const method = line.slice(0, sp1);
-  const target = line.slice(sp1 + 1, sp2);
-  const version = line.slice(sp2 + 1);
-  if (!isToken(method)) throw bad("invalid method");
-  if (target.length === 0) throw bad("empty request target");
-  for (let i = 0; i < target.length; i++) {
-    const c = target.charCodeAt(i);
+  const sp1 = text.indexOf(" ", ls);
+  if (sp1 <= ls || sp1 >= le) throw bad("malformed request line");
+  const sp2 = text.lastIndexOf(" ", le - 1);
+  if (sp2 === sp1) throw bad("malformed request line");
+  for (let i = ls; i < sp1; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 128 || TCHAR[c] === 0) throw bad("invalid method");
+  }
+  if (sp2 === sp1 + 1) throw bad("empty request target");
+  for (let i = sp1 + 1; i < sp2; i++) {
+    const c = text.charCodeAt(i);
     // Visible ASCII only; whitespace, controls and raw non-ASCII bytes are not a target.
     if (c <= 0x20 || c >= 0x7f) throw bad("invalid character in request target");
   }
-  if (version === "HTTP/1.1" || version === "HTTP/1.0") return [method, target, version];
-  if (/^HTTP\/\d\.\d$/.test(version)) {
+  if (le - sp2 === 9 && text.startsWith("HTTP/1.", sp2 + 1)) {
+    const minor = text.charCodeAt(le - 1);
+    if (minor === 0x31 || minor === 0x30) {
+      lineMethod = text.slice(ls, sp1);
+      lineTarget = text.slice(sp1 + 1, sp2);
+      lineVersion = minor === 0x31 ? "HTTP/1.1" : "HTTP/1.0";
+      return;
+    }
+  }
+  if (/^HTTP\/\d\.\d$/.test(text.slice(sp2 + 1, le))) {
     throw new HttpError(STATUS.HTTPVersionNotSupported, "HTTP Version Not Supported");
   }
   throw bad("invalid HTTP version");
+}
+
+/** A Host value without whitespace, `/`, `\\`, `@`, `?` or `#` (a regex's \\s class, spelled out:
+ * NBSP, the one other space a Latin-1 byte decodes to, counts too). */
+function isHostValue(host: string): boolean {
+  for (let i = 0; i < host.length; i++) {
+    const c = host.charCodeAt(i);
+    if (
+      c === 0x2f || c === 0x5c || c === 0x40 || c === 0x3f || c === 0x23 ||
+      (c >= 0x09 && c <= 0x0d) || c === 0x20 || c === 0xa0
+    ) return false;
+  }
+  return true;
 }
 
 function hasToken(list: string | undefined, token: string): boolean {
@@ -190,12 +208,15 @@ export function parseRequestHead(buf: Uint8Array, start = 0, end = buf.length): 
   if (end - start > MAX_HEAD_BYTES) {
     throw new HttpError(STATUS.RequestHeaderFieldsTooLarge, "Request Header Fields Too Large");
   }
-  const text = decodeLatin1(buf.subarray(start, end));
+  const text = decodeLatin1(start === 0 && end === buf.length ? buf : buf.subarray(start, end));
   const count = splitLines(text);
   let first = 0;
   while (first < count && ends[first] === starts[first]) first++;
   if (first >= count) throw bad("empty request");
-  const [method, target, version] = parseRequestLine(text.slice(starts[first], ends[first]));
+  parseRequestLine(text, starts[first], ends[first]);
+  const method = lineMethod;
+  const target = lineTarget;
+  const version = lineVersion;
   if (count - first - 1 > MAX_FIELDS) {
     throw new HttpError(STATUS.RequestHeaderFieldsTooLarge, "Request Header Fields Too Large");
   }
@@ -242,7 +263,7 @@ export function parseRequestHead(buf: Uint8Array, start = 0, end = buf.length): 
   if (hostCount > 1) throw bad("more than one Host field");
   if (version === "HTTP/1.1" && hostCount === 0) throw bad("missing Host field");
   const host = headers.get("host");
-  if (host !== undefined && /[\s/\\@?#]/.test(host)) throw bad("invalid Host field");
+  if (host !== undefined && !isHostValue(host)) throw bad("invalid Host field");
 
   // Framing (RFC 9112 §6): the defences against request smuggling.
   const te = headers.get("transfer-encoding");
@@ -268,7 +289,7 @@ export function parseRequestHead(buf: Uint8Array, start = 0, end = buf.length): 
     ? !hasToken(conn, "close")
     : hasToken(conn, "keep-alive") && !hasToken(conn, "close");
 
-  if (!(SERVED_METHODS as readonly string[]).includes(method)) {
+  if (method !== "GET" && method !== "HEAD" && method !== "OPTIONS") {
     if (KNOWN_METHODS.has(method)) {
       throw new HttpError(STATUS.MethodNotAllowed, "Method Not Allowed", {
         close: hasBody || !keepAlive,

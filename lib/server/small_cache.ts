@@ -70,6 +70,11 @@ export class SmallFileCache {
   /** The change watch, when running: hits then skip the stat for REVALIDATE_MS. */
   #watch: ChangeWatch | null = null;
   #root = "";
+  /** Whether the change queue was drained in this turn of the event loop (see lookup). */
+  #drained = false;
+  #endTurn = () => {
+    this.#drained = false;
+  };
 
   /**
    * Watches for changes under `root` from now on (see the module doc), if inotify is available
@@ -117,9 +122,18 @@ export class SmallFileCache {
   ): CachedResponse | undefined {
     const e = this.#entries.get(target);
     if (e === undefined) return undefined;
-    if (this.#watch?.changed()) {
-      this.clear();
-      return undefined;
+    // The change queue is drained once per turn of the event loop, at its first hit: every
+    // request answered in this turn had been read off its socket before the turn began (its
+    // read completed, then the turn ran the continuations), so a change made before any of them
+    // arrived is already queued then. The reset is a microtask queued behind the continuations
+    // of the reads that completed with this turn's; a later one drains again.
+    if (this.#watch !== null && !this.#drained) {
+      this.#drained = true;
+      queueMicrotask(this.#endTurn);
+      if (this.#watch.changed()) {
+        this.clear();
+        return undefined;
+      }
     }
     const now = Date.now();
     if (this.#watch === null || now - e.checkedAt >= REVALIDATE_MS) {
