@@ -44,6 +44,12 @@ const IN_CLOEXEC = 0o2000000;
 /** Everything that changes what a path holds; no IN_ACCESS, IN_OPEN, IN_CLOSE_NOWRITE. */
 const CHANGE_MASK = IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_MOVED_FROM | IN_MOVED_TO |
   IN_CREATE | IN_DELETE | IN_DELETE_SELF | IN_MOVE_SELF;
+/**
+ * Watches one instance adds at most (each costs the kernel ~1 KiB and counts against the user's
+ * `max_user_watches`, shared with every other program of the user): a crawl over many
+ * directories must not exhaust it. {@linkcode ChangeWatch.full} tells the owner to start over.
+ */
+export const MAX_WATCHES = 1024;
 /** Reads per drain at most (each takes up to a buffer of events): bounds one call. */
 const MAX_DRAIN_READS = 64;
 
@@ -88,6 +94,9 @@ export class ChangeWatch {
   #buf = new Uint8Array(4096);
   #bufLength = 4096n;
   #dirs = new Set<string>();
+  /** Watches added over the instance's life (a re-added directory counts again): the kernel
+   * holds at most this many. */
+  #added = 0;
 
   private constructor(c: Libc, fd: number) {
     this.#c = c;
@@ -103,15 +112,22 @@ export class ChangeWatch {
   }
 
   /** Watches `dir` (idempotent). False when the watch could not be added (the per-user watch
-   * limit, a path that is gone, a closed watch). */
+   * limit, {@linkcode MAX_WATCHES}, a path that is gone, a closed watch). */
   watchDir(dir: string): boolean {
     if (this.#dirs.has(dir)) return true;
-    if (this.#fd < 0 || dir.includes("\0")) return false;
+    if (this.#fd < 0 || this.full || dir.includes("\0")) return false;
     if (this.#c.inotify_add_watch(this.#fd, encoder.encode(`${dir}\0`), CHANGE_MASK) < 0) {
       return false;
     }
+    this.#added++;
     this.#dirs.add(dir);
     return true;
+  }
+
+  /** Whether {@linkcode MAX_WATCHES} watches were added: close it and open a fresh one (which
+   * drops them all) to watch more. */
+  get full(): boolean {
+    return this.#added >= MAX_WATCHES;
   }
 
   /**

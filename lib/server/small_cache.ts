@@ -250,7 +250,13 @@ export class SmallFileCache {
     }
     if (dir !== this.#root) return false; // deeper than any real tree: do not cache
     dirs.push(this.#root);
-    for (const d of dirs) if (!w.watchDir(d)) return false;
+    if (w.full) {
+      // Start over with a fresh instance rather than hold watches without bound (a crawl
+      // over many directories): the kernel drops the old watches, the cache is emptied.
+      this.watch(this.#root);
+      if (this.#watch === null) return false;
+    }
+    for (const d of dirs) if (!this.#watch!.watchDir(d)) return false;
     return true;
   }
 

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { SmallFileCache } from "../../lib/server/small_cache.ts";
 import { RACY_MS } from "../../lib/server/file_version.ts";
+import { MAX_WATCHES } from "../../lib/server/inotify.ts";
 
 async function withFile(content: string, fn: (path: string) => Promise<void>) {
   const dir = await Deno.makeTempDir({ prefix: "ferry_small_cache_" });
@@ -145,5 +146,46 @@ Deno.test({
       cache.close();
       await Deno.remove(dir, { recursive: true });
     }
+  },
+});
+
+/** inotify watches this process holds, from /proc/self/fdinfo (one "inotify wd:" line each). */
+function inotifyWatches(): number {
+  let n = 0;
+  for (const e of Deno.readDirSync("/proc/self/fdinfo")) {
+    try {
+      n += Deno.readTextFileSync(`/proc/self/fdinfo/${e.name}`).split("\n")
+        .filter((l) => l.startsWith("inotify wd:")).length;
+    } catch { /* closed meanwhile */ }
+  }
+  return n;
+}
+
+Deno.test({
+  name:
+    "SmallFileCache with a watch: a crawl over many directories holds a bounded number of watches",
+  ignore: Deno.build.os !== "linux",
+  async fn() {
+    const count = MAX_WATCHES + 200;
+    const dir = await oldFiles(Array.from({ length: count }, (_, i) => `d${i}/f.txt`));
+    const cache = new SmallFileCache();
+    const before = inotifyWatches();
+    try {
+      assert.equal(cache.watch(dir), true);
+      for (let i = 0; i < count; i++) {
+        const path = `${dir}/d${i}/f.txt`;
+        cache.store(`/d${i}/f.txt`, path, await Deno.stat(path), "ferry/test", fields, body);
+      }
+      const held = inotifyWatches() - before;
+      assert.ok(held <= MAX_WATCHES + 1, `${held} watches held for ${count} directories`);
+      const last = `/d${count - 1}/f.txt`;
+      assert.ok(cache.lookup(last, true, 1, "x") !== undefined, "the latest entry is cached");
+      await Deno.writeTextFile(`${dir}/d${count - 1}/new.txt`, "x");
+      assert.equal(cache.lookup(last, true, 1, "x"), undefined, "the fresh watch sees changes");
+    } finally {
+      cache.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+    assert.equal(inotifyWatches(), before, "close() released every watch");
   },
 });
