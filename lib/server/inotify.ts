@@ -10,8 +10,9 @@
  *
  * The queue is drained without blocking (`read` on an `IN_NONBLOCK` descriptor, ~0.3 µs when
  * empty, against ~1.6 µs for a `Deno.statSync`), so a caller can ask {@linkcode ChangeWatch.changed}
- * before every cache hit: a change made before the request arrived is always seen, since the
- * kernel queues the event within the syscall that made the change.
+ * before cache hits (small_cache.ts: once per turn of the event loop): a change made before the
+ * request arrived is always seen, since the kernel queues the event within the syscall that
+ * made the change.
  *
  * Needs Linux and the `ffi` permission (`-A` or `--allow-ffi`); {@linkcode ChangeWatch.open}
  * returns null otherwise, and never prompts.

@@ -6,7 +6,8 @@
  * Never stale: with {@linkcode SmallFileCache.watch}, the directories from the root down to each
  * cached file are watched for changes (inotify through libc, lib/server/inotify.ts: changes
  * only — `Deno.watchFs` also woke Ferry for every read of any file under the tree), and the
- * event queue is drained before every hit (~0.3 µs): any change under a watched directory
+ * event queue is drained (~0.3 µs) before the first hit of each turn of the event loop (see
+ * lookup for why that is as strict as before every hit): any change under a watched directory
  * empties the cache. In addition every entry is re-checked by `stat` at most
  * {@linkcode REVALIDATE_MS} after its last check (device, inode, size, mtime, ctime), which
  * covers what a watch cannot see (a change through a hard link in another directory). Without
