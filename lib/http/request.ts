@@ -176,6 +176,55 @@ function parseRequestLine(text: string, ls: number, le: number): void {
   throw bad("invalid HTTP version");
 }
 
+/** Field names most requests carry, by length: matched in place, they cost no string. */
+const KNOWN_NAMES: string[][] = [];
+for (
+  const n of [
+    "host",
+    "user-agent",
+    "accept",
+    "accept-encoding",
+    "accept-language",
+    "connection",
+    "cookie",
+    "referer",
+    "range",
+    "if-range",
+    "if-none-match",
+    "if-modified-since",
+    "cache-control",
+    "pragma",
+    "upgrade-insecure-requests",
+    "sec-fetch-site",
+    "sec-fetch-mode",
+    "sec-fetch-dest",
+    "sec-fetch-user",
+    "priority",
+    "dnt",
+    "te",
+    "content-length",
+    "transfer-encoding",
+    "want-repr-digest",
+  ]
+) (KNOWN_NAMES[n.length] ??= []).push(n);
+
+/**
+ * The lower-case constant for the field name `text[ls, le)` if it is a known one, compared
+ * case-insensitively in place (the name is already checked to be a token: `c | 0x20` can only
+ * turn its letters to lower case, and the known names hold only letters and "-"), else null.
+ */
+function knownName(text: string, ls: number, le: number): string | null {
+  const candidates = KNOWN_NAMES[le - ls];
+  if (candidates === undefined) return null;
+  outer: for (const cand of candidates) {
+    for (let k = 0; k < cand.length; k++) {
+      if ((text.charCodeAt(ls + k) | 0x20) !== cand.charCodeAt(k)) continue outer;
+    }
+    return cand;
+  }
+  return null;
+}
+
 /** A Host value without whitespace, `/`, `\\`, `@`, `?` or `#` (a regex's \\s class, spelled out:
  * NBSP, the one other space a Latin-1 byte decodes to, counts too). */
 function isHostValue(host: string): boolean {
@@ -251,8 +300,8 @@ export function parseRequestHead(buf: Uint8Array, start = 0, end = buf.length): 
       if ((c < 0x20 && c !== 0x09) || c === 0x7f) throw bad("control character in header field");
     }
     const value = text.slice(vs, ve);
-    const name = text.slice(ls, colon);
-    const key = upper ? name.toLowerCase() : name;
+    const key = knownName(text, ls, colon) ??
+      (upper ? text.slice(ls, colon).toLowerCase() : text.slice(ls, colon));
     if (key === "host") hostCount++;
     else if (key === "content-length") contentLengthCount++;
     const prev = headers.get(key);

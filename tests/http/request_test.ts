@@ -147,6 +147,30 @@ const VALID: ValidCase[] = [
     keepAlive: DEFAULT_KEEP,
   },
   {
+    name: "field names in any case come out lower-case, known ones and near misses alike",
+    lines: [
+      "GET / {V}",
+      "HOST: x",
+      "User-AGENT: ua",
+      "aCCEPT-eNCODING: identity",
+      "Accept-Encodin: near",
+      "X-Sec-Fetch-Site: other",
+      "Ho_t: t",
+      "Cookie: a",
+      "COOKIE: b",
+    ],
+    keepAlive: DEFAULT_KEEP,
+    fields: {
+      host: "x",
+      "user-agent": "ua",
+      "accept-encoding": "identity",
+      "accept-encodin": "near",
+      "x-sec-fetch-site": "other",
+      "ho_t": "t",
+      cookie: "a, b",
+    },
+  },
+  {
     // OWS is SP / HTAB only: String.prototype.trim would also strip NBSP (found by the fuzzer).
     name: "Connection: close + NBSP (0xA0) is not the token close",
     lines: ["GET / {V}", "Host: x", "Connection: close\xa0"],
