@@ -109,14 +109,17 @@ export async function saveResponse(hop: FinalHop, ctx: SaveContext): Promise<voi
   // costs ~0.8 s per GiB of one core here, more than the rest of the download).
   const hashing = opts.sha256 !== null || opts.digest ||
     announcedDigests(head.fields, head.status).length > 0;
+  // One buffer for the whole download: the .part's prefix is hashed through it, the body
+  // read into it, a trailer-announced digest checked through it.
+  const buf = new Uint8Array(BUFFER_BYTES);
   const part = offset > 0
-    ? await PartFile.append(paths, offset, new Uint8Array(BUFFER_BYTES), hashing)
+    ? await PartFile.append(paths, offset, buf, hashing)
     : await PartFile.create(paths, hashing);
   report.partFile = paths.part;
   let trailers: Array<[string, string]> = [];
   try {
     if (offset === 0) await writeMeta(paths, metaOf(head, report.url, total));
-    trailers = await streamBody(hop, framing, part, ctx, total);
+    trailers = await streamBody(hop, framing, part, buf, ctx, total);
     if (partLength !== null && part.size - offset !== partLength) {
       throw new ClientError(
         EXIT.protocol,
@@ -128,9 +131,7 @@ export async function saveResponse(hop: FinalHop, ctx: SaveContext): Promise<voi
   }
   const digest = part.digest() ??
     // A digest first announced in the trailers: hash the file as written.
-    (announcedDigests(trailers, head.status).length > 0
-      ? await hashFile(paths.part, new Uint8Array(BUFFER_BYTES))
-      : null);
+    (announcedDigests(trailers, head.status).length > 0 ? await hashFile(paths.part, buf) : null);
   report.sha256 = digest === null ? null : hex(digest);
   report.bytes.size = part.size;
   verify(report, [...head.fields, ...trailers], head.status, opts.sha256);
@@ -147,6 +148,7 @@ async function streamBody(
   hop: FinalHop,
   framing: Framing,
   part: PartFile,
+  buf: Uint8Array,
   ctx: SaveContext,
   total: number | null,
 ): Promise<Array<[string, string]>> {
@@ -161,7 +163,6 @@ async function streamBody(
   try {
     // Hot path: one reused buffer; the write (and hash) runs on this thread while the kernel
     // keeps filling the socket buffer (see BUFFER_BYTES for the measurements behind it).
-    const buf = new Uint8Array(BUFFER_BYTES);
     for (let n; (n = await body.read(buf)) !== null;) {
       if (max !== null && part.size + n > max) {
         throw tooBig(where, max, `more than ${max} bytes arrived`);

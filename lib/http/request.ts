@@ -47,7 +47,7 @@ export interface RequestHead {
 // It is native, so it decodes heads with non-ASCII bytes; the rare one where that changed a
 // character is decoded again, byte for byte, as true ISO-8859-1. All-ASCII heads (nearly all)
 // take the UTF-8 decoder, V8's fastest path: on ASCII, UTF-8 and ISO-8859-1 agree, and a
-// 42-byte head decodes in ~150 ns instead of ~540 (tests/bench/parse_bench.ts).
+// 42-byte head decodes in ~150 ns instead of ~540 (1M decodes of each kind in one process).
 const windows1252 = new TextDecoder("latin1");
 const utf8 = new TextDecoder();
 

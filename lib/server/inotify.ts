@@ -51,6 +51,9 @@ const CHANGE_MASK = IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_MOVED_FROM | IN_
  * directories must not exhaust it. {@linkcode ChangeWatch.full} tells the owner to start over.
  */
 export const MAX_WATCHES = 1024;
+/** The buffer each drain reads events into (an event is 16 bytes plus a name). */
+const DRAIN_BYTES = 4096;
+const DRAIN_BYTES_USIZE = BigInt(DRAIN_BYTES);
 /** Reads per drain at most (each takes up to a buffer of events): bounds one call. */
 const MAX_DRAIN_READS = 64;
 
@@ -92,8 +95,7 @@ const encoder = new TextEncoder();
 export class ChangeWatch {
   #c: Libc;
   #fd: number;
-  #buf = new Uint8Array(4096);
-  #bufLength = 4096n;
+  #buf = new Uint8Array(DRAIN_BYTES);
   #dirs = new Set<string>();
   /** Watches added over the instance's life (a re-added directory counts again): the kernel
    * holds at most this many. */
@@ -140,7 +142,7 @@ export class ChangeWatch {
     if (this.#fd < 0) return true;
     let any = false;
     for (let i = 0; i < MAX_DRAIN_READS; i++) {
-      if (Number(this.#c.read(this.#fd, this.#buf, this.#bufLength)) <= 0) break;
+      if (Number(this.#c.read(this.#fd, this.#buf, DRAIN_BYTES_USIZE)) <= 0) break;
       any = true;
     }
     if (any) this.#dirs.clear();
