@@ -148,13 +148,33 @@ export class ConnReader {
    * common case — a head that arrived in one packet — costs no promise.
    */
   takeHead(maxHeadBytes: number): Uint8Array | null {
+    return this.takeHeadSpan(maxHeadBytes)
+      ? this.#buf.subarray(this.spanStart, this.spanEnd)
+      : null;
+  }
+
+  /** Where the head taken by the last successful {@linkcode takeHeadSpan} lies in
+   * {@linkcode buffer}: `[spanStart, spanEnd)`. */
+  spanStart = 0;
+  spanEnd = 0;
+
+  /** The reader's buffer, for {@linkcode takeHeadSpan}'s span: valid until the next call. */
+  get buffer(): Uint8Array {
+    return this.#buf;
+  }
+
+  /** {@linkcode takeHead} without the view: true when a whole head was buffered, which then
+   * lies in `buffer[spanStart, spanEnd)` (the server's hot path: no object per request). */
+  takeHeadSpan(maxHeadBytes: number): boolean {
     const buf = this.#buf;
     let start = this.#start;
     while (start < this.#end && (buf[start] === 13 || buf[start] === 10)) start++;
     const end = findHeadEnd(buf, start, this.#end);
-    if (end === -1 || end - start > maxHeadBytes) return null;
+    if (end === -1 || end - start > maxHeadBytes) return false;
     this.#start = end;
-    return buf.subarray(start, end);
+    this.spanStart = start;
+    this.spanEnd = end;
+    return true;
   }
 
   /**

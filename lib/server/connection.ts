@@ -8,6 +8,7 @@
 
 import { MAX_HEAD_BYTES, MAX_REQUEST_LINE_BYTES, parseRequestHead } from "../http/request.ts";
 import type { RequestHead } from "../http/request.ts";
+import { plain, readPlainHead } from "../http/plain_head.ts";
 import { HttpError, STATUS } from "../http/status.ts";
 import { httpDate, serializeHead } from "../http/response.ts";
 import { ConnReader, UnexpectedEofError } from "../net/head_reader.ts";
@@ -86,8 +87,7 @@ const serverField = `ferry/${VERSION}`;
 // The Date field is formatted once per second, not per response.
 let dateSecond = -1;
 let dateText = "";
-function currentDate(): string {
-  const now = Date.now();
+function currentDate(now = Date.now()): string {
   const s = Math.floor(now / 1000);
   if (s !== dateSecond) {
     dateSecond = s;
@@ -325,7 +325,12 @@ export async function serveConnection(conn: Deno.TcpConn, ctx: ServerContext): P
       state.waitStart = Date.now();
       state.readMark = reader.bytesRead;
       state.headStart = 0;
-      let head: RequestHead;
+      // null when the plain path read the head (then `buf[hs, he)` still holds it, for the
+      // full parse a cache miss needs).
+      let head: RequestHead | null;
+      let buf: Uint8Array;
+      let hs = 0;
+      let he: number;
       let headAt: number;
       try {
         // Idle wait first (cheap in memory: the read is awaited right here, in no frame of
@@ -334,16 +339,24 @@ export async function serveConnection(conn: Deno.TcpConn, ctx: ServerContext): P
           state.why = "peer closed";
           break;
         }
-        const bytes = reader.takeHead(MAX_HEAD_BYTES) ?? await reader.readHead(HEAD_LIMITS);
-        if (bytes === null) {
-          state.why = "peer closed";
-          break;
+        if (reader.takeHeadSpan(MAX_HEAD_BYTES)) {
+          buf = reader.buffer;
+          hs = reader.spanStart;
+          he = reader.spanEnd;
+        } else {
+          const got = await reader.readHead(HEAD_LIMITS);
+          if (got === null) {
+            state.why = "peer closed";
+            break;
+          }
+          buf = got;
+          he = got.length;
         }
         state.phase = "busy";
         state.deadline = 0;
         state.first = false;
         headAt = ctx.log.enabled ? performance.now() : 0; // for the access log only
-        head = parseRequestHead(bytes);
+        head = readPlainHead(buf, hs, he) ? null : parseRequestHead(buf, hs, he);
       } catch (e) {
         if (state.closed) break;
         if (e instanceof HttpError) {
@@ -352,7 +365,7 @@ export async function serveConnection(conn: Deno.TcpConn, ctx: ServerContext): P
           const reply = replyForError(e);
           const keep = !reply.close && !ctx.draining;
           await sendReply(state, reply, false, keep, ctx);
-          logRequest(ctx, state, null, reply.status, reply.length, performance.now());
+          logRequest(ctx, state, "-", "-", "-", reply.status, reply.length, performance.now());
           if (keep) continue;
           state.why = `bad request (${reply.status})`;
         } else if (e instanceof UnexpectedEofError) state.why = "peer closed mid-head";
@@ -361,17 +374,23 @@ export async function serveConnection(conn: Deno.TcpConn, ctx: ServerContext): P
       }
 
       requests++;
-      const keepAlive = head.keepAlive && !head.hasBody && !ctx.draining &&
-        requests < ctx.limits.maxRequests;
-      if (isPlain(head)) {
-        const date = currentDate();
-        const hit = ctx.files.cache.lookup(head.target, keepAlive, dateSecond, date);
+      const more = !ctx.draining && requests < ctx.limits.maxRequests;
+      if (head === null || isPlain(head)) {
+        // Copied out of `plain` before any await: other connections' heads overwrite it.
+        const method = head === null ? plain.method : head.method;
+        const target = head === null ? plain.target : head.target;
+        const version = head === null ? plain.version : head.version;
+        const hasBody = head !== null && head.hasBody;
+        const keepAlive = more && !hasBody && (head === null ? plain.keepAlive : head.keepAlive);
+        const now = Date.now();
+        const date = currentDate(now);
+        const hit = ctx.files.cache.lookup(target, keepAlive, dateSecond, date, now);
         if (hit !== undefined) {
-          const isHead = head.method === "HEAD";
+          const isHead = method === "HEAD";
           // One plain write; the loop only if it was short.
           const out = isHead ? hit.bytes.subarray(0, hit.headLength) : hit.bytes;
           try {
-            state.deadline = Date.now() + ctx.limits.writeTimeoutMs;
+            state.deadline = now + ctx.limits.writeTimeoutMs;
             const n = await conn.write(out);
             if (n < out.length) await writeAll(state, out.subarray(n), ctx.limits.writeTimeoutMs);
           } catch {
@@ -381,14 +400,17 @@ export async function serveConnection(conn: Deno.TcpConn, ctx: ServerContext): P
           state.deadline = 0;
           const sent = isHead ? 0 : hit.bodyLength;
           bytesOut += sent;
-          logRequest(ctx, state, head, hit.status, sent, headAt);
+          logRequest(ctx, state, method, target, version, hit.status, sent, headAt);
           if (!keepAlive) {
-            state.why = closeReason(ctx, head);
+            state.why = closeReason(ctx, hasBody);
             break;
           }
           continue;
         }
+        // A miss: the full parse, which a head the plain path read always passes.
+        head ??= parseRequestHead(buf, hs, he);
       }
+      const keepAlive = more && head.keepAlive && !head.hasBody;
       let reply: Reply;
       try {
         reply = await ctx.files.respond(head);
@@ -406,13 +428,14 @@ export async function serveConnection(conn: Deno.TcpConn, ctx: ServerContext): P
             ? "file truncated while sending"
             : "write failed";
         }
-        logRequest(ctx, state, head, reply.status, -1, headAt);
+        logRequest(ctx, state, head.method, head.target, head.version, reply.status, -1, headAt);
         break;
       }
       state.deadline = 0;
-      logRequest(ctx, state, head, reply.status, head.method === "HEAD" ? 0 : reply.length, headAt);
+      const sent = head.method === "HEAD" ? 0 : reply.length;
+      logRequest(ctx, state, head.method, head.target, head.version, reply.status, sent, headAt);
       if (!keep) {
-        state.why = closeReason(ctx, head);
+        state.why = closeReason(ctx, head.hasBody);
         break;
       }
     }
@@ -425,12 +448,14 @@ export async function serveConnection(conn: Deno.TcpConn, ctx: ServerContext): P
   }
 }
 
-/** Logs one answered request (`head` null for a head that did not parse); `bytes` -1 when the
- * response could not be sent whole. Nothing is built when logging is off. */
+/** Logs one answered request (method, target and version "-" for a head that did not parse);
+ * `bytes` -1 when the response could not be sent whole. Nothing is built when logging is off. */
 function logRequest(
   ctx: ServerContext,
   state: ConnState,
-  head: RequestHead | null,
+  method: string,
+  target: string,
+  version: string,
   status: number,
   bytes: number,
   headAt: number,
@@ -439,9 +464,9 @@ function logRequest(
   ctx.log.access({
     conn: state.id,
     peer: state.peer,
-    method: head?.method ?? "-",
-    target: head?.target ?? "-",
-    version: head?.version ?? "-",
+    method,
+    target,
+    version,
     status,
     bytes,
     ms: performance.now() - headAt,
@@ -449,8 +474,8 @@ function logRequest(
 }
 
 /** Why a connection closes after a response that did not keep it alive. */
-function closeReason(ctx: ServerContext, head: RequestHead): string {
-  return ctx.draining ? "shutdown" : head.hasBody ? "request had a body" : "close";
+function closeReason(ctx: ServerContext, hadBody: boolean): string {
+  return ctx.draining ? "shutdown" : hadBody ? "request had a body" : "close";
 }
 
 /** Logs the connection's parameters once the reverse lookup answers (bounded), off the path

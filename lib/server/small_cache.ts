@@ -113,13 +113,15 @@ export class SmallFileCache {
 
   /**
    * The response for `target` if cached and the file is unchanged, else undefined.
-   * `dateSecond` and `date` are the current second and its Date field value.
+   * `dateSecond` and `date` are the current second and its Date field value, `now` the time
+   * (ms) they were taken from.
    */
   lookup(
     target: string,
     keepAlive: boolean,
     dateSecond: number,
     date: string,
+    now: number = Date.now(),
   ): CachedResponse | undefined {
     const e = this.#entries.get(target);
     if (e === undefined) return undefined;
@@ -136,7 +138,6 @@ export class SmallFileCache {
         return undefined;
       }
     }
-    const now = Date.now();
     if (this.#watch === null || now - e.checkedAt >= REVALIDATE_MS) {
       let info: Deno.FileInfo;
       try {

@@ -19,7 +19,7 @@
  * ```sh
  * deno run -A tests/fuzz/fuzz.ts --long               # ~1,000,000 inputs or 120 s
  * deno run -A tests/fuzz/fuzz.ts --iterations 50000 --seed 1234
- * deno run -A tests/fuzz/fuzz.ts --seed 1234 --only 4711 --fuzzer target
+ * deno run -A tests/fuzz/fuzz.ts --seed 1234 --only 4711 --fuzzer target   # or request, plain
  * ```
  * Exit status 1 on a failure, printing the reproducing input as JSON.
  *
@@ -34,6 +34,7 @@ import {
 } from "../../lib/http/request.ts";
 import { parseTarget, type Target } from "../../lib/http/target.ts";
 import { HttpError } from "../../lib/http/status.ts";
+import { plain, readPlainHead } from "../../lib/http/plain_head.ts";
 
 /** A parse slower than this is a failure (after re-timing). Real heads parse in microseconds. */
 export const SLOW_MS = 50;
@@ -79,9 +80,13 @@ class Gen {
   }
 }
 
+/** The three fuzzers: the request-head parser, the target parser, and the plain-head fast path
+ * against the request-head parser. */
+export type Fuzzer = "request" | "target" | "plain";
+
 /** One failing input. `input` is the bytes as a Latin-1 string (JSON keeps every byte). */
 export interface Failure {
-  fuzzer: "request" | "target";
+  fuzzer: Fuzzer;
   seed: number;
   iteration: number;
   input: string;
@@ -90,7 +95,7 @@ export interface Failure {
 
 /** What a run did. */
 export interface FuzzReport {
-  fuzzer: "request" | "target";
+  fuzzer: Fuzzer;
   seed: number;
   iterations: number;
   ms: number;
@@ -118,8 +123,9 @@ export interface FuzzOptions {
 export interface Parsers {
   parseRequestHead: typeof parseRequestHead;
   parseTarget: typeof parseTarget;
+  readPlainHead: typeof readPlainHead;
 }
-const REAL: Parsers = { parseRequestHead, parseTarget };
+const REAL: Parsers = { parseRequestHead, parseTarget, readPlainHead };
 
 /** Bytes → a string with one char per byte (not windows-1252: exactly the byte values). */
 export function byteString(b: Uint8Array): string {
@@ -640,11 +646,171 @@ export function fuzzTarget(o: FuzzOptions, p: Parsers = REAL): FuzzReport {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The plain-head fast path
+// ---------------------------------------------------------------------------------------------
+
+/** Field names the fast path knows, those it must leave to the full parser, and others. */
+const PLAIN_NAMES = [
+  "Host",
+  "Connection",
+  "User-Agent",
+  "Accept",
+  "Accept-Encoding",
+  "Accept-Language",
+  "Cookie",
+  "Referer",
+  "Cache-Control",
+  "Pragma",
+  "Upgrade-Insecure-Requests",
+  "Sec-Fetch-Site",
+  "Sec-Fetch-Mode",
+  "Sec-Fetch-Dest",
+  "Sec-Fetch-User",
+  "Priority",
+  "DNT",
+  "TE",
+  "Sec-CH-UA",
+  "Sec-CH-UA-Mobile",
+  "Sec-CH-UA-Platform",
+];
+const NOT_PLAIN_NAMES = [
+  "Range",
+  "If-Range",
+  "If-Match",
+  "If-None-Match",
+  "If-Modified-Since",
+  "If-Unmodified-Since",
+  "Want-Repr-Digest",
+  "Content-Length",
+  "Transfer-Encoding",
+  "Expect",
+  "Hostx",
+  "Connectio",
+  "X-Other",
+];
+/** Fields that make a request not plain, or give it a body: the fast path must never pass them. */
+const NOT_PLAIN_FIELDS = [
+  "range",
+  "if-range",
+  "if-match",
+  "if-none-match",
+  "if-modified-since",
+  "if-unmodified-since",
+  "want-repr-digest",
+  "content-length",
+  "transfer-encoding",
+];
+const HOST_VALUES = ["x", "example.com", "127.0.0.1:8080", "[::1]:80", "", "a b", "a/b", "a@b"];
+const CONNECTION_VALUES = ["close", "Close", "keep-alive", "KEEP-ALIVE", "close, keep-alive"];
+
+/** Randomises the case of the letters of `s`. */
+function anyCase(g: Gen, s: string): string {
+  const mode = g.int(4);
+  if (mode === 0) return s;
+  if (mode === 1) return s.toLowerCase();
+  if (mode === 2) return s.toUpperCase();
+  let out = "";
+  for (const ch of s) out += g.chance(0.5) ? ch.toUpperCase() : ch.toLowerCase();
+  return out;
+}
+
+/** A head shaped like what the fast path takes: GET/HEAD, well-known fields, CRLF (mostly). */
+function plainCandidate(g: Gen): string {
+  const eol = () => (g.chance(0.95) ? "\r\n" : "\n");
+  const method = g.chance(0.9) ? g.pick(["GET", "HEAD"]) : g.pick(["OPTIONS", "get", "GET "]);
+  const version = g.chance(0.9)
+    ? g.pick(["HTTP/1.1", "HTTP/1.1", "HTTP/1.0"])
+    : g.pick(["HTTP/1.2", "HTTP/2.0", "http/1.1"]);
+  const target = g.chance(0.1)
+    ? "http://" + g.str("abc.0123456789", 1, 12) + "/" + g.str(TARGET_CHARS, 0, 30)
+    : "/" + g.str(TARGET_CHARS, 0, g.chance(0.1) ? 80 : 20);
+  let text = `${method} ${target} ${version}${eol()}`;
+  const ows = () => g.pick(["", " ", " ", "\t", "  ", " \t"]);
+  const host = () => g.chance(0.8) ? g.pick(HOST_VALUES.slice(0, 5)) : g.pick(HOST_VALUES);
+  if (g.chance(0.9)) text += `${anyCase(g, "Host")}:${ows()}${host()}${ows()}${eol()}`;
+  for (let n = g.int(8); n > 0; n--) {
+    const name = g.chance(0.95) ? g.pick(PLAIN_NAMES) : g.pick(NOT_PLAIN_NAMES);
+    let value: string;
+    if (name === "Host") value = host();
+    else if (name === "Connection") {
+      value = g.pick(CONNECTION_VALUES) +
+        (g.chance(0.3) ? g.pick([",", ", ", " ,\t"]) + g.pick(CONNECTION_VALUES) : "");
+    } else {
+      // Mostly ASCII: obs-text always goes to the full parser.
+      value = g.str(g.chance(0.8) ? VALUE_CHARS.slice(0, -3) : VALUE_CHARS, 0, 30)
+        .replace(/^[ \t]+|[ \t]+$/g, "");
+    }
+    // A second Host is refused: mostly leave Host to the line above.
+    if (name === "Host" && g.chance(0.8)) continue;
+    text += `${anyCase(g, name)}:${ows()}${value}${ows()}${eol()}`;
+  }
+  return text + eol();
+}
+
+/** Makes input `iteration` of a plain-head run: a candidate as is (1 in 2) or mutated. */
+export function plainInput(seed: number, iteration: number): Uint8Array {
+  const g = new Gen(inputRng(seed, iteration));
+  const bytes = headBytes(plainCandidate(g));
+  return g.chance(0.5) ? bytes : mutate(g, bytes);
+}
+
+/**
+ * Checks the fast path on one input, the way the server calls it (leading empty lines skipped,
+ * up to the end `findHeadEnd` finds): whenever it says yes, the full parser must accept the
+ * same bytes with the same method, target, version and keep-alive, no body and no field that
+ * makes the answer depend on more than the target. Outcome "plain" or "full".
+ */
+function checkPlainInput(p: Parsers, b: Uint8Array): { reason?: string; key: string } {
+  let s = 0;
+  while (s < b.length && (b[s] === 13 || b[s] === 10)) s++;
+  const e = findHeadEnd(b, s);
+  if (e === -1) return { key: "incomplete" };
+  let yes: boolean;
+  try {
+    yes = p.readPlainHead(b, s, e);
+  } catch (err) {
+    return { reason: `readPlainHead threw ${(err as Error)?.name}`, key: "crash" };
+  }
+  if (!yes) return { key: "full" };
+  const seen = { ...plain };
+  let h: RequestHead;
+  try {
+    h = p.parseRequestHead(b, s, e);
+  } catch (err) {
+    const what = err instanceof HttpError ? `${err.status} ${err.message}` : String(err);
+    return { reason: `fast path took a head the parser refuses (${what})`, key: "plain" };
+  }
+  if (h.method !== seen.method) {
+    return { reason: `method ${seen.method} vs ${h.method}`, key: "plain" };
+  }
+  if (h.target !== seen.target) return { reason: "target differs", key: "plain" };
+  if (h.version !== seen.version) return { reason: "version differs", key: "plain" };
+  if (h.keepAlive !== seen.keepAlive) return { reason: "keepAlive differs", key: "plain" };
+  if (h.hasBody) return { reason: "fast path took a head with a body", key: "plain" };
+  for (const f of NOT_PLAIN_FIELDS) {
+    if (h.headers.has(f)) return { reason: `fast path took a head with ${f}`, key: "plain" };
+  }
+  return { key: "plain" };
+}
+
+/** Fuzzes readPlainHead against parseRequestHead; see {@linkcode checkPlainInput}. */
+export function fuzzPlainHead(o: FuzzOptions, p: Parsers = REAL): FuzzReport {
+  return run("plain", o, (i) => {
+    const bytes = plainInput(o.seed, i);
+    let out: { reason?: string; key: string } = { key: "" };
+    const t = timed(() => {
+      out = checkPlainInput(p, bytes);
+    });
+    return { input: byteString(bytes), reason: out.reason, t, key: () => out.key };
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
 // The loop
 // ---------------------------------------------------------------------------------------------
 
 function run(
-  fuzzer: "request" | "target",
+  fuzzer: Fuzzer,
   o: FuzzOptions,
   one: (i: number) => {
     input: string;
@@ -717,41 +883,32 @@ export function main(args: string[]): number {
   const seconds = Number(argValue(args, "--seconds") ?? (long ? 120 : 30));
   const onlyText = argValue(args, "--only");
   const only = onlyText === undefined ? undefined : Number(onlyText);
-  const which = argValue(args, "--fuzzer") ?? "both";
+  const which = argValue(args, "--fuzzer") ?? "all";
+  const fuzzers: Fuzzer[] = which === "all" ? ["request", "target", "plain"] : [which as Fuzzer];
+  if (!fuzzers.every((f) => f === "request" || f === "target" || f === "plain")) {
+    console.log(`unknown --fuzzer ${which} (request, target, plain or all)`);
+    return 2;
+  }
+  const run = { request: fuzzRequestHead, target: fuzzTarget, plain: fuzzPlainHead };
+  const input = {
+    request: (i: number) => byteString(requestInput(seed, i).bytes),
+    target: (i: number) => targetInput(seed, i),
+    plain: (i: number) => byteString(plainInput(seed, i)),
+  };
   console.log(`fuzz: seed ${seed} (replay with --seed ${seed})`);
+  // Replaying one input: show it, whatever comes of it.
   if (only !== undefined) {
-    // Replaying one input: show it, whatever comes of it.
-    if (which !== "target") {
-      console.log(
-        `request input ${only}: ${JSON.stringify(byteString(requestInput(seed, only).bytes))}`,
-      );
-    }
-    if (which !== "request") {
-      console.log(`target input ${only}: ${JSON.stringify(targetInput(seed, only))}`);
-    }
+    for (const f of fuzzers) console.log(`${f} input ${only}: ${JSON.stringify(input[f](only))}`);
   }
-  const half = which === "both" ? 0.5 : 1;
+  const share = 1 / fuzzers.length;
   const reports: FuzzReport[] = [];
-  if (which === "both" || which === "request") {
-    reports.push(
-      fuzzRequestHead({
-        seed,
-        iterations: Math.round(total * half),
-        maxMs: seconds * 1000 * half,
-        only,
-      }),
-    );
-    console.log(formatReport(reports[reports.length - 1]));
-  }
-  if (which === "both" || which === "target") {
-    reports.push(
-      fuzzTarget({
-        seed,
-        iterations: Math.round(total * half),
-        maxMs: seconds * 1000 * half,
-        only,
-      }),
-    );
+  for (const f of fuzzers) {
+    reports.push(run[f]({
+      seed,
+      iterations: Math.round(total * share),
+      maxMs: seconds * 1000 * share,
+      only,
+    }));
     console.log(formatReport(reports[reports.length - 1]));
   }
   const iterations = reports.reduce((n, r) => n + r.iterations, 0);

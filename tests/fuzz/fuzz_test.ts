@@ -6,8 +6,10 @@
 import assert from "node:assert/strict";
 import { parseRequestHead } from "../../lib/http/request.ts";
 import { parseTarget } from "../../lib/http/target.ts";
+import { readPlainHead } from "../../lib/http/plain_head.ts";
 import {
   formatReport,
+  fuzzPlainHead,
   type FuzzReport,
   fuzzRequestHead,
   fuzzTarget,
@@ -64,6 +66,7 @@ Deno.test("the fuzz harness catches broken parsers (it is not vacuous)", () => {
   // A target parser that lets a climbing ".." through as a segment.
   const leaky = fuzzTarget(o, {
     parseRequestHead,
+    readPlainHead,
     parseTarget: (t) => {
       const r = parseTarget(t.replace(/%2e%2e/gi, "x"));
       return /%2e%2e/i.test(t) ? { ...r, segments: [...r.segments, ".."] } : r;
@@ -73,6 +76,7 @@ Deno.test("the fuzz harness catches broken parsers (it is not vacuous)", () => {
   // A head parser that crashes with a TypeError on a NUL byte, and one that forgets Host.
   const crashy = fuzzRequestHead(o, {
     parseTarget,
+    readPlainHead,
     parseRequestHead: (b, s, e) => {
       if (b.subarray(s, e).includes(0)) throw new TypeError("boom");
       return parseRequestHead(b, s, e);
@@ -81,6 +85,7 @@ Deno.test("the fuzz harness catches broken parsers (it is not vacuous)", () => {
   assert.ok(crashy.failures.some((f) => f.reason.includes("TypeError")), "a crash went unnoticed");
   const hostless = fuzzRequestHead(o, {
     parseTarget,
+    readPlainHead,
     parseRequestHead: (b, s, e) => {
       const h = parseRequestHead(b, s, e);
       h.headers.delete("host");
@@ -88,4 +93,30 @@ Deno.test("the fuzz harness catches broken parsers (it is not vacuous)", () => {
     },
   });
   assert.ok(hostless.failures.length > 0, "a lost Host field went unnoticed");
+  // Fast paths that each skip one check: they read a copy of the head without its Range
+  // fields, or with every Host value replaced by a good one.
+  const loose = (edit: (text: string) => string) =>
+    fuzzPlainHead({ seed: 99, iterations: 20_000 }, {
+      parseTarget,
+      parseRequestHead,
+      readPlainHead: (b, s, e) => {
+        const text = edit(new TextDecoder("latin1").decode(b.subarray(s, e)));
+        const copy = Uint8Array.from(text, (c) => c.charCodeAt(0));
+        return readPlainHead(copy, 0, copy.length);
+      },
+    });
+  const noRange = loose((t) => t.replace(/\r\nrange:[^\r]*/gi, ""));
+  assert.ok(noRange.failures.some((f) => f.reason.includes("range")), "Range went unnoticed");
+  const goodHost = loose((t) => t.replace(/(\r\nhost:)[^\r]*/gi, "$1x"));
+  assert.ok(goodHost.failures.length > 0, "a bad Host went unnoticed");
+});
+
+Deno.test("readPlainHead fuzz: whatever the fast path takes, the full parser reads the same", () => {
+  const r = fuzzPlainHead({ seed: seed(), iterations: ITERATIONS, maxMs: MAX_MS });
+  assertClean(r);
+  // Not vacuous: a good share of the inputs takes each path.
+  const taken = r.outcomes.plain ?? 0;
+  const full = r.outcomes.full ?? 0;
+  assert.ok(taken > 0.15 * (taken + full), `fast path took ${taken} of ${taken + full} sampled`);
+  assert.ok(full > 0.15 * (taken + full), `full parser took ${full} of ${taken + full} sampled`);
 });
