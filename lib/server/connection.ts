@@ -295,7 +295,7 @@ async function sendReply(
 export async function serveConnection(conn: Deno.TcpConn, ctx: ServerContext): Promise<void> {
   const id = ctx.nextId;
   ctx.nextId += ctx.idStep;
-  const started = performance.now();
+  const started = ctx.log.enabled ? performance.now() : 0; // for the log only
   const reader = new ConnReader(conn);
   // getpeername costs a syscall: only when something is logged.
   const peer = ctx.log.enabled ? formatAddr(conn.remoteAddr) : "";
@@ -444,7 +444,9 @@ export async function serveConnection(conn: Deno.TcpConn, ctx: ServerContext): P
   } finally {
     ctx.conns.delete(state);
     closeConn(state, state.why);
-    ctx.log.close(id, peer, requests, bytesOut, performance.now() - started, state.why);
+    if (ctx.log.enabled) {
+      ctx.log.close(id, peer, requests, bytesOut, performance.now() - started, state.why);
+    }
   }
 }
 
