@@ -16,6 +16,7 @@ import { ReverseDns } from "../net/reverse_dns.ts";
 import { formatAddr } from "../net/conn_info.ts";
 import {
   type ConnectionLimits,
+  ConnSet,
   overloadReply,
   serveConnection,
   type ServerContext,
@@ -165,7 +166,7 @@ export class Server {
       log,
       dns: log.enabled && o.reverseDns !== false ? new ReverseDns() : null,
       limits,
-      conns: new Set(),
+      conns: new ConnSet(),
       draining: false,
       nextId: 1 + (o.worker?.index ?? 0),
       idStep: o.worker?.count ?? 1,

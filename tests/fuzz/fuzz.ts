@@ -1,6 +1,6 @@
 /**
- * Seeded fuzzing of the two parsers that see attacker bytes first: `parseRequestHead` (with
- * `findHeadEnd`) and `parseTarget`.
+ * Seeded fuzzing of the code that sees attacker bytes first: `parseRequestHead` (with
+ * `findHeadEnd`), `parseTarget`, and the plain-head fast path `readPlainHead`.
  *
  * - Request heads: structured random valid heads must parse to exactly what was generated;
  *   mutated ones (byte flips, insertions of CR / LF / NUL / SP / ":" / HTAB / DEL / obs-text,
@@ -10,6 +10,10 @@
  * - Targets: random paths over an alphabet of separators, dots, escapes and their pieces must be
  *   refused with 400 or give segments that cannot climb, and agree with an independent
  *   reference built on `decodeURIComponent` and RFC 3986 dot-segment removal.
+ * - Plain heads: heads shaped like what the fast path takes (GET/HEAD, its field names in any
+ *   case, Host and Connection variants, a few fields it must refuse), half of them mutated as
+ *   above: whenever `readPlainHead` takes one, `parseRequestHead` must accept the same bytes
+ *   with the same method, target, version and keep-alive, no body and no conditional field.
  *
  * Every input is timed: a parse over {@linkcode SLOW_MS} is re-timed (minimum of three, so one
  * GC pause is not blamed on the parser) and counted as slow, which is a failure.

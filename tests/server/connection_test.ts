@@ -9,6 +9,7 @@
 import assert from "node:assert/strict";
 import {
   type ConnectionLimits,
+  ConnSet,
   type ConnState,
   overloadReply,
   serveConnection,
@@ -58,7 +59,9 @@ function fakeState(over: Partial<ConnState> & { bytesRead?: number; buffered?: n
 }
 
 function ctxOf(states: ConnState[], limits = LIMITS): ServerContext {
-  return { limits, conns: new Set(states) } as unknown as ServerContext;
+  const conns = new ConnSet();
+  for (const s of states) conns.add(s);
+  return { limits, conns } as unknown as ServerContext;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -391,7 +394,7 @@ function context(files: FileServer, log: Logger, limits: Partial<ConnectionLimit
     log,
     dns: null,
     limits: { ...LIMITS, ...limits },
-    conns: new Set<ConnState>(),
+    conns: new ConnSet(),
     draining: false,
     nextId: 1,
     idStep: 1,
@@ -550,4 +553,30 @@ Deno.test("serveConnection(): the loop ends, and the state leaves ctx.conns, whe
     2,
     "both pipelined requests answered",
   );
+});
+
+Deno.test("ConnSet: O(1) add and delete in any order, size, and iteration over a snapshot", () => {
+  const set = new ConnSet();
+  const states = Array.from({ length: 6 }, () => ({ slot: -1 }) as unknown as ConnState);
+  for (const s of states) set.add(s);
+  assert.equal(set.size, 6);
+  // Middle, last, first: each time the last one moves into the hole.
+  for (const i of [2, 5, 0]) set.delete(states[i]);
+  assert.equal(set.size, 3);
+  assert.deepEqual(new Set(set), new Set([states[1], states[3], states[4]]));
+  for (const s of set) assert.equal([...set].indexOf(s), s.slot, "slots stay right");
+  // Deleting twice, or a state never added, changes nothing.
+  set.delete(states[2]);
+  set.delete({ slot: 1 } as unknown as ConnState);
+  assert.equal(set.size, 3);
+  // Removing while iterating (as the sweeper's closes may) visits every state once.
+  const seen: ConnState[] = [];
+  for (const s of set) {
+    seen.push(s);
+    set.delete(s);
+  }
+  assert.equal(seen.length, 3);
+  assert.equal(set.size, 0);
+  set.add(states[0]);
+  assert.deepEqual([...set], [states[0]]);
 });
