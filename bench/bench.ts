@@ -140,6 +140,7 @@ async function measure(
       rounds: o.rounds,
       nofile: ctx.nofile,
       repo,
+      fresh: (spec) => startServer(spec, ctx),
     });
     idleTables[0].notes.push(
       "nginx with sendfile off is left out: idle connections do no file I/O.",

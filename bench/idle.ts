@@ -8,7 +8,7 @@
 
 import type { Row, Table } from "./stats.ts";
 import { drain, rssKiB, run, sleep, spawn, stop } from "./proc.ts";
-import type { RunningServer, StartedServer } from "./servers.ts";
+import { isRunning, type RunningServer, type ServerSpec, type StartedServer } from "./servers.ts";
 import { goneOf, interleave, type Sample, type Subject, unavailable } from "./rounds.ts";
 
 /** Samples of fresh-request latency taken per server per round while connections are held. */
@@ -28,6 +28,14 @@ export interface IdleOptions {
   /** Open-file limit for the holder process. */
   nofile: number;
   repo: string;
+  /**
+   * Starts a fresh instance of a server for one sample, if given. Memory must be measured on a
+   * process that has not held connections before: one that has keeps the memory it grew (V8's
+   * heap, malloc's arenas) and then shows almost no growth for the next set of connections —
+   * measured here, Ferry's per-connection figure fell from ~7 KiB in round 1 to ~0.2 in rounds
+   * 2 and 3 of the same process, nginx's and lighttpd's to 0.0.
+   */
+  fresh?: (spec: ServerSpec) => Promise<StartedServer>;
 }
 
 /** A line reader over a child's stdout, each read with a time limit. */
@@ -187,6 +195,24 @@ async function holdOnce(
   }
 }
 
+/** {@linkcode holdOnce} on a fresh instance of the server (see {@linkcode IdleOptions.fresh}),
+ * stopped afterwards; on `srv` itself without `fresh`. */
+async function freshHold(
+  srv: RunningServer,
+  count: number,
+  extra: Extra,
+  o: IdleOptions,
+): Promise<Sample> {
+  if (o.fresh === undefined) return await holdOnce(srv, count, extra, o);
+  const s = await o.fresh(srv.spec);
+  if (!isRunning(s)) return { note: `a fresh instance did not start: ${s.unavailable}` };
+  try {
+    return await holdOnce(s, count, extra, o);
+  } finally {
+    await s.stop();
+  }
+}
+
 /** The holder's first line. */
 interface Ready {
   held: number;
@@ -209,7 +235,7 @@ export async function idle(servers: StartedServer[], o: IdleOptions): Promise<Ta
       name: s.spec.label,
       unavailable: unavailable(s),
       gone: goneOf(s),
-      measure: () => holdOnce(s as RunningServer, count, extra, o),
+      measure: () => freshHold(s as RunningServer, count, extra, o),
     };
   });
   const rows = await interleave(`idle ${o.count}`, subjects, o.rounds);
@@ -252,7 +278,7 @@ export async function idle(servers: StartedServer[], o: IdleOptions): Promise<Ta
     digits: 1,
     rows,
     notes: [
-      "(VmRSS while holding all − VmRSS while holding a warm-up set of min(1,000, N/10)) ÷ the connections added. Each connection made one GET /4k and was then left open and idle.",
+      "(VmRSS while holding all − VmRSS while holding a warm-up set of min(1,000, N/10)) ÷ the connections added. Each connection made one GET /4k and was then left open and idle. Every sample is taken on a fresh server process (a process that held connections before reuses the memory it grew and shows almost none).",
       ...capNotes,
     ],
   }, {
