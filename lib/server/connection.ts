@@ -81,6 +81,8 @@ export interface ConnState {
   why: string;
   /** Where it is in its {@linkcode ConnSet} (-1: in none). */
   slot: number;
+  /** Body bytes sent on it so far (for the log). */
+  bytesOut: number;
 }
 
 /**
@@ -355,10 +357,10 @@ export async function serveConnection(conn: Deno.TcpConn, ctx: ServerContext): P
     noDelay: false,
     why: "done",
     slot: -1,
+    bytesOut: 0,
   };
   ctx.conns.add(state);
   let requests = 0;
-  let bytesOut = 0;
   if (ctx.log.enabled) logConnection(id, conn, ctx);
 
   try {
@@ -402,14 +404,7 @@ export async function serveConnection(conn: Deno.TcpConn, ctx: ServerContext): P
       } catch (e) {
         if (state.closed) break;
         if (e instanceof HttpError) {
-          state.phase = "busy";
-          state.deadline = 0;
-          const reply = replyForError(e);
-          const keep = !reply.close && !ctx.draining;
-          await sendReply(state, reply, false, keep, ctx);
-          logRequest(ctx, state, "-", "-", "-", reply.status, reply.length, performance.now());
-          if (keep) continue;
-          state.why = `bad request (${reply.status})`;
+          if (await answerBadHead(state, e, ctx)) continue;
         } else if (e instanceof UnexpectedEofError) state.why = "peer closed mid-head";
         else state.why = "read error";
         break;
@@ -441,7 +436,7 @@ export async function serveConnection(conn: Deno.TcpConn, ctx: ServerContext): P
           }
           state.deadline = 0;
           const sent = isHead ? 0 : hit.bodyLength;
-          bytesOut += sent;
+          state.bytesOut += sent;
           logRequest(ctx, state, method, target, version, hit.status, sent, headAt);
           if (!keepAlive) {
             state.why = closeReason(ctx, hasBody);
@@ -452,34 +447,7 @@ export async function serveConnection(conn: Deno.TcpConn, ctx: ServerContext): P
         // A miss: the full parse, which a head the plain path read always passes.
         head ??= parseRequestHead(buf, hs, he);
       }
-      const keepAlive = more && head.keepAlive && !head.hasBody;
-      let reply: Reply;
-      try {
-        reply = await ctx.files.respond(head);
-      } catch (e) {
-        reply = replyForError(e);
-      }
-      // A body we do not read could be taken for the next request: answer, then close.
-      const keep = keepAlive && !reply.close;
-      try {
-        await sendReply(state, reply, head.method === "HEAD", keep, ctx);
-        bytesOut += head.method === "HEAD" ? 0 : reply.length;
-      } catch (e) {
-        if (!state.closed) {
-          state.why = e instanceof TruncatedFileError
-            ? "file truncated while sending"
-            : "write failed";
-        }
-        logRequest(ctx, state, head.method, head.target, head.version, reply.status, -1, headAt);
-        break;
-      }
-      state.deadline = 0;
-      const sent = head.method === "HEAD" ? 0 : reply.length;
-      logRequest(ctx, state, head.method, head.target, head.version, reply.status, sent, headAt);
-      if (!keep) {
-        state.why = closeReason(ctx, head.hasBody);
-        break;
-      }
+      if (!await answer(state, head, more && head.keepAlive && !head.hasBody, ctx, headAt)) break;
     }
   } catch {
     state.why = "error";
@@ -487,9 +455,61 @@ export async function serveConnection(conn: Deno.TcpConn, ctx: ServerContext): P
     ctx.conns.delete(state);
     closeConn(state, state.why);
     if (ctx.log.enabled) {
-      ctx.log.close(id, peer, requests, bytesOut, performance.now() - started, state.why);
+      ctx.log.close(id, peer, requests, state.bytesOut, performance.now() - started, state.why);
     }
   }
+}
+
+/**
+ * Answers a head that did not parse (`e`: 400, 405, 414, 431, 501, 505). Resolves to whether
+ * the connection stays open; if not, `state.why` says why. Kept out of serveConnection, as is
+ * {@linkcode answer}: every local of that function is stored with each idle connection.
+ */
+async function answerBadHead(state: ConnState, e: HttpError, ctx: ServerContext): Promise<boolean> {
+  state.phase = "busy";
+  state.deadline = 0;
+  const reply = replyForError(e);
+  const keep = !reply.close && !ctx.draining;
+  await sendReply(state, reply, false, keep, ctx);
+  logRequest(ctx, state, "-", "-", "-", reply.status, reply.length, performance.now());
+  if (!keep) state.why = `bad request (${reply.status})`;
+  return keep;
+}
+
+/**
+ * Answers a request the small-file cache did not: files.respond, then the reply. Resolves to
+ * whether the connection stays open; if not, `state.why` says why.
+ */
+async function answer(
+  state: ConnState,
+  head: RequestHead,
+  keepAlive: boolean,
+  ctx: ServerContext,
+  headAt: number,
+): Promise<boolean> {
+  let reply: Reply;
+  try {
+    reply = await ctx.files.respond(head);
+  } catch (e) {
+    reply = replyForError(e);
+  }
+  // A body we do not read could be taken for the next request: answer, then close.
+  const keep = keepAlive && !reply.close;
+  try {
+    await sendReply(state, reply, head.method === "HEAD", keep, ctx);
+  } catch (e) {
+    if (!state.closed) {
+      state.why = e instanceof TruncatedFileError ? "file truncated while sending" : "write failed";
+    }
+    logRequest(ctx, state, head.method, head.target, head.version, reply.status, -1, headAt);
+    return false;
+  }
+  state.deadline = 0;
+  const sent = head.method === "HEAD" ? 0 : reply.length;
+  state.bytesOut += sent;
+  logRequest(ctx, state, head.method, head.target, head.version, reply.status, sent, headAt);
+  if (!keep) state.why = closeReason(ctx, head.hasBody);
+  return keep;
 }
 
 /** Logs one answered request (method, target and version "-" for a head that did not parse);
