@@ -103,7 +103,7 @@ export class Logger {
     } else {
       this.#push(
         `${iso()} #${e.conn} ${e.peer} "${e.method} ${escapeControl(e.target)} ${e.version}" ` +
-          `${e.status} ${e.bytes} ${e.ms.toFixed(1)}ms`,
+          `${e.status} ${e.bytes} ${tenths(e.ms)}ms`,
       );
     }
   }
@@ -186,6 +186,14 @@ export class Logger {
       await (this.#writing ?? this.#startDrain());
     }
   }
+}
+
+/** `ms` with one decimal, as `toFixed(1)` gives for the durations logged (≥ 0, < 2^31 / 10),
+ * without its cost (a runtime call: ~90 ns, as much as the rest of the line). */
+export function tenths(ms: number): string {
+  if (!(ms >= 0 && ms < 2e8)) return ms.toFixed(1);
+  const t = Math.round(ms * 10);
+  return `${(t / 10) | 0}.${t % 10}`;
 }
 
 /** The current time, ISO 8601 with milliseconds; cached per millisecond. */

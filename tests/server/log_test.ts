@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { LOG_FLUSH_MS, Logger, MAX_LOG_BUFFER_BYTES } from "../../lib/server/log.ts";
+import { LOG_FLUSH_MS, Logger, MAX_LOG_BUFFER_BYTES, tenths } from "../../lib/server/log.ts";
 import type { ConnParams } from "../../lib/net/conn_info.ts";
 
 const decoder = new TextDecoder();
@@ -391,4 +391,22 @@ Deno.test("Logger: flush() and the timer never write at the same time", async ()
     1,
     "a second write started while flush()'s write was in progress: lines can interleave",
   );
+});
+
+Deno.test("tenths() writes a duration with one decimal, as toFixed(1) does", () => {
+  for (
+    const [ms, want] of [[0, "0.0"], [0.04, "0.0"], [0.06, "0.1"], [1.5, "1.5"], [9.96, "10.0"]]
+  ) {
+    assert.equal(tenths(ms as number), want, String(ms));
+  }
+  assert.equal(tenths(123456.78), "123456.8");
+  // Away from exact halves (where binary fractions may round either way) it is toFixed(1).
+  for (let i = 0; i < 10_000; i++) {
+    const ms = (i * 7.31) % 5000 + 0.013;
+    assert.equal(tenths(ms), ms.toFixed(1), String(ms));
+  }
+  // Outside the usual range it falls back to toFixed.
+  assert.equal(tenths(-1), "-1.0");
+  assert.equal(tenths(3e8), "300000000.0");
+  assert.equal(tenths(Number.NaN), "NaN");
 });
