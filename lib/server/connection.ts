@@ -1,7 +1,10 @@
 /**
  * One task per accepted connection: the keep-alive loop (read a head, answer it, repeat),
  * pipelined requests answered in order, and the file body streamed with large double-buffered
- * reads. Deadlines are enforced from outside by {@linkcode sweep}, one timer for all connections.
+ * reads. A plain GET/HEAD head is read in place (lib/http/plain_head.ts) and answered from the
+ * small-file cache when it can be; anything else, or a miss, takes the full parser and
+ * FileServer. Deadlines are enforced from outside by {@linkcode sweep}, one timer for all
+ * connections, which are kept in a {@linkcode ConnSet}.
  *
  * @module
  */
@@ -141,7 +144,7 @@ function currentDate(now = Date.now()): string {
 
 /** Fields that make a response depend on more than the target: such requests skip the
  * small-file cache. */
-const CONDITIONAL_FIELDS = [
+export const CONDITIONAL_FIELDS: readonly string[] = [
   "range",
   "if-range",
   "if-match",
