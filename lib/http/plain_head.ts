@@ -129,10 +129,10 @@ function connectionTokens(b: Uint8Array, s: number, e: number): void {
 function isHostValue(b: Uint8Array, s: number, e: number): boolean {
   for (let i = s; i < e; i++) {
     const c = b[i];
-    if (c === 0x2f || c === 0x5c || c === 0x40 || c === 0x3f || c === 0x23 || c === 0x20) {
-      return false;
-    }
-    if (c === 0x09) return false;
+    if (
+      c === 0x2f || c === 0x5c || c === 0x40 || c === 0x3f || c === 0x23 || c === 0x20 ||
+      c === 0x09
+    ) return false;
   }
   return true;
 }
