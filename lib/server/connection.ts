@@ -21,6 +21,7 @@ import { VERSION } from "../version.ts";
 import { errorReply, type FileServer, type Reply, replyForError } from "./files.ts";
 import type { Logger } from "./log.ts";
 import { SMALL_FILE_MAX_BYTES } from "./small_cache.ts";
+import { turnMs, turnPerfMs } from "./clock.ts";
 
 /** Bytes per file read while streaming. 1 MiB with the next read in flight during the current
  * write measured 3.1–3.4 GB/s on a 1 GiB file here, against 0.9 GB/s for 64 KiB chunks. */
@@ -133,7 +134,7 @@ const serverField = `ferry/${VERSION}`;
 // The Date field is formatted once per second, not per response.
 let dateSecond = -1;
 let dateText = "";
-function currentDate(now = Date.now()): string {
+function currentDate(now = turnMs()): string {
   const s = Math.floor(now / 1000);
   if (s !== dateSecond) {
     dateSecond = s;
@@ -208,7 +209,7 @@ async function writeAll(state: ConnState, p: Uint8Array, timeoutMs: number): Pro
   let off = 0;
   while (off < p.length) {
     if (off > 0) ensureNoDelay(state); // a short write: the rest goes out in more segments
-    state.deadline = Date.now() + timeoutMs;
+    state.deadline = turnMs() + timeoutMs;
     off += await state.conn.write(off === 0 ? p : p.subarray(off));
   }
 }
@@ -341,7 +342,7 @@ async function sendReply(
 export async function serveConnection(conn: Deno.TcpConn, ctx: ServerContext): Promise<void> {
   const id = ctx.nextId;
   ctx.nextId += ctx.idStep;
-  const started = ctx.log.enabled ? performance.now() : 0; // for the log only
+  const started = ctx.log.enabled ? turnPerfMs() : 0; // for the log only
   const reader = new ConnReader(conn);
   // getpeername costs a syscall: only when something is logged.
   const peer = ctx.log.enabled ? formatAddr(conn.remoteAddr) : "";
@@ -351,7 +352,7 @@ export async function serveConnection(conn: Deno.TcpConn, ctx: ServerContext): P
     peer,
     deadline: 0,
     phase: "head",
-    waitStart: Date.now(),
+    waitStart: turnMs(),
     first: true,
     readMark: 0,
     headStart: 0,
@@ -369,7 +370,7 @@ export async function serveConnection(conn: Deno.TcpConn, ctx: ServerContext): P
   try {
     while (!state.closed) {
       state.phase = "head";
-      state.waitStart = Date.now();
+      state.waitStart = turnMs();
       state.readMark = reader.bytesRead;
       state.headStart = 0;
       // null when the plain path read the head (then `buf[hs, he)` still holds it, for the
@@ -402,7 +403,7 @@ export async function serveConnection(conn: Deno.TcpConn, ctx: ServerContext): P
         state.phase = "busy";
         state.deadline = 0;
         state.first = false;
-        headAt = ctx.log.enabled ? performance.now() : 0; // for the access log only
+        headAt = ctx.log.enabled ? turnPerfMs() : 0; // for the access log only
         head = readPlainHead(buf, hs, he) ? null : parseRequestHead(buf, hs, he);
       } catch (e) {
         if (state.closed) break;
@@ -422,7 +423,7 @@ export async function serveConnection(conn: Deno.TcpConn, ctx: ServerContext): P
         const version = head === null ? plain.version : head.version;
         const hasBody = head !== null && head.hasBody;
         const keepAlive = more && !hasBody && (head === null ? plain.keepAlive : head.keepAlive);
-        const now = Date.now();
+        const now = turnMs();
         const date = currentDate(now);
         const hit = ctx.files.cache.lookup(target, keepAlive, dateSecond, date, now);
         if (hit !== undefined) {
@@ -458,7 +459,7 @@ export async function serveConnection(conn: Deno.TcpConn, ctx: ServerContext): P
     ctx.conns.delete(state);
     closeConn(state, state.why);
     if (ctx.log.enabled) {
-      ctx.log.close(id, peer, requests, state.bytesOut, performance.now() - started, state.why);
+      ctx.log.close(id, peer, requests, state.bytesOut, turnPerfMs() - started, state.why);
     }
   }
 }
@@ -474,7 +475,7 @@ async function answerBadHead(state: ConnState, e: HttpError, ctx: ServerContext)
   const reply = replyForError(e);
   const keep = !reply.close && !ctx.draining;
   await sendReply(state, reply, false, keep, ctx);
-  logRequest(ctx, state, "-", "-", "-", reply.status, reply.length, performance.now());
+  logRequest(ctx, state, "-", "-", "-", reply.status, reply.length, turnPerfMs());
   if (!keep) state.why = `bad request (${reply.status})`;
   return keep;
 }
@@ -536,7 +537,7 @@ function logRequest(
     version,
     status,
     bytes,
-    ms: performance.now() - headAt,
+    ms: turnPerfMs() - headAt,
   });
 }
 

@@ -14,6 +14,7 @@
 
 import { type ConnParams, formatConnLine } from "../net/conn_info.ts";
 import { escapeControl } from "./escape.ts";
+import { turnMs } from "./clock.ts";
 
 /** Log formats. */
 export type LogFormat = "text" | "json" | "none";
@@ -200,7 +201,7 @@ export function tenths(ms: number): string {
 let isoAt = 0;
 let isoText = "";
 function iso(): string {
-  const now = Date.now();
+  const now = turnMs();
   if (now !== isoAt) {
     isoAt = now;
     isoText = new Date(now).toISOString();
