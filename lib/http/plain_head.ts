@@ -74,20 +74,22 @@ for (
     ["sec-ch-ua-platform", HARMLESS],
   ] as const
 ) {
-  (NAMES[name.length] ??= []).push([new TextEncoder().encode(name), kind]);
+  while (NAMES.length <= name.length) NAMES.push([]); // packed: no holes to look up
+  NAMES[name.length].push([new TextEncoder().encode(name), kind]);
 }
 
 /** The kind of the field name `b[s, e)` (already known to be tchars), case-insensitively. */
 function nameKind(b: Uint8Array, s: number, e: number): number {
+  if (e - s >= NAMES.length) return OTHER;
   const candidates = NAMES[e - s];
-  if (candidates === undefined) return OTHER;
-  outer: for (const [name, kind] of candidates) {
+  outer: for (let c = 0; c < candidates.length; c++) {
+    const name = candidates[c][0];
     for (let k = 0; k < name.length; k++) {
       // Known names hold lower-case letters and "-" only: `| 0x20` folds A–Z, and can turn no
       // other tchar into one of them ("-" | 0x20 is itself; "\r" is not a tchar).
       if ((b[s + k] | 0x20) !== name[k]) continue outer;
     }
-    return kind;
+    return candidates[c][1];
   }
   return OTHER;
 }
@@ -137,17 +139,15 @@ function isHostValue(b: Uint8Array, s: number, e: number): boolean {
   return true;
 }
 
-/** Decodes ASCII bytes (already checked to be visible ASCII) to a string. */
+const utf8 = new TextDecoder();
+
+/** Decodes ASCII bytes (already checked to be visible ASCII) to a string. Short ones char by
+ * char (3 chars: ~20 ns); from ~20 chars on the decoder's one call is cheaper (~170 ns flat, 8
+ * ns a char for the loop). On ASCII, UTF-8 and ISO-8859-1 give the same string. */
 function ascii(b: Uint8Array, s: number, e: number): string {
+  if (e - s > 20) return utf8.decode(b.subarray(s, e));
   let out = "";
-  // Short targets: one char code at a time beats a decoder call; longer ones go in chunks.
-  if (e - s <= 32) {
-    for (let i = s; i < e; i++) out += String.fromCharCode(b[i]);
-    return out;
-  }
-  for (let i = s; i < e; i += 4096) {
-    out += String.fromCharCode.apply(null, b.subarray(i, Math.min(e, i + 4096)) as never);
-  }
+  for (let i = s; i < e; i++) out += String.fromCharCode(b[i]);
   return out;
 }
 
