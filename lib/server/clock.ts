@@ -27,14 +27,18 @@ function reset(): void {
   armed = false;
 }
 
+/** Queues the reset for the end of this turn's continuations, once. */
+function arm(): void {
+  if (armed) return;
+  armed = true;
+  queueMicrotask(reset);
+}
+
 /** `Date.now()` as of this turn of the event loop. */
 export function turnMs(): number {
   if (wall < 0) {
     wall = Date.now();
-    if (!armed) {
-      armed = true;
-      queueMicrotask(reset);
-    }
+    arm();
   }
   return wall;
 }
@@ -43,10 +47,7 @@ export function turnMs(): number {
 export function turnPerfMs(): number {
   if (mono < 0) {
     mono = performance.now();
-    if (!armed) {
-      armed = true;
-      queueMicrotask(reset);
-    }
+    arm();
   }
   return mono;
 }
