@@ -21,7 +21,7 @@
  * @module
  */
 
-import { MAX_FIELDS, MAX_HEAD_BYTES, MAX_REQUEST_LINE_BYTES } from "./request.ts";
+import { MAX_FIELDS, MAX_HEAD_BYTES, MAX_REQUEST_LINE_BYTES, TCHAR } from "./request.ts";
 import type { RequestHead } from "./request.ts";
 
 /** What the last successful {@linkcode readPlainHead} found (module state, not an object per
@@ -33,10 +33,7 @@ export const plain = {
   keepAlive: true,
 };
 
-// tchar (RFC 9110 §5.6.2), as in request.ts.
-const TCHAR = new Uint8Array(128);
-for (const c of "!#$%&'*+-.^_`|~0123456789") TCHAR[c.charCodeAt(0)] = 1;
-for (let c = 65; c <= 90; c++) TCHAR[c] = TCHAR[c + 32] = 1;
+const encoder = new TextEncoder();
 
 /** What a field name means here. */
 const OTHER = 0; // not known to be harmless: the full parser decides
@@ -75,7 +72,7 @@ for (
   ] as const
 ) {
   while (NAMES.length <= name.length) NAMES.push([]); // packed: no holes to look up
-  NAMES[name.length].push([new TextEncoder().encode(name), kind]);
+  NAMES[name.length].push([encoder.encode(name), kind]);
 }
 
 /** The kind of the field name `b[s, e)` (already known to be tchars), case-insensitively. */
@@ -94,8 +91,8 @@ function nameKind(b: Uint8Array, s: number, e: number): number {
   return OTHER;
 }
 
-const CLOSE = new TextEncoder().encode("close");
-const KEEP_ALIVE = new TextEncoder().encode("keep-alive");
+const CLOSE = encoder.encode("close");
+const KEEP_ALIVE = encoder.encode("keep-alive");
 
 /** Whether `b[s, e)` is `token`, ASCII case-insensitively. */
 function isToken(b: Uint8Array, s: number, e: number, token: Uint8Array): boolean {

@@ -69,9 +69,9 @@ function decodeNonAscii(bytes: Uint8Array): string {
   return s;
 }
 
-// tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." / "^" / "_" / "`" / "|" / "~"
-//         / DIGIT / ALPHA   (RFC 9110 §5.6.2); a 128-entry table, built once.
-const TCHAR = new Uint8Array(128);
+/** 1 for the ASCII codes of tchar (RFC 9110 §5.6.2): "!" / "#" / "$" / "%" / "&" / "'" / "*" /
+ * "+" / "-" / "." / "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA; 0 otherwise. Built once. */
+export const TCHAR = new Uint8Array(128);
 for (const c of "!#$%&'*+-.^_`|~0123456789") TCHAR[c.charCodeAt(0)] = 1;
 for (let c = 65; c <= 90; c++) TCHAR[c] = TCHAR[c + 32] = 1;
 
