@@ -37,6 +37,7 @@ Options:
   s(DEFAULTS.graceMs)
 })
   --no-listing            no directory listings (403 instead)
+  --no-archive            no folder downloads as tar/zip (?download=tar|zip: 403)
   --dotfiles              serve names starting with "." (default: 404)
   --follow-symlinks       serve symlinks that lead outside DIR (default: 404)
   --no-digest             do not compute or send Repr-Digest (sha-256)
@@ -87,6 +88,7 @@ export function parseServerArgs(args: string[]): { options: ServerOptions; worke
       "max-requests": { type: "string" },
       grace: { type: "string" },
       "no-listing": { type: "boolean" },
+      "no-archive": { type: "boolean" },
       dotfiles: { type: "boolean" },
       "follow-symlinks": { type: "boolean" },
       "no-digest": { type: "boolean" },
@@ -123,6 +125,7 @@ export function parseServerArgs(args: string[]): { options: ServerOptions; worke
       host: host.replace(/^\[(.*)\]$/, "$1"),
       port: Number(portText),
       listing: !values["no-listing"],
+      archive: !values["no-archive"],
       dotfiles: values.dotfiles ?? false,
       followSymlinks: values["follow-symlinks"] ?? false,
       digests: !values["no-digest"],

@@ -31,6 +31,9 @@ export const plain = {
   target: "",
   version: "HTTP/1.1" as RequestHead["version"],
   keepAlive: true,
+  /** Where the User-Agent value is in the bytes read (for the access log); equal if none. */
+  uaStart: 0,
+  uaEnd: 0,
 };
 
 const encoder = new TextEncoder();
@@ -40,6 +43,7 @@ const OTHER = 0; // not known to be harmless: the full parser decides
 const HARMLESS = 1; // has no effect on the answer to a plain GET/HEAD
 const HOST = 2;
 const CONNECTION = 3;
+const USER_AGENT = 4; // harmless too; where its value is, is noted for the access log
 
 /** Field names with no effect on a plain GET/HEAD's answer (the listing's Accept is not cached,
  * and a listing is never answered by this path's caller), by length. Every name that changes
@@ -50,7 +54,7 @@ for (
   const [name, kind] of [
     ["host", HOST],
     ["connection", CONNECTION],
-    ["user-agent", HARMLESS],
+    ["user-agent", USER_AGENT],
     ["accept", HARMLESS],
     ["accept-encoding", HARMLESS],
     ["accept-language", HARMLESS],
@@ -189,6 +193,8 @@ export function readPlainHead(b: Uint8Array, s: number, e: number): boolean {
   sawKeepAlive = false;
   let hosts = 0;
   let fields = 0;
+  let uaStart = 0;
+  let uaEnd = 0;
   // Each field line: name ":" OWS value OWS CRLF. The CR LF at e - 2 ends the head.
   while (i < e - 2) {
     if (++fields > MAX_FIELDS) return false;
@@ -211,6 +217,10 @@ export function readPlainHead(b: Uint8Array, s: number, e: number): boolean {
     if (kind === HOST) {
       if (++hosts > 1 || !isHostValue(b, vs, ve)) return false;
     } else if (kind === CONNECTION) connectionTokens(b, vs, ve);
+    else if (kind === USER_AGENT) {
+      uaStart = vs;
+      uaEnd = ve;
+    }
     i += 2;
   }
   if (i !== e - 2) return false;
@@ -220,5 +230,7 @@ export function readPlainHead(b: Uint8Array, s: number, e: number): boolean {
   plain.target = ascii(b, ts, te);
   plain.version = http11 ? "HTTP/1.1" : "HTTP/1.0";
   plain.keepAlive = http11 ? !sawClose : sawKeepAlive && !sawClose;
+  plain.uaStart = uaStart;
+  plain.uaEnd = uaEnd;
   return true;
 }

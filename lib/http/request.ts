@@ -158,8 +158,10 @@ function parseRequestLine(text: string, ls: number, le: number): void {
   if (sp2 === sp1 + 1) throw bad("empty request target");
   for (let i = sp1 + 1; i < sp2; i++) {
     const c = text.charCodeAt(i);
-    // Visible ASCII only; whitespace, controls and raw non-ASCII bytes are not a target.
-    if (c <= 0x20 || c >= 0x7f) throw bad("invalid character in request target");
+    // Visible ASCII, and raw bytes >= 0x80 as nginx, Apache, lighttpd and Caddy accept them
+    // (busybox wget sends UTF-8 names unencoded; parseTarget refuses them unless valid UTF-8).
+    // Whitespace, controls and DEL are not a target.
+    if (c <= 0x20 || c === 0x7f) throw bad("invalid character in request target");
   }
   if (le - sp2 === 9 && text.startsWith("HTTP/1.", sp2 + 1)) {
     const minor = text.charCodeAt(le - 1);

@@ -1,6 +1,9 @@
 /**
  * Request target → a normalized, decoded path (RFC 9112 §3.2, RFC 3986 §5.2.4). Pure.
  *
+ * Raw bytes 0x80–0xFF in the target (the request line arrives one char per byte) are taken as
+ * UTF-8, as nginx and Apache do; like decoded escapes they must form valid UTF-8.
+ *
  * What it refuses, each with 400, because every one of them has been a path-traversal CVE in
  * some file server: bad percent escapes, `%00` and other control characters, bytes that are not
  * valid UTF-8 after decoding (overlong `%c0%ae` included), backslashes (a separator on Windows),
@@ -31,6 +34,8 @@ export interface Target {
 }
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
+/** A char that is not ASCII: the target holds raw bytes, to be checked as UTF-8. */
+const NON_ASCII = /[\u0080-\uffff]/;
 
 function bad(reason: string): HttpError {
   return new HttpError(STATUS.BadRequest, `Bad Request: ${reason}`, { close: false });
@@ -45,7 +50,7 @@ function hexValue(c: number): number {
 
 /** Percent-decodes `s` once into UTF-8 text; throws 400 on a bad escape or invalid UTF-8. */
 export function percentDecode(s: string): string {
-  if (!s.includes("%")) return s;
+  if (!s.includes("%") && !NON_ASCII.test(s)) return s;
   const bytes = new Uint8Array(s.length);
   let n = 0;
   for (let i = 0; i < s.length; i++) {
@@ -57,9 +62,11 @@ export function percentDecode(s: string): string {
       bytes[n++] = hi * 16 + lo;
       i += 2;
     } else {
-      // A target is ASCII (the request parser refuses anything else); a caller passing other
-      // text must not have it truncated to a byte that could be "." or "/".
-      if (c > 0x7e) throw bad("non-ASCII character in path");
+      // A target arrives as bytes decoded one char per byte (ISO-8859-1): a char 0x80–0xFF is a
+      // raw byte (busybox wget sends UTF-8 names unencoded), taken as such and checked as UTF-8
+      // below like a decoded escape. DEL, and any char above 0xFF (which no request carries), is
+      // refused: it must not be truncated to a byte that could be "." or "/".
+      if (c === 0x7f || c > 0xff) throw bad("invalid character in path");
       bytes[n++] = c;
     }
   }

@@ -9,7 +9,12 @@
  * @module
  */
 
-import { MAX_HEAD_BYTES, MAX_REQUEST_LINE_BYTES, parseRequestHead } from "../http/request.ts";
+import {
+  decodeLatin1,
+  MAX_HEAD_BYTES,
+  MAX_REQUEST_LINE_BYTES,
+  parseRequestHead,
+} from "../http/request.ts";
 import type { RequestHead } from "../http/request.ts";
 import { plain, readPlainHead } from "../http/plain_head.ts";
 import { HttpError, STATUS } from "../http/status.ts";
@@ -87,6 +92,9 @@ export interface ConnState {
   slot: number;
   /** Body bytes sent on it so far (for the log). */
   bytesOut: number;
+  /** Bytes of the current response written, minus its head's length: the body bytes actually
+   * sent, once positive (for the log of a response cut short). */
+  written: number;
 }
 
 /**
@@ -210,7 +218,9 @@ async function writeAll(state: ConnState, p: Uint8Array, timeoutMs: number): Pro
   while (off < p.length) {
     if (off > 0) ensureNoDelay(state); // a short write: the rest goes out in more segments
     state.deadline = turnMs() + timeoutMs;
-    off += await state.conn.write(off === 0 ? p : p.subarray(off));
+    const n = await state.conn.write(off === 0 ? p : p.subarray(off));
+    off += n;
+    state.written += n;
   }
 }
 
@@ -230,10 +240,13 @@ function ensureNoDelay(state: ConnState): void {
   } catch { /* the peer may already be gone */ }
 }
 
-function headBytes(reply: Reply, keepAlive: boolean): string {
+function headBytes(reply: Reply, keepAlive: boolean, http10: boolean): string {
   const fields: Array<[string, string]> = [["Date", currentDate()], ["Server", serverField]];
   for (const f of reply.fields) fields.push(f);
   if (!keepAlive) fields.push(["Connection", "close"]);
+  // HTTP/1.0 persistence is opt-in on both sides (RFC 9112 §9.3, RFC 2068 §19.7.1): a 1.0
+  // client that asked keeps the connection only if told so (ab -k waits for its timeout else).
+  else if (http10) fields.push(["Connection", "keep-alive"]);
   return serializeHead(reply.status, fields);
 }
 
@@ -296,13 +309,23 @@ async function sendReply(
   isHead: boolean,
   keepAlive: boolean,
   ctx: ServerContext,
+  http10 = false,
 ): Promise<void> {
   const timeoutMs = ctx.limits.writeTimeoutMs;
-  const head = encoder.encode(headBytes(reply, keepAlive));
+  const head = encoder.encode(headBytes(reply, keepAlive, http10));
+  state.written = -head.length;
   const file = reply.file;
-  if (isHead || (reply.body === undefined && file === undefined)) {
+  if (isHead || (reply.body === undefined && file === undefined && reply.stream === undefined)) {
     file?.handle.close();
     await writeAll(state, head, timeoutMs);
+    return;
+  }
+  if (reply.stream !== undefined) {
+    // A body produced while sending (folder archives): it writes exactly reply.length bytes
+    // or throws, and the caller closes the connection mid-body.
+    ensureNoDelay(state);
+    await writeAll(state, head, timeoutMs);
+    await reply.stream((p) => writeAll(state, p, timeoutMs));
     return;
   }
   if (reply.body !== undefined) {
@@ -362,6 +385,7 @@ export async function serveConnection(conn: Deno.TcpConn, ctx: ServerContext): P
     why: "done",
     slot: -1,
     bytesOut: 0,
+    written: 0,
   };
   ctx.conns.add(state);
   let requests = 0;
@@ -376,7 +400,7 @@ export async function serveConnection(conn: Deno.TcpConn, ctx: ServerContext): P
       // null when the plain path read the head (then `buf[hs, he)` still holds it, for the
       // full parse a cache miss needs).
       let head: RequestHead | null;
-      let buf: Uint8Array;
+      let buf: Uint8Array | undefined = undefined;
       let hs = 0;
       let he: number;
       let headAt: number;
@@ -408,7 +432,7 @@ export async function serveConnection(conn: Deno.TcpConn, ctx: ServerContext): P
       } catch (e) {
         if (state.closed) break;
         if (e instanceof HttpError) {
-          if (await answerBadHead(state, e, ctx)) continue;
+          if (await answerBadHead(state, e, ctx, buf, hs)) continue;
         } else if (e instanceof UnexpectedEofError) state.why = "peer closed mid-head";
         else state.why = "read error";
         break;
@@ -425,11 +449,20 @@ export async function serveConnection(conn: Deno.TcpConn, ctx: ServerContext): P
         const keepAlive = more && !hasBody && (head === null ? plain.keepAlive : head.keepAlive);
         const now = turnMs();
         const date = currentDate(now);
-        const hit = ctx.files.cache.lookup(target, keepAlive, dateSecond, date, now);
+        // The cached heads say nothing of keep-alive, which an HTTP/1.0 response must.
+        const hit = keepAlive && version === "HTTP/1.0"
+          ? undefined
+          : ctx.files.cache.lookup(target, keepAlive, dateSecond, date, now);
         if (hit !== undefined) {
           const isHead = method === "HEAD";
           // One plain write; the loop only if it was short.
           const out = isHead ? hit.bytes.subarray(0, hit.headLength) : hit.bytes;
+          // Read before the write's await, while `plain` still holds this head.
+          const ua = !ctx.log.enabled
+            ? undefined
+            : head === null
+            ? userAgentOf(buf)
+            : head.headers.get("user-agent");
           try {
             state.deadline = now + ctx.limits.writeTimeoutMs;
             const n = await conn.write(out);
@@ -441,7 +474,7 @@ export async function serveConnection(conn: Deno.TcpConn, ctx: ServerContext): P
           state.deadline = 0;
           const sent = isHead ? 0 : hit.bodyLength;
           state.bytesOut += sent;
-          logRequest(ctx, state, method, target, version, hit.status, sent, headAt);
+          logRequest(ctx, state, method, target, version, hit.status, sent, headAt, ua);
           if (!keepAlive) {
             state.why = closeReason(ctx, hasBody);
             break;
@@ -449,7 +482,7 @@ export async function serveConnection(conn: Deno.TcpConn, ctx: ServerContext): P
           continue;
         }
         // A miss: the full parse, which a head the plain path read always passes.
-        head ??= parseRequestHead(buf, hs, he);
+        head ??= parseRequestHead(buf!, hs, he!);
       }
       if (!await answer(state, head, more && head.keepAlive && !head.hasBody, ctx, headAt)) break;
     }
@@ -469,13 +502,30 @@ export async function serveConnection(conn: Deno.TcpConn, ctx: ServerContext): P
  * the connection stays open; if not, `state.why` says why. Kept out of serveConnection, as is
  * {@linkcode answer}: every local of that function is stored with each idle connection.
  */
-async function answerBadHead(state: ConnState, e: HttpError, ctx: ServerContext): Promise<boolean> {
+async function answerBadHead(
+  state: ConnState,
+  e: HttpError,
+  ctx: ServerContext,
+  buf: Uint8Array | undefined,
+  hs: number,
+): Promise<boolean> {
   state.phase = "busy";
   state.deadline = 0;
   const reply = replyForError(e);
   const keep = !reply.close && !ctx.draining;
+  // The request line as sent, for the log (escaped there): "-" only when no head was read.
+  const line = ctx.log.enabled && buf !== undefined ? requestLineOf(buf, hs) : undefined;
   await sendReply(state, reply, false, keep, ctx);
-  logRequest(ctx, state, "-", "-", "-", reply.status, reply.length, turnPerfMs());
+  logRequest(
+    ctx,
+    state,
+    line?.[0] ?? "-",
+    line?.[1] ?? "-",
+    line?.[2] ?? "-",
+    reply.status,
+    reply.length,
+    turnPerfMs(),
+  );
   if (!keep) state.why = `bad request (${reply.status})`;
   return keep;
 }
@@ -499,25 +549,46 @@ async function answer(
   }
   // A body we do not read could be taken for the next request: answer, then close.
   const keep = keepAlive && !reply.close;
+  const ua = head.headers.get("user-agent");
   try {
-    await sendReply(state, reply, head.method === "HEAD", keep, ctx);
+    await sendReply(state, reply, head.method === "HEAD", keep, ctx, head.version === "HTTP/1.0");
   } catch (e) {
     if (!state.closed) {
-      state.why = e instanceof TruncatedFileError ? "file truncated while sending" : "write failed";
+      state.why = e instanceof TruncatedFileError
+        ? "file truncated while sending"
+        : reply.stream !== undefined && !(e instanceof Deno.errors.BrokenPipe) &&
+            !(e instanceof Deno.errors.ConnectionReset)
+        ? "archive source changed while sending"
+        : "write failed";
     }
-    logRequest(ctx, state, head.method, head.target, head.version, reply.status, -1, headAt);
+    // The body bytes that did go out (the head excluded), and that the response was cut.
+    const sent = Math.max(0, state.written);
+    state.bytesOut += sent;
+    logRequest(
+      ctx,
+      state,
+      head.method,
+      head.target,
+      head.version,
+      reply.status,
+      sent,
+      headAt,
+      ua,
+      true,
+    );
     return false;
   }
   state.deadline = 0;
   const sent = head.method === "HEAD" ? 0 : reply.length;
   state.bytesOut += sent;
-  logRequest(ctx, state, head.method, head.target, head.version, reply.status, sent, headAt);
+  logRequest(ctx, state, head.method, head.target, head.version, reply.status, sent, headAt, ua);
   if (!keep) state.why = closeReason(ctx, head.hasBody);
   return keep;
 }
 
-/** Logs one answered request (method, target and version "-" for a head that did not parse);
- * `bytes` -1 when the response could not be sent whole. Nothing is built when logging is off. */
+/** Logs one answered request (method, target and version "-" for a head of which no line was
+ * read); `aborted` when the response was cut short, `bytes` then being the body bytes that were
+ * sent. Nothing is built when logging is off. */
 function logRequest(
   ctx: ServerContext,
   state: ConnState,
@@ -527,6 +598,8 @@ function logRequest(
   status: number,
   bytes: number,
   headAt: number,
+  userAgent?: string,
+  aborted = false,
 ): void {
   if (!ctx.log.enabled) return;
   ctx.log.access({
@@ -538,7 +611,35 @@ function logRequest(
     status,
     bytes,
     ms: turnPerfMs() - headAt,
+    userAgent: userAgent ?? null,
+    aborted,
   });
+}
+
+/** The User-Agent value the plain path found in `buf` (ASCII there), if any. */
+function userAgentOf(buf: Uint8Array | undefined): string | undefined {
+  if (buf === undefined || plain.uaEnd <= plain.uaStart) return undefined;
+  return decodeLatin1(buf.subarray(plain.uaStart, plain.uaEnd));
+}
+
+/** Longest request line kept for the log of a refused head. */
+const LOGGED_LINE_CHARS = 1024;
+
+/** Method, target and version of the first line of the head at `buf[hs]`, split at its first
+ * and last space, one char per byte (the log escapes them); the line cut to
+ * {@linkcode LOGGED_LINE_CHARS}. */
+function requestLineOf(buf: Uint8Array, hs: number): [string, string, string] {
+  let i = hs;
+  while (i < buf.length && (buf[i] === 13 || buf[i] === 10)) i++; // leading empty lines
+  let end = buf.indexOf(10, i);
+  if (end < 0) end = buf.length;
+  if (end > i && buf[end - 1] === 13) end--;
+  const line = decodeLatin1(buf.subarray(i, Math.min(end, i + LOGGED_LINE_CHARS)));
+  const a = line.indexOf(" ");
+  const b = line.lastIndexOf(" ");
+  if (a < 0) return ["-", line, "-"];
+  if (b === a) return [line.slice(0, a), line.slice(a + 1), "-"];
+  return [line.slice(0, a), line.slice(a + 1, b), line.slice(b + 1)];
 }
 
 /** Why a connection closes after a response that did not keep it alive. */

@@ -30,6 +30,7 @@ import { type Representation, selectRepresentation } from "./representation.ts";
 import type { DigestCache } from "./digest_cache.ts";
 import { SMALL_FILE_MAX_BYTES, SmallFileCache } from "./small_cache.ts";
 import { VERSION } from "../version.ts";
+import { archiveFormat, archiveReply, queryOf } from "./archive.ts";
 
 /** What the file server may serve. */
 export interface FileServerOptions {
@@ -43,6 +44,8 @@ export interface FileServerOptions {
   followSymlinks?: boolean;
   /** A digest cache for `Repr-Digest`; none → no digests. */
   digests?: DigestCache;
+  /** Serve folders as tar or zip (`?download=tar|zip`). @default true */
+  archive?: boolean;
 }
 
 /** A response, ready for the connection to send: head fields, and a body in memory or a file
@@ -54,6 +57,9 @@ export interface Reply {
   body?: Uint8Array;
   /** A file to stream, with the parts of it to send (one part, or several for multipart). */
   file?: { handle: Deno.FsFile; parts: Representation["parts"]; suffix?: Uint8Array };
+  /** A body produced while sending (folder archives): writes exactly `length` bytes through
+   * `write`, or throws, and then the connection is closed mid-body. */
+  stream?: (write: (p: Uint8Array) => Promise<void>) => Promise<void>;
   /** The Content-Length of the body (also for HEAD, which sends none). */
   length: number;
   /** Close the connection after this response. */
@@ -114,6 +120,7 @@ export class FileServer {
   readonly dotfiles: boolean;
   readonly followSymlinks: boolean;
   readonly digests: DigestCache | undefined;
+  readonly archive: boolean;
   /** Whole small responses, for plain GET/HEAD (see {@linkcode SmallFileCache}). */
   readonly cache = new SmallFileCache();
 
@@ -123,6 +130,7 @@ export class FileServer {
     this.dotfiles = o.dotfiles ?? false;
     this.followSymlinks = o.followSymlinks ?? false;
     this.digests = o.digests;
+    this.archive = o.archive ?? true;
   }
 
   /** Resolves the root to its real path once, so every later check compares real paths. */
@@ -163,11 +171,14 @@ export class FileServer {
 
     if (info.isDirectory) {
       if (!target.trailingSlash && target.segments.length > 0) {
-        const location = "/" + target.segments.map(encodePathSegment).join("/") + "/";
+        const location = "/" + target.segments.map(encodePathSegment).join("/") + "/" +
+          queryOf(head.target);
         const reply = errorReply(STATUS.MovedPermanently);
         reply.fields.push(["Location", location]);
         return reply;
       }
+      const format = archiveFormat(head.target);
+      if (format !== null) return await archiveReply(this, path, target.segments, format, head);
       const index = join(path, "index.html");
       try {
         const indexInfo = await Deno.stat(index);
@@ -202,6 +213,42 @@ export class FileServer {
     // "/file.txt/" names a directory that does not exist (as nginx answers).
     if (target.trailingSlash) return errorReply(STATUS.NotFound);
     return await this.#file(head, path);
+  }
+
+  /**
+   * For walkers (the folder archives): the stat of `path`, a file system path under the root
+   * found by reading a directory, following a symlink only where GET would (its real path
+   * inside the root, without a hidden segment); null when GET would not serve it.
+   */
+  async statInRoot(path: string, isSymlink: boolean): Promise<Deno.FileInfo | null> {
+    try {
+      const info = isSymlink ? await Deno.stat(path) : await Deno.lstat(path);
+      if (isSymlink) await this.#checkReal(path);
+      return info;
+    } catch {
+      return null; // vanished, a broken link, or outside the root: nothing to offer
+    }
+  }
+
+  /** For walkers: the entries of the directory `path`, checked as GET checks a listing. */
+  async readDirInRoot(path: string): Promise<AsyncIterable<Deno.DirEntry>> {
+    await this.#checkReal(path);
+    return Deno.readDir(path);
+  }
+
+  /** For walkers: `path` opened for reading, checked as GET checks a file, with the open
+   * file's own stat. Throws when it may not be served or is no longer a regular file. */
+  async openInRoot(path: string): Promise<{ handle: Deno.FsFile; info: Deno.FileInfo }> {
+    await this.#checkReal(path);
+    const handle = await Deno.open(path, { read: true });
+    try {
+      const info = await handle.stat();
+      if (!info.isFile) throw new HttpError(STATUS.Forbidden, "Forbidden");
+      return { handle, info };
+    } catch (e) {
+      handle.close();
+      throw e;
+    }
   }
 
   /** Opens a regular file and decides the representation (conditionals, ranges). */

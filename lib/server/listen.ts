@@ -37,6 +37,8 @@ export interface ServerOptions {
   port?: number;
   /** Directory listings. @default true */
   listing?: boolean;
+  /** Folders as tar/zip downloads (`?download=tar|zip`). @default true */
+  archive?: boolean;
   /** Serve dotfiles. @default false */
   dotfiles?: boolean;
   /** Follow symlinks out of the root. @default false */
@@ -142,6 +144,7 @@ export class Server {
     const files = await FileServer.create({
       root: o.root,
       listing: o.listing,
+      archive: o.archive,
       dotfiles: o.dotfiles,
       followSymlinks: o.followSymlinks,
       digests,

@@ -40,6 +40,10 @@ export interface AccessEntry {
   bytes: number;
   /** From head received to response sent. */
   ms: number;
+  /** The User-Agent field as sent (escaped on output), null when absent. */
+  userAgent?: string | null;
+  /** The response was cut short (`bytes` is then what was sent of its body). */
+  aborted?: boolean;
 }
 
 const encoder = new TextEncoder();
@@ -100,11 +104,22 @@ export class Logger {
   access(e: AccessEntry): void {
     if (this.format === "none") return;
     if (this.format === "json") {
-      this.#push(JSON.stringify({ event: "request", time: iso(), ...e }));
+      this.#push(JSON.stringify({
+        event: "request",
+        time: iso(),
+        ...e,
+        method: readable(e.method),
+        target: readable(e.target),
+        version: readable(e.version),
+        userAgent: (e.userAgent ?? null) === null ? null : readable(e.userAgent),
+        aborted: e.aborted === true,
+      }));
     } else {
+      const ua = (e.userAgent ?? null) === null ? "-" : escapeControl(readable(e.userAgent));
       this.#push(
-        `${iso()} #${e.conn} ${e.peer} "${e.method} ${escapeControl(e.target)} ${e.version}" ` +
-          `${e.status} ${e.bytes} ${tenths(e.ms)}ms`,
+        `${iso()} #${e.conn} ${e.peer} "${escapeControl(readable(e.method))} ` +
+          `${escapeControl(readable(e.target))} ${escapeControl(readable(e.version))}" ` +
+          `${e.status} ${e.bytes} ${tenths(e.ms)}ms "${ua}"${e.aborted ? " aborted" : ""}`,
       );
     }
   }
@@ -186,6 +201,38 @@ export class Logger {
       }
       await (this.#writing ?? this.#startDrain());
     }
+  }
+}
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * Request text (one char per byte, as heads are decoded) made readable: bytes 0x80–0xFF that
+ * form UTF-8 shown as the characters they encode (a raw UTF-8 target, as busybox wget sends),
+ * otherwise each such byte as `\xNN`, as nginx logs them. ASCII text is returned as is, after
+ * one scan. Control characters are left to {@linkcode escapeControl} (or JSON's escaping).
+ *
+ * @example
+ * ```ts
+ * import { readable } from "./log.ts";
+ * readable("/\xc3\xa9"); // "/é"
+ * readable("/\xe9"); // "/\\xe9"
+ * ```
+ */
+export function readable(s: string): string {
+  let i = 0;
+  while (i < s.length && s.charCodeAt(i) < 0x80) i++;
+  if (i === s.length) return s;
+  const bytes = new Uint8Array(s.length);
+  for (let k = 0; k < s.length; k++) {
+    const c = s.charCodeAt(k);
+    if (c > 0xff) return s; // not bytes: already text
+    bytes[k] = c;
+  }
+  try {
+    return utf8.decode(bytes);
+  } catch {
+    return s.replace(/[\x80-\xff]/g, (c) => `\\x${c.charCodeAt(0).toString(16)}`);
   }
 }
 

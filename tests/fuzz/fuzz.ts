@@ -339,7 +339,7 @@ function checkParsed(h: RequestHead): string | undefined {
   if (h.target.length === 0) return "empty target";
   for (let i = 0; i < h.target.length; i++) {
     const c = h.target.charCodeAt(i);
-    if (c <= 0x20 || c >= 0x7f) return `target byte ${c}`;
+    if (c <= 0x20 || c === 0x7f || c > 0xff) return `target byte ${c}`;
   }
   if (h.headers.size > MAX_FIELDS) return `${h.headers.size} fields`;
   for (const [k, v] of h.headers) {

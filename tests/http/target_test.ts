@@ -116,6 +116,19 @@ const TRAVERSAL: Array<{ target: string; want: 400 | string[] | "safe" }> = [
   { target: "../etc", want: 400 },
   { target: "etc/passwd", want: 400 },
   { target: "\\..\\etc", want: 400 },
+  // Raw bytes (one char per byte, as the request line arrives): valid UTF-8 is a name, as nginx
+  // takes it; overlong, truncated, surrogate or Latin-1 bytes are not.
+  { target: "/\xc3\xa9", want: ["é"] },
+  { target: "/d/\xe2\x9c\x93/../\xc3\xa9.txt", want: ["d", "é.txt"] },
+  { target: "/\xc0\xae\xc0\xae/etc", want: 400 },
+  { target: "/..\xc0\xaf..\xc0\xafetc", want: 400 },
+  { target: "/\xe0\x80\xae\xe0\x80\xae/etc", want: 400 },
+  { target: "/\xed\xa0\x80", want: 400 },
+  { target: "/\xe9", want: 400 },
+  { target: "/\xc3", want: 400 },
+  { target: "/\xc3%a9", want: ["é"] },
+  { target: "/a\x7f", want: 400 },
+  { target: "/\u0101", want: 400 },
 ];
 
 Deno.test("parseTarget refuses or neutralizes every traversal spelling", () => {

@@ -1,0 +1,439 @@
+/**
+ * Folders as archives: `GET /dir/?download=tar` or `?download=zip` streams the folder through the
+ * pure encoders of lib/archive. Every directory is read and every file opened through the
+ * FileServer's own checked functions (`readDirInRoot`, `statInRoot`, `openInRoot` in files.ts),
+ * so the archive follows exactly the confinement, dotfile and symlink policy of GET; FIFOs,
+ * sockets and devices are skipped, never opened.
+ *
+ * Two walks of the tree, both lazy (one directory's names at a time, so memory does not grow
+ * with the tree): the first adds up the exact archive length from the stats, sent as
+ * Content-Length so that browsers show progress; the second streams. What the second walk reads
+ * must add up to that length, and every file must end at the size its open stat gave, with its
+ * size and mtime unchanged after the read: if a file grows, shrinks, changes or vanishes
+ * meanwhile, the connection is closed mid-body (the client sees a truncated transfer), never
+ * finished with a well-formed but wrong archive.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { crc32 } from "node:zlib";
+import { HttpError, STATUS } from "../http/status.ts";
+import type { RequestHead } from "../http/request.ts";
+import {
+  type ArchiveEntry,
+  TAR_END,
+  tarEntryLength,
+  tarHeader,
+  tarPadding,
+} from "../archive/tar.ts";
+import {
+  zipCentralHeader,
+  zipDescriptor,
+  zipEnd,
+  zipLocalHeader,
+  zipLocalLength,
+} from "../archive/zip.ts";
+import { encodePathSegment } from "./escape.ts";
+import type { FileServer, Reply } from "./files.ts";
+
+/** The archive formats, as named in `?download=`. */
+export type ArchiveFormat = "tar" | "zip";
+
+/** Most entries one archive holds: the length walk stats every entry before the first byte is
+ * sent, and a million stats already take seconds. More → 403 (a client can archive subfolders). */
+export const MAX_ARCHIVE_ENTRIES = 1_000_000;
+/** Most bytes of zip central directory held in memory until the end of the archive (about 100
+ * bytes an entry): the one part of a zip that cannot be streamed. More → 403 (tar has no such
+ * limit). */
+export const MAX_ZIP_CENTRAL_BYTES = 64 << 20;
+/** Output buffer (two of them: one filled while the other is written). Small files are packed
+ * into it with their headers, so that 1,000 files of 4 KiB cost ~4 writes, not 2,000. */
+export const ARCHIVE_BUFFER_BYTES = 1 << 20;
+/** Folders nested deeper than this are not descended into (a bound on open directory handles;
+ * real trees stay far below, and the path would pass PATH_MAX first). */
+const MAX_DEPTH = 512;
+
+/** The query of a request target, with its `?`, or "" (for redirects that keep it). Bytes a
+ * Location field must not carry raw (non-ASCII, controls, space) are percent-encoded. */
+export function queryOf(target: string): string {
+  const q = target.indexOf("?");
+  if (q < 0) return "";
+  const end = target.indexOf("#", q);
+  const query = end < 0 ? target.slice(q) : target.slice(q, end);
+  let out = "";
+  for (let i = 0; i < query.length; i++) {
+    const c = query.charCodeAt(i);
+    out += c <= 0x20 || c >= 0x7f
+      ? "%" + (c & 0xff).toString(16).toUpperCase().padStart(2, "0")
+      : query[i];
+  }
+  return out;
+}
+
+/**
+ * The archive a target asks for with `download=tar` or `download=zip` in its query, or null when
+ * it asks for none. Any other `download` value → 400.
+ *
+ * @example
+ * ```ts
+ * import { archiveFormat } from "./archive.ts";
+ * archiveFormat("/docs/?download=zip"); // "zip"
+ * archiveFormat("/docs/?sort=name"); // null
+ * ```
+ */
+export function archiveFormat(target: string): ArchiveFormat | null {
+  const q = target.indexOf("?");
+  if (q < 0) return null;
+  for (const param of target.slice(q + 1).split(/[&#]/)) {
+    if (!param.startsWith("download=")) continue;
+    const v = param.slice(9);
+    if (v === "tar" || v === "zip") return v;
+    throw new HttpError(STATUS.BadRequest, "Bad Request: download must be tar or zip", {
+      close: false,
+    });
+  }
+  return null;
+}
+
+/** An entry found by the walk: the archive member and where it is on disk. */
+interface Found extends ArchiveEntry {
+  path: string;
+}
+
+function entryOf(name: string, path: string, info: Deno.FileInfo): Found {
+  const dir = info.isDirectory;
+  return {
+    name,
+    path,
+    type: dir ? "directory" : "file",
+    size: dir ? 0 : info.size,
+    mtimeMs: info.mtime?.getTime() ?? 0,
+    mode: info.mode ?? (dir ? 0o755 : 0o644),
+  };
+}
+
+/** A directory being read: its entries, and its identity, to refuse a symlink cycle. */
+interface Level {
+  path: string;
+  name: string;
+  id: string;
+  entries: AsyncIterator<Deno.DirEntry>;
+  first: IteratorResult<Deno.DirEntry> | undefined;
+}
+
+/** Opens a directory for the walk, reading its first entry so that an unreadable directory is
+ * known before it is listed; null when it cannot be read. */
+async function openLevel(
+  files: FileServer,
+  path: string,
+  name: string,
+  info: Deno.FileInfo,
+): Promise<Level | null> {
+  try {
+    const entries = (await files.readDirInRoot(path))[Symbol.asyncIterator]();
+    const first = await entries.next();
+    return { path, name, id: `${info.dev}:${info.ino}`, entries, first };
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The folder `top` (a file system path) and everything under it that GET would serve, depth
+ * first, a folder before its contents; lazily, one directory's names in memory per level.
+ */
+async function* walk(files: FileServer, top: string, topName: string): AsyncGenerator<Found> {
+  const info = await Deno.stat(top);
+  const root = await openLevel(files, top, topName, info);
+  if (root === null) throw new HttpError(STATUS.Forbidden, "Forbidden");
+  yield entryOf(topName, top, info);
+  const stack: Level[] = [root];
+  while (stack.length > 0) {
+    const level = stack[stack.length - 1];
+    const r = level.first ?? await level.entries.next();
+    level.first = undefined;
+    if (r.done) {
+      stack.pop();
+      continue;
+    }
+    const name = r.value.name;
+    if (!files.dotfiles && name.charCodeAt(0) === 46 /* . */) continue;
+    const path = join(level.path, name);
+    const st = await files.statInRoot(path, r.value.isSymlink);
+    if (st === null) continue;
+    const member = `${level.name}/${name}`;
+    if (st.isFile) {
+      yield entryOf(member, path, st);
+    } else if (st.isDirectory) {
+      const id = `${st.dev}:${st.ino}`;
+      if (stack.length >= MAX_DEPTH || stack.some((l) => l.id === id)) continue; // a cycle
+      const sub = await openLevel(files, path, member, st);
+      if (sub === null) continue;
+      yield entryOf(member, path, st);
+      stack.push(sub);
+    }
+    // FIFOs, sockets, devices: skipped (GET answers them 403 and never opens them).
+  }
+}
+
+/** Something changed under the archive while it was being sent: the body must be cut. */
+class ArchiveChangedError extends Error {}
+
+/**
+ * Buffers output into one of two buffers while the other is being written, counting every
+ * byte against the announced length: it never writes past it, and {@linkcode finish} fails
+ * unless it was met exactly.
+ */
+class Output {
+  #bufs = [new Uint8Array(ARCHIVE_BUFFER_BYTES), new Uint8Array(ARCHIVE_BUFFER_BYTES)];
+  #cur = 0;
+  #pos = 0;
+  #pending: Promise<void> | undefined;
+  #write: (p: Uint8Array) => Promise<void>;
+  readonly limit: number;
+  /** Bytes accepted so far (sent or buffered). */
+  written = 0;
+
+  constructor(write: (p: Uint8Array) => Promise<void>, limit: number) {
+    this.#write = write;
+    this.limit = limit;
+  }
+
+  async put(b: Uint8Array): Promise<void> {
+    if (this.written + b.length > this.limit) {
+      throw new ArchiveChangedError("longer than announced");
+    }
+    let off = 0;
+    while (off < b.length) {
+      const buf = this.#bufs[this.#cur];
+      const n = Math.min(buf.length - this.#pos, b.length - off);
+      buf.set(off === 0 && n === b.length ? b : b.subarray(off, off + n), this.#pos);
+      this.#pos += n;
+      off += n;
+      if (this.#pos === buf.length) await this.#flush();
+    }
+    this.written += b.length;
+  }
+
+  async zeros(n: number): Promise<void> {
+    if (n > 0) await this.put(new Uint8Array(n));
+  }
+
+  /** Free space to read into: at most `max` bytes, and never past the limit. */
+  space(max: number): Uint8Array {
+    const n = Math.min(max, ARCHIVE_BUFFER_BYTES - this.#pos, this.limit - this.written);
+    return this.#bufs[this.#cur].subarray(this.#pos, this.#pos + n);
+  }
+
+  /** Takes `n` bytes just read into {@linkcode space}. */
+  async commit(n: number): Promise<void> {
+    this.#pos += n;
+    this.written += n;
+    if (this.#pos === ARCHIVE_BUFFER_BYTES) await this.#flush();
+  }
+
+  async #flush(): Promise<void> {
+    if (this.#pos === 0) return;
+    const full = this.#bufs[this.#cur].subarray(0, this.#pos);
+    if (this.#pending !== undefined) await this.#pending;
+    this.#pending = this.#write(full);
+    this.#pending.catch(() => {}); // awaited later; a failure must not go unhandled meanwhile
+    this.#cur ^= 1;
+    this.#pos = 0;
+  }
+
+  async finish(): Promise<void> {
+    if (this.written !== this.limit) throw new ArchiveChangedError("shorter than announced");
+    await this.#flush();
+    await this.#pending;
+    this.#pending = undefined;
+  }
+
+  /** Waits for a write still in flight (after a failure, before the buffers are dropped). */
+  async settle(): Promise<void> {
+    await this.#pending?.catch(() => {});
+  }
+}
+
+/** Copies the open file's `size` bytes into `out` (with their CRC-32 when `crc` is not null), and
+ * proves it was whole and unchanged: not shorter, not longer, same size and mtime after. */
+async function copyFile(
+  out: Output,
+  handle: Deno.FsFile,
+  info: Deno.FileInfo,
+  crc: number | null,
+): Promise<number> {
+  let remaining = info.size;
+  let c = crc ?? 0;
+  while (remaining > 0) {
+    const space = out.space(remaining);
+    if (space.length === 0) throw new ArchiveChangedError("longer than announced");
+    const n = await handle.read(space);
+    if (n === null || n === 0) throw new ArchiveChangedError("file shrank");
+    if (crc !== null) c = crc32(space.subarray(0, n), c);
+    remaining -= n;
+    await out.commit(n);
+  }
+  if (await handle.read(new Uint8Array(1)) !== null) throw new ArchiveChangedError("file grew");
+  const after = await handle.stat();
+  if (after.size !== info.size || after.mtime?.getTime() !== info.mtime?.getTime()) {
+    throw new ArchiveChangedError("file changed");
+  }
+  return c >>> 0;
+}
+
+/** Pages of central directory records, kept until the end of a zip. */
+class Pages {
+  #pages: Uint8Array[] = [];
+  #pos = 0;
+  length = 0;
+  push(b: Uint8Array): void {
+    if (this.length + b.length > MAX_ZIP_CENTRAL_BYTES) {
+      throw new ArchiveChangedError("central directory over its bound");
+    }
+    let off = 0;
+    while (off < b.length) {
+      if (this.#pages.length === 0 || this.#pos === ARCHIVE_BUFFER_BYTES) {
+        this.#pages.push(new Uint8Array(ARCHIVE_BUFFER_BYTES));
+        this.#pos = 0;
+      }
+      const page = this.#pages[this.#pages.length - 1];
+      const n = Math.min(page.length - this.#pos, b.length - off);
+      page.set(b.subarray(off, off + n), this.#pos);
+      this.#pos += n;
+      off += n;
+    }
+    this.length += b.length;
+  }
+  async writeTo(out: Output): Promise<void> {
+    for (let i = 0; i < this.#pages.length; i++) {
+      const last = i === this.#pages.length - 1;
+      await out.put(last ? this.#pages[i].subarray(0, this.#pos) : this.#pages[i]);
+    }
+  }
+}
+
+/** The exact archive length from one walk's stats; 403 past the bounds. */
+async function measure(
+  files: FileServer,
+  top: string,
+  topName: string,
+  format: ArchiveFormat,
+): Promise<number> {
+  let total = 0;
+  let count = 0;
+  let central = 0;
+  for await (const e of walk(files, top, topName)) {
+    if (++count > MAX_ARCHIVE_ENTRIES) {
+      throw new HttpError(STATUS.Forbidden, "Forbidden: too many entries for one archive");
+    }
+    if (format === "tar") {
+      total += tarEntryLength(e);
+    } else {
+      central += zipCentralHeader(e, 0, total).length;
+      total += zipLocalLength(e);
+      if (central > MAX_ZIP_CENTRAL_BYTES) {
+        throw new HttpError(STATUS.Forbidden, "Forbidden: too many entries for zip; use tar");
+      }
+    }
+  }
+  if (format === "tar") return total + TAR_END.length;
+  return total + central + zipEnd(count, total, central).length;
+}
+
+/** The second walk: the archive itself, through `out`. */
+async function stream(
+  files: FileServer,
+  top: string,
+  topName: string,
+  format: ArchiveFormat,
+  out: Output,
+): Promise<void> {
+  const central = new Pages();
+  let count = 0;
+  for await (const found of walk(files, top, topName)) {
+    count++;
+    let e: ArchiveEntry = found;
+    let handle: Deno.FsFile | undefined;
+    let info: Deno.FileInfo | undefined;
+    try {
+      if (found.type === "file") {
+        // Vanished, swapped for something else or refused: the archive cannot be what was
+        // announced, so this throws and the body is cut.
+        ({ handle, info } = await files.openInRoot(found.path));
+        e = entryOf(found.name, found.path, info);
+      }
+      if (format === "tar") {
+        await out.put(tarHeader(e));
+        if (handle !== undefined && info !== undefined) {
+          await copyFile(out, handle, info, null);
+          await out.zeros(tarPadding(e.size));
+        }
+      } else {
+        const offset = out.written;
+        await out.put(zipLocalHeader(e));
+        const crc = handle !== undefined && info !== undefined
+          ? await copyFile(out, handle, info, 0)
+          : 0;
+        await out.put(zipDescriptor(e, crc));
+        central.push(zipCentralHeader(e, crc, offset));
+      }
+    } finally {
+      handle?.close();
+    }
+  }
+  if (format === "tar") {
+    await out.put(TAR_END);
+  } else {
+    const cdOffset = out.written;
+    await central.writeTo(out);
+    await out.put(zipEnd(count, cdOffset, central.length));
+  }
+}
+
+/** `attachment` with the name as UTF-8 (RFC 8187) and an ASCII fallback for old clients. */
+function disposition(fileName: string): string {
+  const fallback = fileName.replace(/[^\x20-\x7e]|["\\%;]/g, "_");
+  return `attachment; filename="${fallback}"; filename*=UTF-8''${encodePathSegment(fileName)}`;
+}
+
+/**
+ * The reply for a folder archive: `path` is the folder on disk, `segments` its decoded URL path
+ * (its last segment names the archive; the root is named after the served directory).
+ */
+export async function archiveReply(
+  files: FileServer,
+  path: string,
+  segments: readonly string[],
+  format: ArchiveFormat,
+  head: RequestHead,
+): Promise<Reply> {
+  if (!files.archive || !files.listing) {
+    throw new HttpError(STATUS.Forbidden, "Forbidden: folder archives are off", { close: false });
+  }
+  const base = segments.length > 0
+    ? segments[segments.length - 1]
+    : files.root.split("/").filter(Boolean).pop() ?? "root";
+  const length = await measure(files, path, base, format);
+  const fields: Array<[string, string]> = [
+    ["Content-Type", format === "zip" ? "application/zip" : "application/x-tar"],
+    ["Content-Length", String(length)],
+    ["Content-Disposition", disposition(`${base}.${format}`)],
+    ["Cache-Control", "no-store"],
+    ["X-Content-Type-Options", "nosniff"],
+  ];
+  const reply: Reply = { status: STATUS.OK, fields, length };
+  if (head.method === "HEAD") return reply;
+  reply.stream = async (write) => {
+    const out = new Output(write, length);
+    try {
+      await stream(files, path, base, format, out);
+      await out.finish();
+    } catch (e) {
+      await out.settle();
+      throw e;
+    }
+  };
+  return reply;
+}
