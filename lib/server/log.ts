@@ -111,11 +111,11 @@ export class Logger {
         method: readable(e.method),
         target: readable(e.target),
         version: readable(e.version),
-        userAgent: (e.userAgent ?? null) === null ? null : readable(e.userAgent),
+        userAgent: typeof e.userAgent === "string" ? readable(e.userAgent) : null,
         aborted: e.aborted === true,
       }));
     } else {
-      const ua = (e.userAgent ?? null) === null ? "-" : escapeControl(readable(e.userAgent));
+      const ua = typeof e.userAgent === "string" ? escapeControl(readable(e.userAgent)) : "-";
       this.#push(
         `${iso()} #${e.conn} ${e.peer} "${escapeControl(readable(e.method))} ` +
           `${escapeControl(readable(e.target))} ${escapeControl(readable(e.version))}" ` +
