@@ -115,10 +115,10 @@ export class Logger {
         aborted: e.aborted === true,
       }));
     } else {
-      const ua = typeof e.userAgent === "string" ? escapeControl(readable(e.userAgent)) : "-";
+      const ua = typeof e.userAgent === "string" ? readableText(e.userAgent) : "-";
       this.#push(
-        `${iso()} #${e.conn} ${e.peer} "${escapeControl(readable(e.method))} ` +
-          `${escapeControl(readable(e.target))} ${escapeControl(readable(e.version))}" ` +
+        `${iso()} #${e.conn} ${e.peer} "${readableText(e.method)} ` +
+          `${readableText(e.target)} ${readableText(e.version)}" ` +
           `${e.status} ${e.bytes} ${tenths(e.ms)}ms "${ua}"${e.aborted ? " aborted" : ""}`,
       );
     }
@@ -206,11 +206,31 @@ export class Logger {
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
+/** `s` (one char per byte, as heads are decoded) as the UTF-8 text its bytes encode; `s` itself
+ * when it is ASCII or already text (a code unit over 0xFF); null when the bytes are not UTF-8. */
+function asUtf8(s: string): string | null {
+  let i = 0;
+  while (i < s.length && s.charCodeAt(i) < 0x80) i++;
+  if (i === s.length) return s;
+  const bytes = new Uint8Array(s.length);
+  for (let k = 0; k < s.length; k++) {
+    const c = s.charCodeAt(k);
+    if (c > 0xff) return s;
+    bytes[k] = c;
+  }
+  try {
+    return utf8.decode(bytes);
+  } catch {
+    return null;
+  }
+}
+
+const hexByte = (c: string) => `\\x${c.charCodeAt(0).toString(16)}`;
+
 /**
- * Request text (one char per byte, as heads are decoded) made readable: bytes 0x80–0xFF that
- * form UTF-8 shown as the characters they encode (a raw UTF-8 target, as busybox wget sends),
- * otherwise each such byte as `\xNN`, as nginx logs them. ASCII text is returned as is, after
- * one scan. Control characters are left to {@linkcode escapeControl} (or JSON's escaping).
+ * Request text (one char per byte, as heads are decoded) made readable for the JSON log: bytes
+ * that form UTF-8 shown as the characters they encode (a raw UTF-8 target, as busybox wget
+ * sends), otherwise each byte 0x80–0xFF as `\xNN`, as nginx logs them.
  *
  * @example
  * ```ts
@@ -220,20 +240,14 @@ const utf8 = new TextDecoder("utf-8", { fatal: true });
  * ```
  */
 export function readable(s: string): string {
-  let i = 0;
-  while (i < s.length && s.charCodeAt(i) < 0x80) i++;
-  if (i === s.length) return s;
-  const bytes = new Uint8Array(s.length);
-  for (let k = 0; k < s.length; k++) {
-    const c = s.charCodeAt(k);
-    if (c > 0xff) return s; // not bytes: already text
-    bytes[k] = c;
-  }
-  try {
-    return utf8.decode(bytes);
-  } catch {
-    return s.replace(/[\x80-\xff]/g, (c) => `\\x${c.charCodeAt(0).toString(16)}`);
-  }
+  return asUtf8(s) ?? s.replace(/[\x80-\xff]/g, hexByte);
+}
+
+/** The same for the text log, with {@linkcode escapeControl}'s escapes (controls, `\`, `"`). */
+function readableText(s: string): string {
+  const text = asUtf8(s);
+  // escapeControl writes 0x80–0x9F as \xNN already; the rest of the bytes follow suit.
+  return text !== null ? escapeControl(text) : escapeControl(s).replace(/[\xa0-\xff]/g, hexByte);
 }
 
 /** `ms` with one decimal, as `toFixed(1)` gives for the durations logged (≥ 0, < 2^31 / 10),

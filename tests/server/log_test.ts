@@ -6,7 +6,13 @@
  */
 
 import assert from "node:assert/strict";
-import { LOG_FLUSH_MS, Logger, MAX_LOG_BUFFER_BYTES, tenths } from "../../lib/server/log.ts";
+import {
+  LOG_FLUSH_MS,
+  Logger,
+  MAX_LOG_BUFFER_BYTES,
+  readable,
+  tenths,
+} from "../../lib/server/log.ts";
 import type { ConnParams } from "../../lib/net/conn_info.ts";
 
 const decoder = new TextDecoder();
@@ -409,4 +415,38 @@ Deno.test("tenths() writes a duration with one decimal, as toFixed(1) does", () 
   assert.equal(tenths(-1), "-1.0");
   assert.equal(tenths(3e8), "300000000.0");
   assert.equal(tenths(Number.NaN), "NaN");
+});
+
+Deno.test("Logger: the User-Agent (escaped) and a cut response, in text and in JSON", async () => {
+  const text = new Sink();
+  const json = new Sink();
+  for (const [sink, format] of [[text, "text"], [json, "json"]] as const) {
+    const log = new Logger(format, sink);
+    log.access({ ...access("/a"), status: 200, userAgent: 'curl/8.0 "x"\x1b[2J' });
+    log.access({ ...access("/b"), status: 200, bytes: 65536, aborted: true });
+    await log.flush();
+  }
+  const [full, cut] = text.lines();
+  assert.ok(full.endsWith(`1.5ms "curl/8.0 \\"x\\"\\x1b[2J"`), full);
+  assert.ok(cut.endsWith(`"GET /b HTTP/1.1" 200 65536 1.5ms "-" aborted`), cut);
+  assert.deepEqual(rawControls(text.bytes()), []);
+  const [a, b] = json.text().trim().split("\n").map((l) => JSON.parse(l));
+  assert.deepEqual([a.userAgent, a.aborted], ['curl/8.0 "x"\x1b[2J', false]);
+  assert.deepEqual([b.userAgent, b.aborted, b.bytes], [null, true, 65536]);
+});
+
+Deno.test("Logger: a raw UTF-8 target shows as text; other raw bytes as \\xNN, as nginx logs them", async () => {
+  // Targets arrive one char per byte: "/\xc3\xa9" is the UTF-8 of "/é".
+  assert.deepEqual(readable("/\xc3\xa9.txt"), "/é.txt");
+  assert.deepEqual(readable("/\xe9"), "/\\xe9");
+  assert.deepEqual(readable("/plain"), "/plain");
+  assert.deepEqual(readable("/✓"), "/✓"); // already text (a code unit over 0xFF)
+  const sink = new Sink();
+  const log = new Logger("text", sink);
+  log.access(access("/\xc3\xa9 \xc0\xae\x1b\\"));
+  log.access(access("/\xc3\xa9\xe2\x80\xae")); // U+202E, a bidi override
+  await log.flush();
+  assert.ok(sink.text().includes(`"GET /\\xc3\\xa9 \\xc0\\xae\\x1b\\\\ HTTP/1.1"`), sink.text());
+  assert.ok(sink.text().includes(`"GET /é\\u{202e} HTTP/1.1"`), sink.text());
+  assert.deepEqual(rawControls(sink.bytes()), []);
 });
