@@ -368,8 +368,15 @@ const CASES: Case[] = [
     single: true,
   },
   {
+    // Accepted as nginx, Apache, lighttpd and Caddy accept it (busybox wget sends them): a name.
     name: "raw UTF-8 bytes in the target",
     request: bytes(get("/\xc3\xa9.txt")),
+    want: [404],
+    close: true,
+  },
+  {
+    name: "raw overlong UTF-8 dots in the target",
+    request: bytes(get("/\xc0\xae\xc0\xae/ok.txt")),
     want: [400],
     close: true,
   },

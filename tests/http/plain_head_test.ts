@@ -175,3 +175,19 @@ Deno.test("readPlainHead reads only its slice of a larger buffer", () => {
   assert.equal(readPlainHead(b, 6, 6 + head.length - 2), false);
   assert.equal(readPlainHead(b, 6, 6 + 3), false);
 });
+
+Deno.test("readPlainHead() notes where the User-Agent value is (for the log), or none", () => {
+  const cases: Array<[string, string | null]> = [
+    ["GET / HTTP/1.1\r\nHost: x\r\nUser-Agent: curl/8.5.0\r\n\r\n", "curl/8.5.0"],
+    ["GET / HTTP/1.1\r\nuser-agent:   Wget/1.21 (linux)  \r\nHost: x\r\n\r\n", "Wget/1.21 (linux)"],
+    ["GET / HTTP/1.1\r\nHost: x\r\n\r\n", null],
+  ];
+  for (const [text, want] of cases) {
+    const b = new TextEncoder().encode(text);
+    assert.ok(readPlainHead(b, 0, b.length), text);
+    const got = plain.uaEnd > plain.uaStart
+      ? new TextDecoder().decode(b.subarray(plain.uaStart, plain.uaEnd))
+      : null;
+    assert.deepEqual(got, want, text);
+  }
+});

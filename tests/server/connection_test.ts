@@ -580,3 +580,104 @@ Deno.test("ConnSet: O(1) add and delete in any order, size, and iteration over a
   set.add(states[0]);
   assert.deepEqual([...set], [states[0]]);
 });
+
+// HTTP/1.0 keep-alive, the User-Agent and cut responses in the access log
+
+/** A logger that remembers every access entry. */
+function entryLog() {
+  const entries: Array<Record<string, unknown>> = [];
+  const closes: string[] = [];
+  const log = {
+    enabled: true,
+    connection() {},
+    access(e: Record<string, unknown>) {
+      entries.push(e);
+    },
+    close(_id: number, _peer: string, _r: number, _b: number, _ms: number, why: string) {
+      closes.push(why);
+    },
+    info() {},
+    warn() {},
+  };
+  return { log: log as unknown as Logger, entries, closes };
+}
+
+Deno.test("serveConnection(): HTTP/1.0 asking keep-alive is told Connection: keep-alive and kept", async () => {
+  const conn = new FakeConn();
+  const { log, entries } = entryLog();
+  const { files } = fakeFiles(() => bodyReply(3));
+  const ctx = context(files, log);
+  const done = serveConnection(conn as unknown as Deno.TcpConn, ctx);
+  conn.feed("GET /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+  await until(() => entries.length === 1, "the first answer");
+  assert.match(conn.text(), /^HTTP\/1\.1 200 [^]*\r\nConnection: keep-alive\r\n\r\naaa$/);
+  assert.equal(conn.closed, false);
+  conn.feed("GET /b HTTP/1.0\r\n\r\n"); // no keep-alive asked: closed after
+  await until(() => conn.closed, "the close");
+  await done;
+  const second = conn.text().slice(conn.text().indexOf("aaa") + 3);
+  assert.match(second, /\r\nConnection: close\r\n/);
+  assert.ok(!/keep-alive/i.test(second));
+  // HTTP/1.1 says nothing of keep-alive: it is the default.
+  const c11 = new FakeConn();
+  const d11 = serveConnection(c11 as unknown as Deno.TcpConn, context(files, entryLog().log));
+  c11.feed(GET("/c"));
+  await until(() => c11.bytes() > 0, "the 1.1 answer");
+  assert.ok(!/Connection:/i.test(c11.text()), c11.text());
+  c11.end();
+  await d11;
+});
+
+Deno.test("serveConnection(): the access log gets the User-Agent from both parsers", async () => {
+  const conn = new FakeConn();
+  const { log, entries } = entryLog();
+  const { files } = fakeFiles(() => bodyReply(1));
+  const done = serveConnection(conn as unknown as Deno.TcpConn, context(files, log));
+  conn.feed("GET /plain HTTP/1.1\r\nHost: x\r\nUser-Agent: Wget/1.21\r\n\r\n");
+  conn.feed("GET /full HTTP/1.1\r\nHost: x\r\nUser-Agent: curl/8\r\nRange: bytes=0-0\r\n\r\n");
+  conn.feed(GET("/none"));
+  await until(() => entries.length === 3, "three answers");
+  conn.end();
+  await done;
+  assert.deepEqual(entries.map((e) => [e.target, e.userAgent, e.aborted]), [
+    ["/plain", "Wget/1.21", false],
+    ["/full", "curl/8", false],
+    ["/none", null, false],
+  ]);
+});
+
+Deno.test("serveConnection(): a streamed body that fails is cut: the log has the bytes sent and aborted", async () => {
+  const conn = new FakeConn();
+  const { log, entries, closes } = entryLog();
+  const { files } = fakeFiles(() => ({
+    status: 200,
+    fields: [["Content-Length", "1000"]],
+    length: 1000,
+    stream: async (write) => {
+      await write(new Uint8Array(300).fill(0x62));
+      await write(new Uint8Array(100).fill(0x62));
+      throw new Error("a file changed");
+    },
+  }));
+  const done = serveConnection(conn as unknown as Deno.TcpConn, context(files, log));
+  conn.feed(GET("/dir/?download=tar"));
+  await done;
+  assert.ok(conn.closed, "closed mid-body");
+  assert.equal(conn.text().split("\r\n\r\n")[1], "b".repeat(400));
+  assert.equal(entries.length, 1);
+  assert.deepEqual([entries[0].status, entries[0].bytes, entries[0].aborted], [200, 400, true]);
+  assert.deepEqual(closes, ["archive source changed while sending"]);
+});
+
+Deno.test("serveConnection(): a head that does not parse is logged with its request line", async () => {
+  const conn = new FakeConn();
+  const { log, entries } = entryLog();
+  const { files } = fakeFiles(() => bodyReply(1));
+  const done = serveConnection(conn as unknown as Deno.TcpConn, context(files, log));
+  conn.feed("\r\nGET /a\x01b?c HTTP/1.1\r\nHost: x\r\n\r\n");
+  await done;
+  assert.deepEqual(
+    [entries[0].method, entries[0].target, entries[0].version, entries[0].status],
+    ["GET", "/a\x01b?c", "HTTP/1.1", 400],
+  );
+});
