@@ -274,7 +274,9 @@ Deno.test("a file that shrinks, grows or vanishes mid-archive cuts the transfer 
           await change(target);
           const r = await curl.output();
           assert.notDeepEqual(r.code, 0, "curl must see a cut transfer, not a complete archive");
-          assert.match(decoder.decode(r.stderr), /transfer closed|end of response|partial/i);
+          // Cut short: closed before the announced length (18), or reset (56).
+          assert.ok([18, 56].includes(r.code), `curl exit ${r.code}`);
+          assert.match(decoder.decode(r.stderr), /transfer closed|end of response|reset/i);
         });
       }
     }

@@ -101,10 +101,15 @@ Deno.test("--log text: no control character from a request reaches stdout raw", 
     assert.equal(requestLines.length, REQUESTS.length, requestLines.join("\n"));
     // Raw controls are refused by the parser.
     REQUESTS.forEach(([name], i) => {
-      if (/^raw |^NUL|^bare CR|^ESC in Host|UTF-8 bidi/.test(name)) {
+      if (/^raw |^NUL|^bare CR|^ESC in Host/.test(name)) {
         assert.equal(statuses[i], 400, `${name}: ${statuses[i]}`);
       }
     });
+    // Raw UTF-8 is a name, as nginx takes it (here none such: 404); logged as the character it
+    // encodes, the bidi override escaped.
+    const bidi = REQUESTS.findIndex(([name]) => name === "UTF-8 bidi override in the target");
+    assert.equal(statuses[bidi], 404);
+    assert.ok(out.includes(String.raw`"GET /\u{202e} HTTP/1.1" 404 `), out);
   } finally {
     await server.stop();
     await Deno.remove(dir, { recursive: true });
