@@ -396,6 +396,9 @@ async function readAhead(files: FileServer, path: string): Promise<Prepared> {
       const n = await handle.read(off === 0 ? buf : buf.subarray(off));
       if (n === null || n === 0) break;
       off += n;
+      // A read of a regular file returns less than asked only at its end (Linux, and every
+      // system Deno runs on): the usual single read is then the last, saving one trip.
+      if (off === info.size) break;
     }
     if (off < info.size) throw new ArchiveChangedError("file shrank");
     if (off > info.size) throw new ArchiveChangedError("file grew");
