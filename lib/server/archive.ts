@@ -34,8 +34,9 @@ import {
   zipLocalHeader,
   zipLocalLength,
 } from "../archive/zip.ts";
-import { encodePathSegment } from "./escape.ts";
 import type { FileServer, Reply } from "./files.ts";
+
+const encoder = new TextEncoder();
 
 /** The archive formats, as named in `?download=`. */
 export type ArchiveFormat = "tar" | "zip";
@@ -488,10 +489,28 @@ async function stream(
   }
 }
 
-/** `attachment` with the name as UTF-8 (RFC 8187) and an ASCII fallback for old clients. */
-function disposition(fileName: string): string {
+/** RFC 8187 §3.2.1 attr-char: what an ext-value keeps as is; every other byte is `%XX`. */
+const ATTR_CHAR = /^[A-Za-z0-9!#$&+\-.^_`|~]$/;
+
+/**
+ * `attachment` with the name as UTF-8 (RFC 6266 §4.3, RFC 8187) and an ASCII fallback for old
+ * clients (non-ASCII, quotes, backslashes, `%` and `;` as `_`).
+ *
+ * @example
+ * ```ts
+ * import { contentDisposition } from "./archive.ts";
+ * contentDisposition("été (1).zip");
+ * // attachment; filename="_t_ (1).zip"; filename*=UTF-8''%C3%A9t%C3%A9%20%281%29.zip
+ * ```
+ */
+export function contentDisposition(fileName: string): string {
   const fallback = fileName.replace(/[^\x20-\x7e]|["\\%;]/g, "_");
-  return `attachment; filename="${fallback}"; filename*=UTF-8''${encodePathSegment(fileName)}`;
+  let ext = "";
+  for (const b of encoder.encode(fileName)) {
+    const c = String.fromCharCode(b);
+    ext += b < 0x80 && ATTR_CHAR.test(c) ? c : "%" + b.toString(16).toUpperCase().padStart(2, "0");
+  }
+  return `attachment; filename="${fallback}"; filename*=UTF-8''${ext}`;
 }
 
 /**
@@ -515,7 +534,7 @@ export async function archiveReply(
   const fields: Array<[string, string]> = [
     ["Content-Type", format === "zip" ? "application/zip" : "application/x-tar"],
     ["Content-Length", String(length)],
-    ["Content-Disposition", disposition(`${base}.${format}`)],
+    ["Content-Disposition", contentDisposition(`${base}.${format}`)],
     ["Cache-Control", "no-store"],
     ["X-Content-Type-Options", "nosniff"],
   ];

@@ -7,7 +7,12 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { archiveFormat, archiveReply, queryOf } from "../../lib/server/archive.ts";
+import {
+  archiveFormat,
+  archiveReply,
+  contentDisposition,
+  queryOf,
+} from "../../lib/server/archive.ts";
 import { FileServer } from "../../lib/server/files.ts";
 import { HttpError } from "../../lib/http/status.ts";
 import type { RequestHead } from "../../lib/http/request.ts";
@@ -44,6 +49,22 @@ Deno.test("queryOf() keeps the query for a redirect, raw bytes and spaces percen
   assert.deepEqual(queryOf("/sub?x=1"), "?x=1");
   assert.deepEqual(queryOf("/sub?a=1&b=%20#frag"), "?a=1&b=%20");
   assert.deepEqual(queryOf("/sub?q=\xc3\xa9"), "?q=%C3%A9");
+});
+
+Deno.test("contentDisposition(): RFC 8187 UTF-8 name (attr-chars kept, the rest %XX), ASCII fallback", () => {
+  const table: Array<[string, string]> = [
+    ["docs.zip", `attachment; filename="docs.zip"; filename*=UTF-8''docs.zip`],
+    [
+      "été (1).zip",
+      `attachment; filename="_t_ (1).zip"; filename*=UTF-8''%C3%A9t%C3%A9%20%281%29.zip`,
+    ],
+    [
+      'a"b\\c;d%e.tar',
+      `attachment; filename="a_b_c_d_e.tar"; filename*=UTF-8''a%22b%5Cc%3Bd%25e.tar`,
+    ],
+    ["日本.tar", `attachment; filename="__.tar"; filename*=UTF-8''%E6%97%A5%E6%9C%AC.tar`],
+  ];
+  for (const [name, want] of table) assert.deepEqual(contentDisposition(name), want, name);
 });
 
 function head(target: string, method = "GET"): RequestHead {
