@@ -130,8 +130,12 @@ interface Level {
   id: string;
   entries: AsyncIterator<Deno.DirEntry>;
   done: boolean;
-  batch: Array<[string, Deno.FileInfo | null]>;
+  /** Each entry's stat; "file" for a regular file not stat'ed (the streaming walk opens it
+   * and takes the open file's stat instead); null for what is not served. */
+  batch: Array<[string, Deno.FileInfo | null | "file"]>;
   next: number;
+  /** Whether regular files are stat'ed (the length walk needs their sizes). */
+  statFiles: boolean;
 }
 
 /** Opens a directory for the walk and stats its first batch, so that an unreadable directory
@@ -141,6 +145,7 @@ async function openLevel(
   path: string,
   name: string,
   info: Deno.FileInfo,
+  statFiles: boolean,
 ): Promise<Level | null> {
   try {
     const entries = (await files.readDirInRoot(path))[Symbol.asyncIterator]();
@@ -152,6 +157,7 @@ async function openLevel(
       done: false,
       batch: [],
       next: 0,
+      statFiles,
     };
     await fillBatch(files, level);
     return level;
@@ -170,7 +176,11 @@ async function fillBatch(files: FileServer, level: Level): Promise<void> {
     else if (files.dotfiles || r.value.name.charCodeAt(0) !== 46 /* . */) found.push(r.value);
   }
   const stats = await Promise.all(
-    found.map((e) => files.statInRoot(join(level.path, e.name), e.isSymlink)),
+    found.map((e) =>
+      !level.statFiles && e.isFile && !e.isSymlink
+        ? "file" as const
+        : files.statInRoot(join(level.path, e.name), e.isSymlink)
+    ),
   );
   level.batch = found.map((e, i) => [e.name, stats[i]]);
   level.next = 0;
@@ -179,11 +189,17 @@ async function fillBatch(files: FileServer, level: Level): Promise<void> {
 /**
  * The folder `top` (a file system path) and everything under it that GET would serve, depth
  * first, a folder before its contents; lazily: per level of depth, one directory's names and a
- * batch of stats in memory.
+ * batch of stats in memory. Without `statFiles`, a regular file (not a link) comes with size
+ * -1: its stat is taken when it is opened.
  */
-async function* walk(files: FileServer, top: string, topName: string): AsyncGenerator<Found> {
+async function* walk(
+  files: FileServer,
+  top: string,
+  topName: string,
+  statFiles: boolean,
+): AsyncGenerator<Found> {
   const info = await Deno.stat(top);
-  const root = await openLevel(files, top, topName, info);
+  const root = await openLevel(files, top, topName, info, statFiles);
   if (root === null) throw new HttpError(STATUS.Forbidden, "Forbidden");
   yield entryOf(topName, top, info);
   const stack: Level[] = [root];
@@ -201,12 +217,14 @@ async function* walk(files: FileServer, top: string, topName: string): AsyncGene
     if (st === null) continue; // vanished, broken link, outside the root
     const path = join(level.path, name);
     const member = `${level.name}/${name}`;
-    if (st.isFile) {
+    if (st === "file") {
+      yield { name: member, path, type: "file", size: -1, mtimeMs: 0, mode: 0o644 };
+    } else if (st.isFile) {
       yield entryOf(member, path, st);
     } else if (st.isDirectory) {
       const id = `${st.dev}:${st.ino}`;
       if (stack.length >= MAX_DEPTH || stack.some((l) => l.id === id)) continue; // a cycle
-      const sub = await openLevel(files, path, member, st);
+      const sub = await openLevel(files, path, member, st, statFiles);
       if (sub === null) continue;
       yield entryOf(member, path, st);
       stack.push(sub);
@@ -362,7 +380,7 @@ async function measure(
   let total = 0;
   let count = 0;
   let central = 0;
-  for await (const e of walk(files, top, topName)) {
+  for await (const e of walk(files, top, topName, true)) {
     if (++count > MAX_ARCHIVE_ENTRIES) {
       throw new HttpError(STATUS.Forbidden, "Forbidden: too many entries for one archive");
     }
@@ -380,16 +398,19 @@ async function measure(
   return total + central + zipEnd(count, total, central).length;
 }
 
-/** A small file read whole ahead of its turn, with the stat of the open file. */
-interface Prepared {
+/** A file opened ahead of its turn, with the stat of the open file: a small one read whole
+ * (and closed), a larger one left open to be streamed in turn. */
+type Prepared = { info: Deno.FileInfo; data: Uint8Array; handle?: undefined } | {
   info: Deno.FileInfo;
-  data: Uint8Array;
-}
+  data?: undefined;
+  handle: Deno.FsFile;
+};
 
-/** Opens and reads a small file whole (one byte more is asked for, so that a file grown since
- * its stat is caught); closes it before resolving. */
+/** Opens a file and reads it whole if small (one byte more is asked for, so that a file grown
+ * since its stat is caught), closing it; a larger one is returned open. */
 async function readAhead(files: FileServer, path: string): Promise<Prepared> {
   const { handle, info } = await files.openInRoot(path);
+  if (info.size > READ_AHEAD_MAX_BYTES) return { info, handle };
   try {
     const buf = new Uint8Array(info.size + 1);
     let off = 0;
@@ -420,65 +441,71 @@ async function stream(
 ): Promise<void> {
   const central = new Pages();
   let count = 0;
-  const entries = walk(files, top, topName);
+  const entries = walk(files, top, topName, false);
   const ahead: Array<{ found: Found; prepared?: Promise<Prepared> }> = [];
   let walked = false;
-  for (;;) {
-    while (!walked && ahead.length < READ_AHEAD_FILES) {
-      const r = await entries.next();
-      if (r.done) {
-        walked = true;
-        break;
-      }
-      const found = r.value;
-      let prepared: Promise<Prepared> | undefined;
-      if (found.type === "file" && found.size <= READ_AHEAD_MAX_BYTES) {
-        prepared = readAhead(files, found.path);
-        prepared.catch(() => {}); // awaited in turn; a failure must not go unhandled meanwhile
-      }
-      ahead.push({ found, prepared });
-    }
-    const next = ahead.shift();
-    if (next === undefined) break;
-    const { found, prepared } = next;
-    count++;
-    let e: ArchiveEntry = found;
-    let handle: Deno.FsFile | undefined;
-    let info: Deno.FileInfo | undefined;
-    let data: Uint8Array | undefined;
-    try {
-      // A file that vanished, was swapped for something else or is refused throws here: the
-      // archive cannot be what was announced, so the body is cut.
-      if (prepared !== undefined) {
-        ({ info, data } = await prepared);
-        e = entryOf(found.name, found.path, info);
-      } else if (found.type === "file") {
-        ({ handle, info } = await files.openInRoot(found.path));
-        e = entryOf(found.name, found.path, info);
-      }
-      if (format === "tar") {
-        await out.put(tarHeader(e));
-        if (data !== undefined) await out.put(data);
-        else if (handle !== undefined && info !== undefined) {
-          await copyFile(out, handle, info, null);
+  try {
+    for (;;) {
+      while (!walked && ahead.length < READ_AHEAD_FILES) {
+        const r = await entries.next();
+        if (r.done) {
+          walked = true;
+          break;
         }
-        await out.zeros(tarPadding(e.type === "file" ? e.size : 0));
-      } else {
-        const offset = out.written;
-        await out.put(zipLocalHeader(e));
-        let crc = 0;
-        if (data !== undefined) {
-          crc = crc32(data) >>> 0;
-          await out.put(data);
-        } else if (handle !== undefined && info !== undefined) {
-          crc = await copyFile(out, handle, info, 0);
+        const found = r.value;
+        let prepared: Promise<Prepared> | undefined;
+        // Regular files (size -1: not stat'ed) and small links: opened now, read if small.
+        if (found.type === "file" && found.size <= READ_AHEAD_MAX_BYTES) {
+          prepared = readAhead(files, found.path);
+          prepared.catch(() => {}); // awaited in turn; a failure must not go unhandled meanwhile
         }
-        await out.put(zipDescriptor(e, crc));
-        central.push(zipCentralHeader(e, crc, offset));
+        ahead.push({ found, prepared });
       }
-    } finally {
-      handle?.close();
+      const next = ahead.shift();
+      if (next === undefined) break;
+      const { found, prepared } = next;
+      count++;
+      let e: ArchiveEntry = found;
+      let handle: Deno.FsFile | undefined;
+      let info: Deno.FileInfo | undefined;
+      let data: Uint8Array | undefined;
+      try {
+        // A file that vanished, was swapped for something else or is refused throws here: the
+        // archive cannot be what was announced, so the body is cut.
+        if (prepared !== undefined) {
+          ({ info, data, handle } = await prepared);
+          e = entryOf(found.name, found.path, info);
+        } else if (found.type === "file") {
+          ({ handle, info } = await files.openInRoot(found.path));
+          e = entryOf(found.name, found.path, info);
+        }
+        if (format === "tar") {
+          await out.put(tarHeader(e));
+          if (data !== undefined) await out.put(data);
+          else if (handle !== undefined && info !== undefined) {
+            await copyFile(out, handle, info, null);
+          }
+          await out.zeros(tarPadding(e.type === "file" ? e.size : 0));
+        } else {
+          const offset = out.written;
+          await out.put(zipLocalHeader(e));
+          let crc = 0;
+          if (data !== undefined) {
+            crc = crc32(data) >>> 0;
+            await out.put(data);
+          } else if (handle !== undefined && info !== undefined) {
+            crc = await copyFile(out, handle, info, 0);
+          }
+          await out.put(zipDescriptor(e, crc));
+          central.push(zipCentralHeader(e, crc, offset));
+        }
+      } finally {
+        handle?.close();
+      }
     }
+  } finally {
+    // Cut short: files opened ahead and still waiting are closed as their opens complete.
+    for (const a of ahead) a.prepared?.then((p) => p.handle?.close(), () => {});
   }
   if (format === "tar") {
     await out.put(TAR_END);
