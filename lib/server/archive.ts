@@ -1,9 +1,10 @@
 /**
  * Folders as archives: `GET /dir/?download=tar` or `?download=zip` streams the folder through the
  * pure encoders of lib/archive. Every directory is read and every file opened through the
- * FileServer's own checked functions (`readDirInRoot`, `statInRoot`, `openInRoot` in files.ts),
- * so the archive follows exactly the confinement, dotfile and symlink policy of GET; FIFOs,
- * sockets and devices are skipped, never opened.
+ * FileServer's own checked functions in files.ts — `readDirInRoot` (in {@linkcode openLevel}),
+ * `statInRoot` (in {@linkcode fillBatch}), `openInRoot` (in {@linkcode readAhead} and
+ * {@linkcode stream}) — and nothing else, so the archive follows exactly the confinement,
+ * dotfile and symlink policy of GET; FIFOs, sockets and devices are skipped, never opened.
  *
  * Two walks of the tree, both lazy (one directory's names at a time, so memory does not grow
  * with the tree): the first adds up the exact archive length from the stats, sent as
