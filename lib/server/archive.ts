@@ -541,17 +541,25 @@ export function contentDisposition(fileName: string): string {
   return `attachment; filename="${fallback}"; filename*=UTF-8''${ext}`;
 }
 
+/** The folder an archive is asked for. */
+export interface ArchiveFolder {
+  /** The folder on disk (already resolved and checked as GET checks a listing). */
+  path: string;
+  /** Its decoded URL path segments: the last names the archive (none: the served root). */
+  segments: readonly string[];
+  format: ArchiveFormat;
+}
+
 /**
- * The reply for a folder archive: `path` is the folder on disk, `segments` its decoded URL path
- * (its last segment names the archive; the root is named after the served directory).
+ * The reply for a folder archive (the root is named after the served directory): the fields,
+ * after the first walk, and for GET the stream of the second.
  */
 export async function archiveReply(
   files: FileServer,
-  path: string,
-  segments: readonly string[],
-  format: ArchiveFormat,
   head: RequestHead,
+  folder: ArchiveFolder,
 ): Promise<Reply> {
+  const { path, segments, format } = folder;
   if (!files.archive || !files.listing) {
     throw new HttpError(STATUS.Forbidden, "Forbidden: folder archives are off", { close: false });
   }

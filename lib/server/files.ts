@@ -178,7 +178,9 @@ export class FileServer {
         return reply;
       }
       const format = archiveFormat(head.target);
-      if (format !== null) return await archiveReply(this, path, target.segments, format, head);
+      if (format !== null) {
+        return await archiveReply(this, head, { path, segments: target.segments, format });
+      }
       const index = join(path, "index.html");
       try {
         const indexInfo = await Deno.stat(index);

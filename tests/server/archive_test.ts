@@ -117,7 +117,11 @@ Deno.test("archiveReply(): the stream is exactly Content-Length, under GET's pol
     await new Deno.Command("mkfifo", { args: [join(d, "fifo")] }).output();
     const files = await FileServer.create({ root });
     for (const format of ["tar", "zip"] as const) {
-      const reply = await archiveReply(files, d, ["d"], format, head(`/d/?download=${format}`));
+      const reply = await archiveReply(files, head(`/d/?download=${format}`), {
+        path: d,
+        segments: ["d"],
+        format: format,
+      });
       const length = Number(reply.fields.find(([k]) => k === "Content-Length")![1]);
       assert.deepEqual(reply.length, length);
       const chunks: Uint8Array[] = [];
@@ -144,13 +148,21 @@ Deno.test("archiveReply(): the stream is exactly Content-Length, under GET's pol
         assert.deepEqual([...all.subarray(0, 4)], [0x50, 0x4b, 0x03, 0x04]);
       }
       // HEAD: the same fields, nothing to stream.
-      const h = await archiveReply(files, d, ["d"], format, head("/d/", "HEAD"));
+      const h = await archiveReply(files, head("/d/", "HEAD"), {
+        path: d,
+        segments: ["d"],
+        format: format,
+      });
       assert.deepEqual(h.length, length);
       assert.deepEqual(h.stream, undefined);
     }
     // The dotfile policy and --no-archive.
     const dots = await FileServer.create({ root, dotfiles: true });
-    const r = await archiveReply(dots, d, ["d"], "tar", head("/d/?download=tar"));
+    const r = await archiveReply(dots, head("/d/?download=tar"), {
+      path: d,
+      segments: ["d"],
+      format: "tar",
+    });
     const parts: Uint8Array[] = [];
     await r.stream!((p) => {
       parts.push(p.slice());
@@ -165,7 +177,8 @@ Deno.test("archiveReply(): the stream is exactly Content-Length, under GET's pol
     assert.ok(tarNames(tar).includes("d/.hidden"), "with --dotfiles");
     const off = await FileServer.create({ root, archive: false });
     await assert.rejects(
-      () => archiveReply(off, d, ["d"], "tar", head("/d/?download=tar")),
+      () =>
+        archiveReply(off, head("/d/?download=tar"), { path: d, segments: ["d"], format: "tar" }),
       (e: unknown) => e instanceof HttpError && e.status === 403,
     );
   } finally {
