@@ -16,8 +16,8 @@
  * const e = { name: "a.txt", type: "file" as const, size: 3, mtimeMs: 0, mode: 0o644 };
  * const local = zipLocalHeader(e);
  * const desc = zipDescriptor(e, crc32(data));
- * const central = zipCentralHeader(e, crc32(data), 0);
- * const end = zipEnd(1, local.length + 3 + desc.length, central.length);
+ * const central = zipCentralHeader(e, { crc: crc32(data), offset: 0 });
+ * const end = zipEnd({ count: 1, offset: local.length + 3 + desc.length, size: central.length });
  * ```
  * @module
  */
@@ -144,8 +144,13 @@ export function zipDescriptor(e: ArchiveEntry, crc: number): Uint8Array {
   return d;
 }
 
-/** The central directory header of `e`, whose local header starts at `offset`. */
-export function zipCentralHeader(e: ArchiveEntry, crc: number, offset: number): Uint8Array {
+/** The central directory header of `e`, with its CRC-32, whose local header starts at
+ * `offset`. */
+export function zipCentralHeader(
+  e: ArchiveEntry,
+  at: { crc: number; offset: number },
+): Uint8Array {
+  const { crc, offset } = at;
   const name = entryName(e);
   const size = e.type === "file" ? e.size : 0;
   const bigSize = size >= MAX32;
@@ -192,11 +197,12 @@ export function zipCentralHeader(e: ArchiveEntry, crc: number, offset: number): 
 }
 
 /**
- * The end of the archive for `count` entries whose central directory (`cdSize` bytes) starts at
- * `cdOffset`: the ZIP64 end of central directory record and its locator when any of the three
+ * The end of the archive for `count` entries whose central directory (`size` bytes) starts at
+ * `offset`: the ZIP64 end of central directory record and its locator when any of the three
  * overflows its classic field, then the classic record (with sentinels where it overflowed).
  */
-export function zipEnd(count: number, cdOffset: number, cdSize: number): Uint8Array {
+export function zipEnd(cd: { count: number; offset: number; size: number }): Uint8Array {
+  const { count, offset: cdOffset, size: cdSize } = cd;
   const z64 = count >= MAX16 || cdOffset >= MAX32 || cdSize >= MAX32;
   const out = new Uint8Array((z64 ? 56 + 20 : 0) + 22);
   const v = new DataView(out.buffer);

@@ -388,7 +388,7 @@ async function measure(
     if (format === "tar") {
       total += tarEntryLength(e);
     } else {
-      central += zipCentralHeader(e, 0, total).length;
+      central += zipCentralHeader(e, { crc: 0, offset: total }).length;
       total += zipLocalLength(e);
       if (central > MAX_ZIP_CENTRAL_BYTES) {
         throw new HttpError(STATUS.Forbidden, "Forbidden: too many entries for zip; use tar");
@@ -396,7 +396,7 @@ async function measure(
     }
   }
   if (format === "tar") return total + TAR_END.length;
-  return total + central + zipEnd(count, total, central).length;
+  return total + central + zipEnd({ count, offset: total, size: central }).length;
 }
 
 /** A file opened ahead of its turn, with the stat of the open file: a small one read whole
@@ -498,7 +498,7 @@ async function stream(
             crc = await copyFile(out, handle, info, 0);
           }
           await out.put(zipDescriptor(e, crc));
-          central.push(zipCentralHeader(e, crc, offset));
+          central.push(zipCentralHeader(e, { crc, offset }));
         }
       } finally {
         handle?.close();
@@ -513,7 +513,7 @@ async function stream(
   } else {
     const cdOffset = out.written;
     await central.writeTo(out);
-    await out.put(zipEnd(count, cdOffset, central.length));
+    await out.put(zipEnd({ count, offset: cdOffset, size: central.length }));
   }
 }
 

@@ -31,12 +31,12 @@ function build(items: Array<[ArchiveEntry, Uint8Array]>): Uint8Array {
     const local = zipLocalHeader(e);
     const desc = zipDescriptor(e, crc);
     assert.deepEqual(zipLocalLength(e), local.length + data.length + desc.length);
-    central.push(zipCentralHeader(e, crc, offset));
+    central.push(zipCentralHeader(e, { crc, offset }));
     parts.push(local, data, desc);
     offset += local.length + data.length + desc.length;
   }
   const cdSize = central.reduce((n, p) => n + p.length, 0);
-  parts.push(...central, zipEnd(items.length, offset, cdSize));
+  parts.push(...central, zipEnd({ count: items.length, offset: offset, size: cdSize }));
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   let off = 0;
   for (const p of parts) {
@@ -88,7 +88,7 @@ Deno.test("ZIP64: from 0xFFFFFFFF a size, and an offset, move to the ZIP64 extra
     assert.deepEqual(d.byteLength, big ? 24 : 16);
     assert.deepEqual(big ? Number(d.getBigUint64(16, true)) : d.getUint32(12, true), size);
     const offset = 2 ** 32 + 7;
-    const c = zipCentralHeader(e, 1, offset);
+    const c = zipCentralHeader(e, { crc: 1, offset });
     const v = new DataView(c.buffer);
     assert.deepEqual(v.getUint16(6, true), 45);
     assert.deepEqual(v.getUint32(24, true), big ? 0xffffffff : size);
@@ -108,9 +108,9 @@ Deno.test("ZIP64: from 0xFFFFFFFF a size, and an offset, move to the ZIP64 extra
     const want = big ? [size, size, offset] : [offset];
     assert.deepEqual(found.map(Number), want);
   }
-  assert.deepEqual(zipEnd(10, 100, 100).length, 22);
-  assert.deepEqual(zipEnd(65_535, 100, 100).length, 98);
-  assert.deepEqual(zipEnd(10, 2 ** 32, 100).length, 98);
+  assert.deepEqual(zipEnd({ count: 10, offset: 100, size: 100 }).length, 22);
+  assert.deepEqual(zipEnd({ count: 65_535, offset: 100, size: 100 }).length, 98);
+  assert.deepEqual(zipEnd({ count: 10, offset: 2 ** 32, size: 100 }).length, 98);
 });
 
 Deno.test("zip archives from the encoder read back in Python zipfile and unzip", async () => {
