@@ -280,13 +280,21 @@ Deno.test("a file that shrinks, grows or vanishes mid-archive cuts the transfer 
               "--limit-rate",
               "16M",
               "-o",
-              "/dev/null",
+              join(tmp, `${format}-${what.replaceAll(" ", "-")}.out`),
               `${server.url}${format}-${what.replaceAll(" ", "-")}/?download=${format}`,
             ],
             stdout: "null",
             stderr: "piped",
           }).spawn();
-          await new Promise((r) => setTimeout(r, 300));
+          // The change comes once body bytes arrive: the first walk is over (the length is
+          // announced) and big.bin is being sent.
+          const deadline = Date.now() + 10_000;
+          while (Date.now() < deadline) {
+            const got = await Deno.stat(join(tmp, `${format}-${what.replaceAll(" ", "-")}.out`))
+              .catch(() => null);
+            if (got !== null && got.size > 65536) break;
+            await new Promise((r) => setTimeout(r, 10));
+          }
           await change(dir, first);
           const r = await curl.output();
           assert.notDeepEqual(r.code, 0, "curl must see a cut transfer, not a complete archive");
