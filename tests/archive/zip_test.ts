@@ -171,3 +171,59 @@ Deno.test("zip with 70,000 entries: ZIP64 end records that Python and unzip read
     await Deno.remove(tmp, { recursive: true });
   }
 });
+
+Deno.test("zip records at 2^32 − 3, 2^32 − 1 and 2^32 + 3 bytes read back in Python (sparse, no data read)", async () => {
+  if (!havePeer("python3")) return;
+  const tmp = await Deno.makeTempDir({ prefix: "ferry-zip-" });
+  try {
+    for (const size of [2 ** 32 - 3, 2 ** 32 - 1, 2 ** 32 + 3]) {
+      // big.bin (zeros, CRC computed here) then tail.txt, which starts past 4 GiB.
+      const crcZeros = (() => {
+        const zeros = new Uint8Array(1 << 20);
+        let c = 0;
+        for (let left = size; left > 0; left -= zeros.length) {
+          c = crc32(zeros.subarray(0, Math.min(left, zeros.length)), c);
+        }
+        return c >>> 0;
+      })();
+      const big: ArchiveEntry = { name: "big.bin", type: "file", size, mtimeMs: 0, mode: 0o644 };
+      const [tail, tailData] = file("tail.txt", encoder.encode("tail\n"));
+      const path = join(tmp, `${size}.zip`);
+      const f = await Deno.open(path, { write: true, create: true, truncate: true });
+      let at = 0;
+      const put = async (b: Uint8Array) => {
+        await f.seek(at, Deno.SeekMode.Start);
+        for (let off = 0; off < b.length;) off += await f.write(b.subarray(off));
+        at += b.length;
+      };
+      await put(zipLocalHeader(big));
+      at += size; // a hole: zeros, no disk
+      await put(zipDescriptor(big, crcZeros));
+      const tailOffset = at;
+      await put(zipLocalHeader(tail));
+      await put(tailData);
+      await put(zipDescriptor(tail, crc32(tailData)));
+      const cdOffset = at;
+      const c1 = zipCentralHeader(big, { crc: crcZeros, offset: 0 });
+      const c2 = zipCentralHeader(tail, { crc: crc32(tailData), offset: tailOffset });
+      await put(c1);
+      await put(c2);
+      await put(zipEnd({ count: 2, offset: cdOffset, size: c1.length + c2.length }));
+      f.close();
+      const out = await python(
+        "import sys,zipfile,json\nz=zipfile.ZipFile(sys.argv[1])\n" +
+          "print(json.dumps([[i.filename,i.file_size,i.CRC,i.header_offset,i.extract_version] " +
+          "for i in z.infolist()] + [z.read('tail.txt').decode()]))",
+        path,
+      );
+      const got = JSON.parse(out);
+      const big64 = size >= 2 ** 32 - 1;
+      assert.deepEqual(got[0], ["big.bin", size, crcZeros, 0, big64 ? 45 : 20], String(size));
+      assert.deepEqual(got[1], ["tail.txt", 5, crc32(tailData) >>> 0, tailOffset, 45]);
+      assert.deepEqual(got[2], "tail\n");
+      await Deno.remove(path);
+    }
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
