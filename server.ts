@@ -1,5 +1,5 @@
 /**
- * Ferry's file server: `deno run -A server.ts [options] PORT DIR`.
+ * Ferry's file server: `deno run -A server.ts [options] [PORT [DIR]]`.
  *
  * Parses the command line, starts {@linkcode Server} and runs until SIGINT/SIGTERM.
  *
@@ -7,16 +7,20 @@
  */
 
 import { parseArgs } from "node:util";
+import { type OptionsTable, parseArgsError } from "./lib/cli_errors.ts";
+import { checkPermissions } from "./lib/server/permissions.ts";
 import { DEFAULTS, Server, type ServerOptions } from "./lib/server/listen.ts";
 import { startWorkers } from "./lib/server/workers.ts";
+import { onWorkerThread, serveAsWorker } from "./lib/server/worker_main.ts";
 import { VERSION } from "./lib/version.ts";
 
 const s = (ms: number) => String(ms / 1000);
 
 /** The usage text, every option with its default. */
-export const USAGE = `Usage: server.ts [options] PORT DIR
+export const USAGE = `Usage: server.ts [options] [PORT [DIR]]
 
-Serve the files under DIR over HTTP/1.1. PORT 0 picks a free port.
+Serve the files under DIR (default: the current directory) over HTTP/1.1 on PORT (default
+${DEFAULTS.port}; 0 picks a free port).
 
 Options:
   --host ADDR             address to bind, IPv4 or IPv6 (default ${DEFAULTS.host};
@@ -48,6 +52,8 @@ Options:
 Exit codes: 0 stopped by a signal, 1 could not start (port in use, ...), 2 bad arguments.`;
 
 class UsageError extends Error {}
+/** Could not start for want of a permission: exit 1, not 2 (the arguments are fine). */
+class PermissionError extends Error {}
 
 function num(v: string | undefined, name: string, min: number, max: number): number | undefined {
   if (v === undefined) return undefined;
@@ -71,43 +77,61 @@ const secs = (v: string | undefined, name: string) => {
   return n === undefined ? undefined : Math.round(n * 1000);
 };
 
+/** The options `parseArgs` knows; the text of each is in {@linkcode USAGE}. */
+const OPTIONS = {
+  host: { type: "string" },
+  workers: { type: "string" },
+  "max-connections": { type: "string" },
+  "head-timeout": { type: "string" },
+  "idle-timeout": { type: "string" },
+  "write-timeout": { type: "string" },
+  "max-requests": { type: "string" },
+  grace: { type: "string" },
+  "no-listing": { type: "boolean" },
+  dotfiles: { type: "boolean" },
+  "follow-symlinks": { type: "boolean" },
+  "no-digest": { type: "boolean" },
+  log: { type: "string" },
+  "no-dns": { type: "boolean" },
+} satisfies OptionsTable;
+
 /** Parses the command line into server options and the worker count. */
 export function parseServerArgs(args: string[]): { options: ServerOptions; workers: number } {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    strict: true,
-    options: {
-      host: { type: "string" },
-      workers: { type: "string" },
-      "max-connections": { type: "string" },
-      "head-timeout": { type: "string" },
-      "idle-timeout": { type: "string" },
-      "write-timeout": { type: "string" },
-      "max-requests": { type: "string" },
-      grace: { type: "string" },
-      "no-listing": { type: "boolean" },
-      dotfiles: { type: "boolean" },
-      "follow-symlinks": { type: "boolean" },
-      "no-digest": { type: "boolean" },
-      log: { type: "string" },
-      "no-dns": { type: "boolean" },
-    },
-  });
-  if (positionals.length !== 2) {
+  let parsed;
+  try {
+    parsed = parseArgs({ args, allowPositionals: true, strict: true, options: OPTIONS });
+  } catch (e) {
+    throw new UsageError(parseArgsError(e, OPTIONS));
+  }
+  const { values, positionals } = parsed;
+  if (positionals.length > 2) {
     throw new UsageError(
-      positionals.length < 2 ? "missing PORT and DIR" : `unexpected argument "${positionals[2]}"`,
+      `unexpected argument "${positionals[2]}" (PORT and DIR are already given)`,
     );
   }
-  const [portText, root] = positionals;
+  const [portText = String(DEFAULTS.port), root = "."] = positionals;
   if (!/^\d{1,5}$/.test(portText) || Number(portText) > 65535) {
-    throw new UsageError(`PORT must be a whole number from 0 to 65535, got "${portText}"`);
+    throw new UsageError(
+      `PORT must be a whole number from 0 to 65535, got "${portText}"` +
+        (positionals.length === 1 ? ` (to serve a directory: server.ts ${DEFAULTS.port} DIR)` : ""),
+    );
+  }
+  // Asked without prompting: a missing --allow-read is said as such, not as "does not exist".
+  if (Deno.permissions.querySync({ name: "read", path: root }).state !== "granted") {
+    throw new PermissionError(
+      `permission denied: reading DIR "${root}" needs --allow-read (e.g. --allow-read=${root}), ` +
+        `or run with -A`,
+    );
   }
   let info: Deno.FileInfo;
   try {
     info = Deno.statSync(root);
-  } catch {
-    throw new UsageError(`DIR "${root}" does not exist`);
+  } catch (e) {
+    throw new UsageError(
+      e instanceof Deno.errors.NotFound
+        ? `DIR "${root}" does not exist`
+        : `DIR "${root}" cannot be read: ${(e as Error).message}`,
+    );
   }
   if (!info.isDirectory) throw new UsageError(`DIR "${root}" is not a directory`);
   const log = values.log ?? "text";
@@ -152,14 +176,40 @@ export async function main(args: string[]): Promise<number> {
   try {
     parsed = parseServerArgs(args);
   } catch (e) {
-    const msg = e instanceof UsageError ? e.message : (e as Error).message.replace(/\. .*$/, "");
-    console.error(`server.ts: ${msg}\n\n${USAGE}`);
+    if (e instanceof PermissionError) {
+      console.error(`server.ts: ${e.message}`);
+      return 1;
+    }
+    const msg = e instanceof UsageError ? e.message : (e as Error).message.split("\n")[0];
+    console.error(`server.ts: ${msg}\nTry 'server.ts --help' for every option and its default.`);
     return 2;
   }
   const { options, workers } = parsed;
+  const verdict = checkPermissions({
+    host: options.host ?? DEFAULTS.host,
+    port: options.port ?? DEFAULTS.port,
+    reverseDns: options.reverseDns ?? true,
+  });
+  if (verdict.error) {
+    console.error(`server.ts: ${verdict.error}`);
+    return 1;
+  }
+  for (const w of verdict.warnings) console.error(`server.ts: warning: ${w}`);
+  options.reverseDns = verdict.reverseDns;
+  // SO_REUSEPORT is behind --unstable-net, and asking for it without the flag ends the whole
+  // process from inside the worker: say so before. Deno.listenDatagram exists only with the flag.
+  if (workers > 1 && typeof (Deno as { listenDatagram?: unknown }).listenDatagram !== "function") {
+    console.error(
+      "server.ts: --workers needs the runtime flag --unstable-net (for SO_REUSEPORT): run " +
+        "deno run -A --unstable-net server.ts ..., or install with deno install -g -A --unstable-net",
+    );
+    return 1;
+  }
   let server: { urls(): string[]; shutdown(graceMs?: number): Promise<void>; log: Server["log"] };
   try {
-    server = workers > 1 ? await startWorkers(options, workers) : await Server.start(options);
+    server = workers > 1
+      ? await startWorkers(options, workers, { module: import.meta.url })
+      : await Server.start(options);
   } catch (e) {
     const where = `${options.host}:${options.port}`;
     if (e instanceof Deno.errors.AddrInUse) {
@@ -200,4 +250,7 @@ export async function main(args: string[]): Promise<number> {
   return 0;
 }
 
-if (import.meta.main) Deno.exit(await main(Deno.args));
+if (import.meta.main) {
+  if (onWorkerThread()) serveAsWorker(); // a --workers thread started from this very file
+  else Deno.exit(await main(Deno.args));
+}

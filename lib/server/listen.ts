@@ -33,7 +33,7 @@ export interface ServerOptions {
   root: string;
   /** Bind address. @default "127.0.0.1" */
   host?: string;
-  /** Port; 0 picks a free one. @default 8080 */
+  /** Port; 0 picks a free one. @default 8000 */
   port?: number;
   /** Directory listings. @default true */
   listing?: boolean;
@@ -70,7 +70,7 @@ export interface ServerOptions {
 /** The defaults, with the reason for each. */
 export const DEFAULTS = {
   host: "127.0.0.1", // serve this machine only unless asked: sharing a directory is a choice
-  port: 8080,
+  port: 8000, // as `python -m http.server`, which people type without thinking
   // 10,000 idle keep-alive connections fit in ~80 MiB at ≤ 8 KiB each, and leave half of the
   // usual 20,000 file descriptors for open files.
   maxConnections: 10_000,
@@ -255,13 +255,15 @@ export class Server {
     if (hostname === "0.0.0.0" || hostname === "::") {
       hosts.push("127.0.0.1");
       if (hostname === "::") hosts.push("::1");
-      try {
+      // Only when allowed: asking for it here would prompt (see permissions.ts).
+      const sys = Deno.permissions.querySync({ name: "sys", kind: "networkInterfaces" });
+      if (sys.state === "granted") {
         for (const i of Deno.networkInterfaces()) {
           if (i.address.startsWith("127.") || i.address === "::1") continue;
           if (i.family === "IPv6" && (hostname !== "::" || i.address.startsWith("fe80"))) continue;
           hosts.push(i.address);
         }
-      } catch { /* no --allow-sys: the loopback URL will do */ }
+      } // else: no --allow-sys, the loopback URL will do
     } else hosts.push(hostname);
     return hosts.map((h) => `http://${formatAddr({ transport: "tcp", hostname: h, port })}/`);
   }
