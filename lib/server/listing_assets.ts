@@ -39,7 +39,9 @@ main{max-width:64rem;margin:0 auto;padding:1.25rem 1rem 2rem}
 a{color:var(--acc);text-decoration:none}
 a:hover{text-decoration:underline}
 h1{font-size:1.2rem;font-weight:600;margin:0 0 .35rem;overflow-wrap:break-word}
+h1 .pre{color:var(--mut);font-weight:400;margin-right:.2rem}
 h1 .sep{color:var(--mut);margin:0 .15rem}
+h1 .root{padding:0 .15rem}
 h1 a[aria-current]{color:var(--fg)}
 .bar{display:flex;flex-wrap:wrap;gap:.5rem 1rem;align-items:center;margin:.5rem 0 .75rem;
 color:var(--mut);font-size:.9rem}

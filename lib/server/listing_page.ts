@@ -198,10 +198,8 @@ function encodePath(path: string): string {
 /** The breadcrumbs of `path` (decoded, ending in `/`): one link per level, the sort kept. */
 function breadcrumbs(path: string, query: string): string {
   const segments = path.split("/").filter((s) => s !== "");
-  const parts = [
-    `<a href="/${escapeHtml(query)}"${segments.length === 0 ? ' aria-current="page"' : ""}>` +
-    `<span class="sep">/</span></a>`,
-  ];
+  const root = segments.length === 0 ? ' aria-current="page"' : "";
+  const parts = [`<a class="root" href="/${escapeHtml(query)}"${root}>/</a>`];
   let href = "/";
   segments.forEach((s, i) => {
     href += encodePathSegment(s) + "/";
@@ -320,7 +318,7 @@ export function renderListingPage(
 <body>
 ${LISTING_ICONS}
 <main>
-<h1>${breadcrumbs(path, query)}</h1>
+<h1><span class="pre">Index of</span> ${breadcrumbs(path, query)}</h1>
 <div class="bar"><span class="sum">${totals}</span><span id="shown" aria-live="polite"></span>` +
     `<input id="q" type="search" placeholder="Filter (/)" aria-label="Filter by name" hidden>` +
     `${archive}</div>

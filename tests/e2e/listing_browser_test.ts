@@ -81,7 +81,6 @@ function problems(events: CdpEvent[]): string[] {
 Deno.test({
   name: "listing page in Chromium: breadcrumbs, sort, filter, archive link, phone width, no leaks",
   ignore: !havePeer("chromium"),
-  sanitizeResources: false, // the browser's WebSocket closes after the test body's last await
   async fn() {
     const dir = await makeFixture();
     const shots = await Deno.makeTempDir({ prefix: "ferry-listing-screens-" });
@@ -104,6 +103,7 @@ Deno.test({
         `Array.from(document.querySelectorAll("h1 a")).map((a) => [a.textContent, a.pathname])`,
       );
       assert.deepEqual(crumbs, [["/", "/"], ["sub", "/sub/"], ["inner", "/sub/inner/"]]);
+      await Deno.writeFile(join(shots, "listing-1280-sub-inner.png"), await page.screenshot());
       await page.waitForLoad(() => page.click('h1 a[href="/sub/"]'));
       assert.equal(await page.evaluate("location.pathname"), "/sub/");
       assert.deepEqual(await rowNames(page), ["inner/"]);
