@@ -91,17 +91,18 @@ export const LISTING_SCRIPT = `
 (() => {
   const q = document.getElementById("q");
   const shown = document.getElementById("shown");
-  const rows = Array.from(document.querySelectorAll("tbody tr[data-n]"));
+  const rows = Array.from(document.querySelectorAll("tbody tr:not(.up)"));
+  const names = rows.map((r) => r.querySelector("bdi").textContent.toLowerCase());
   if (q && rows.length > 0) {
     q.hidden = false;
     const apply = () => {
       const v = q.value.trim().toLowerCase();
       let n = 0;
-      for (const r of rows) {
-        const hit = v === "" || r.dataset.n.includes(v);
+      rows.forEach((r, i) => {
+        const hit = v === "" || names[i].includes(v);
         r.hidden = !hit;
         if (hit) n++;
-      }
+      });
       shown.textContent = v === "" ? "" : n + " of " + rows.length + " shown";
     };
     q.addEventListener("input", apply);

@@ -177,7 +177,7 @@ for (
   ]
 ) for (const e of exts.split(" ")) KINDS[e] = `${kind} ${label}`;
 
-/** The icon of an entry, with its kind as the accessible name and tooltip. */
+/** The icon of an entry, with its kind as its accessible name. */
 function icon(e: ListingEntry): string {
   let kind = "dir";
   let label = "folder";
@@ -186,8 +186,7 @@ function icon(e: ListingEntry): string {
     const found = dot > 0 ? KINDS[e.name.slice(dot + 1).toLowerCase()] : undefined;
     [kind, label] = (found ?? "file file").split(" ");
   }
-  return `<svg class="i k-${kind}" role="img" aria-label="${label}"><title>${label}</title>` +
-    `<use href="#k-${kind}"/></svg>`;
+  return `<svg class="i k-${kind}" role="img" aria-label="${label}"><use href="#k-${kind}"/></svg>`;
 }
 
 /** `/a b/c/` → `/a%20b/c/`: each segment encoded, slashes kept. */
@@ -234,8 +233,19 @@ function columnHead(
   return `<th class="${cls}"${aria}${id}><a href="${escapeHtml(q)}">${label}${arrow}</a></th>`;
 }
 
+/** `1234567` → `1,234,567` (Intl's toLocaleString costs ~10 µs a call: too much per row). */
+function grouped(n: number): string {
+  const s = String(n);
+  let out = "";
+  for (let i = 0; i < s.length; i++) {
+    if (i > 0 && (s.length - i) % 3 === 0) out += ",";
+    out += s[i];
+  }
+  return out;
+}
+
 function plural(n: number, one: string, many: string): string {
-  return `${n.toLocaleString("en")} ${n === 1 ? one : many}`;
+  return `${grouped(n)} ${n === 1 ? one : many}`;
 }
 
 /**
@@ -281,14 +291,14 @@ export function renderListingPage(
     }
     const href = encodePathSegment(e.name) + (e.isDirectory ? "/" + query : "");
     const size = e.isDirectory ? "—" : humanSize(e.size);
-    const sizeTitle = e.isDirectory ? "" : ` title="${e.size.toLocaleString("en")} bytes"`;
+    const sizeTitle = e.isDirectory ? "" : ` title="${grouped(e.size)} bytes"`;
     const time = e.mtimeMs === null || !Number.isFinite(e.mtimeMs)
       ? "—"
       : `<time datetime="${new Date(e.mtimeMs).toISOString()}">${
         formatMtime(e.mtimeMs)
       } UTC</time>`;
     rows.push(
-      `<tr data-n="${escapeHtml(plainName(e.name).toLowerCase())}"><td class="n">` +
+      `<tr><td class="n">` +
         `<a href="${escapeHtml(href)}">${icon(e)}<bdi>${displayName(e.name)}` +
         `${e.isDirectory ? "/" : ""}</bdi></a></td>` +
         `<td class="s"${sizeTitle}>${size}</td><td class="m">${time}</td></tr>`,
@@ -302,7 +312,7 @@ export function renderListingPage(
       `<a href="?download=tar">tar</a></span>`
     : "";
   const note = options.truncated
-    ? `<p class="note">Only the first ${entries.length.toLocaleString("en")} entries are shown.</p>`
+    ? `<p class="note">Only the first ${grouped(entries.length)} entries are shown.</p>`
     : "";
   const empty = entries.length === 0 ? '<p class="note">This folder is empty.</p>' : "";
   return `<!doctype html>

@@ -54,7 +54,7 @@ async function makeFixture(): Promise<string> {
 
 /** The names of the visible rows (entries, not the parent row), as displayed. */
 function rowNames(page: Page): Promise<string[]> {
-  return page.evaluate(`Array.from(document.querySelectorAll("tbody tr[data-n]"))
+  return page.evaluate(`Array.from(document.querySelectorAll("tbody tr:not(.up)"))
     .filter((r) => r.offsetParent !== null)
     .map((r) => r.querySelector("td.n bdi").textContent)`);
 }
@@ -232,7 +232,7 @@ Deno.test({
         sortLinks: Array.from(document.querySelectorAll("th a")).map((a) => a.search),
         filterShown: !document.getElementById("q").hidden,
         firstTime: document.querySelector("time").textContent,
-        rows: document.querySelectorAll("tbody tr[data-n]").length,
+        rows: document.querySelectorAll("tbody tr:not(.up)").length,
       })`);
       assert.deepEqual(bare.sortLinks, [
         "?sort=name&order=asc",
