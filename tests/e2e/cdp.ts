@@ -238,6 +238,10 @@ export class Page {
 export interface Browser extends AsyncDisposable {
   /** The browser process (its PID is what `close()` signals). */
   proc: Deno.ChildProcess;
+  /** Browser-level events (no session: downloads, targets) since the launch, in order. */
+  events: CdpEvent[];
+  /** Resolves with the first browser-level event `method` after index `since` matching `pred`. */
+  waitFor(method: string, pred?: (params: Json) => boolean, since?: number): Promise<CdpEvent>;
   /** Opens a new tab and attaches to it. */
   newPage(): Promise<Page>;
   /** Sends a browser-level command. */
@@ -283,7 +287,17 @@ export async function launchChromium(): Promise<Browser> {
         await status;
       }
     }
-    await Deno.remove(profile, { recursive: true }).catch(() => {});
+    // Helper processes may still be writing into the profile for a moment after the browser
+    // process exits: retry a few times.
+    for (let i = 0; i < 20; i++) {
+      try {
+        await Deno.remove(profile, { recursive: true });
+        break;
+      } catch (e) {
+        if (e instanceof Deno.errors.NotFound) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
   };
   try {
     // Chromium writes "PORT\n/devtools/browser/ID" once it listens (port 0: it picked one).
@@ -309,8 +323,24 @@ export async function launchChromium(): Promise<Browser> {
     );
     const c = new Connection(ws);
     conn = c;
+    const events: CdpEvent[] = [];
+    c.listen((e) => {
+      if (e.sessionId === undefined) events.push(e);
+    });
     return {
       proc,
+      events,
+      waitFor(method, pred = () => true, since = 0) {
+        const seen = events.slice(since).find((e) => e.method === method && pred(e.params));
+        if (seen) return Promise.resolve(seen);
+        let stop = () => {};
+        const p = new Promise<CdpEvent>((resolve) => {
+          stop = c.listen((e) => {
+            if (e.sessionId === undefined && e.method === method && pred(e.params)) resolve(e);
+          });
+        });
+        return timeout(p, COMMAND_TIMEOUT_MS, `waiting for ${method}`).finally(stop);
+      },
       send: (method, params) => c.send(method, params),
       async newPage() {
         const { targetId } = await c.send("Target.createTarget", { url: "about:blank" });
