@@ -75,6 +75,7 @@ tbody tr{display:grid;grid-template-columns:minmax(0,1fr) auto;border-bottom:1px
 padding:.35rem .25rem}
 td{border:0;padding:0}
 td.n{grid-column:1/3}
+tr.up td.s,tr.up td.m{display:none}
 td.s{grid-row:2;grid-column:2;padding-left:1.65rem}
 td.m{grid-row:2;grid-column:1;padding-left:1.65rem;font-size:.8rem}
 td.s{font-size:.8rem}

@@ -330,7 +330,7 @@ ${LISTING_ICONS}
 <main>
 <h1><span class="pre">Index of</span> ${breadcrumbs(path, query)}</h1>
 <div class="bar"><span class="sum">${totals}</span><span id="shown" aria-live="polite"></span>` +
-    `<input id="q" type="search" placeholder="Filter (/)" aria-label="Filter by name" hidden>` +
+    `<input id="q" type="search" placeholder="Filter names" title="Filter names (press / to focus, Esc to clear)" aria-label="Filter by name" hidden>` +
     `${archive}</div>
 <table>
 <thead><tr>${columnHead("Name", "name", "c-n", sort, order)}${

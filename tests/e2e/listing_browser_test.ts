@@ -258,6 +258,9 @@ Deno.test({
       })()`);
       assert.deepEqual(split, [], "words that fit on a line were broken");
       await Deno.writeFile(join(shots, "listing-390.png"), await page.screenshot());
+      await page.navigate(`${origin}/sub/inner/`);
+      await Deno.writeFile(join(shots, "listing-390-sub-inner.png"), await page.screenshot());
+      await page.navigate(`${origin}/`);
       await page.send("Emulation.setEmulatedMedia", {
         features: [{ name: "prefers-color-scheme", value: "dark" }],
       });
