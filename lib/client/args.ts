@@ -111,7 +111,7 @@ Options:
       --no-continue       start over even when the .part could be resumed
       --retry N           retries after a connect failure, reset, timeout, 408, 429 or 5xx;
                           each resumes with Range + If-Range (default ${DEFAULT_RETRIES})
-      --retry-delay SECONDS  first wait between attempts, doubled each time with jitter, at
+      --retry-delay SECS  first wait between attempts, doubled each time with jitter, at
                           most 30 s; a longer Retry-After from the server is honoured
                           (default ${DEFAULT_RETRY_BASE_MS / 1000})
       --max-time SECONDS  give up after this long overall, exit 8 (default 0: no limit)
@@ -135,6 +135,9 @@ Options:
 The body is checked against Repr-Digest / Content-Digest (sha-256, RFC 9530) when the
 server sends one; without one, --sha256 or --digest, nothing is hashed. Least privilege:
   deno run --allow-net=HOST --allow-read=DIR --allow-write=DIR client.ts HOST PORT FILE DIR
+
+A body sent with a Content-Encoding other than identity is refused (exit 5), never saved
+as if it were the file. Ctrl-C keeps the .part; the same command resumes it.
 
 ${EXIT_TABLE}`;
 
