@@ -57,8 +57,8 @@ async function runHere(args: string[]): Promise<number> {
   return await runClient(p.options, quietIo, false);
 }
 
-/** Flips each name between a regular file, a symlink and a hard link to `outside`, by atomic
- * rename, as fast as it can, for `seconds`. Python: a separate process, so the flips really
+/** Flips each name between a regular file, a symlink and a hard link to `outside` and a FIFO,
+ * by atomic rename, as fast as it can, for `seconds`. Python: a separate process, so the flips really
  * interleave with the client's system calls. Prints the number of rounds. */
 const SWAPPER = `
 import os, sys, time
@@ -74,8 +74,10 @@ while time.monotonic() < end:
         except OSError:
             pass
         try:
-            mode = n % 3
-            if mode == 0:
+            mode = n % 4
+            if mode == 3:
+                os.mkfifo(tmp)
+            elif mode == 0:
                 fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
                 os.write(fd, (meta if name.endswith(".meta") else "x" * 1000).encode())
                 os.close(fd)
@@ -90,7 +92,7 @@ while time.monotonic() < end:
 print(n)
 `;
 
-Deno.test("race: .part, .part.meta and NAME swapped with links to an outside file at full speed — the outside file never changes", async () => {
+Deno.test("race: .part, .part.meta and NAME swapped with links to an outside file (and FIFOs) at full speed — the outside file never changes, nothing hangs", async () => {
   if (!havePeer("python3")) return;
   await using tmp = await tempDir();
   await using srv = startFake(rangeServer());

@@ -243,3 +243,97 @@ Deno.test("nginx with gzip_static always: the forced gzip body is refused, not s
   assert.match(r.stderr, /Content-Encoding "gzip"/);
   assert.deepEqual(listDir(out.path), []);
 });
+
+Deno.test("--retry: connection refused is retried, then exit 3 with the last error", async () => {
+  await using dir = await tempDir();
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  const r = await runCli([
+    "--retry",
+    "2",
+    "--retry-delay",
+    "0.01",
+    `http://127.0.0.1:${port}/f.bin`,
+    dir.path,
+  ]);
+  assert.equal(r.code, 3, r.stderr);
+  assert.match(r.stdout, /retry 1 of 2/);
+  assert.match(r.stdout, /retry 2 of 2/);
+  assert.match(r.stderr, /^ferry: cannot connect to .*connection refused/);
+});
+
+Deno.test("--retry: a head that never comes (--timeout) is retried", async () => {
+  await using dir = await tempDir();
+  await using srv = startFake(async (c, req, index) => {
+    if (index === 0) return await c.waitClosed(); // say nothing until the client gives up
+    await serveRange(c, req);
+  });
+  const r = await runCli([
+    "--json",
+    "--timeout",
+    "0.3",
+    "--retry-delay",
+    "0.01",
+    `${srv.origin}/f.bin`,
+    dir.path,
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(JSON.parse(r.stdout).retries, 1);
+  assert.equal(sha256(await Deno.readFile(join(dir.path, "f.bin"))), sha256(DATA));
+});
+
+/** A server that answers the first connection with half the body and a TCP RST (SO_LINGER 0),
+ * then serves ranges: a real reset, which Deno's own sockets cannot send. */
+const RST_SERVER = `
+import socket, sys, re
+data = open(sys.argv[1], "rb").read()
+etag = sys.argv[2]
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(4)
+s.settimeout(20)
+print(s.getsockname()[1], flush=True)
+for i in range(2):
+    c, _ = s.accept()
+    req = b""
+    while b"\\r\\n\\r\\n" not in req:
+        req += c.recv(4096)
+    m = re.search(rb"\\r\\nRange: bytes=(\\d+)-\\r\\n", req)
+    start = int(m.group(1)) if m else 0
+    if i == 0:
+        c.sendall(b"HTTP/1.1 200 OK\\r\\nContent-Length: %d\\r\\nETag: %s\\r\\n\\r\\n" % (len(data), etag.encode()))
+        c.sendall(data[: len(data) // 2])
+        import struct
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        c.close()
+    else:
+        c.sendall(b"HTTP/1.1 206 Partial Content\\r\\nContent-Range: bytes %d-%d/%d\\r\\nContent-Length: %d\\r\\nETag: %s\\r\\nConnection: close\\r\\n\\r\\n" % (start, len(data) - 1, len(data), len(data) - start, etag.encode()))
+        c.sendall(data[start:])
+        c.close()
+`;
+
+Deno.test("--retry: a TCP reset (RST) mid-body is retried and resumed", async () => {
+  if (!havePeer("python3")) return;
+  await using dir = await tempDir();
+  const src = join(dir.path, "src.bin");
+  await Deno.writeFile(src, DATA);
+  const py = new Deno.Command("python3", {
+    args: ["-c", RST_SERVER, src, ETAG],
+    stdout: "piped",
+    stderr: "inherit",
+    signal: AbortSignal.timeout(30_000),
+  }).spawn();
+  const reader = py.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  const port = Number((await reader.read()).value?.trim());
+  const out = join(dir.path, "out");
+  const r = await runCli(["--json", "--retry-delay", "0.01", `http://127.0.0.1:${port}/f`, out]);
+  await reader.cancel();
+  await py.status;
+  assert.equal(r.code, 0, r.stderr);
+  const j = JSON.parse(r.stdout);
+  assert.equal(j.retries, 1);
+  assert.equal(j.resume, "appended");
+  assert.ok(j.bytes.resumedFrom > 0 && j.bytes.resumedFrom <= DATA.length / 2);
+  assert.equal(sha256(await Deno.readFile(join(out, "f"))), sha256(DATA));
+});
