@@ -146,7 +146,8 @@ export async function saveResponse(hop: FinalHop, ctx: SaveContext): Promise<voi
   }
   const total = partLength === null ? null : offset + partLength;
   report.bytes.expected = total;
-  report.bytes.resumedFrom = offset;
+  // With an overlap, the bytes from `offset` to the .part's end are fetched again, not new.
+  report.bytes.resumedFrom = head.status === 206 && resume !== null ? resume.partSize : offset;
   if (opts.maxSize !== null && total !== null && total > opts.maxSize) {
     throw tooBig(where, opts.maxSize, `the file is ${total} bytes`);
   }

@@ -305,6 +305,7 @@ Deno.test("-c without a meta proves continuity by a 64 KiB overlap, or starts ov
     assert.match(srv.requests[0], new RegExp(`\\r\\nRange: bytes=${150_000 - 65536}-\\r\\n`));
     const j = JSON.parse(r.stdout);
     assert.equal(j.resume, "appended");
+    assert.equal(j.bytes.resumedFrom, 150_000);
     assert.equal(sha256(await Deno.readFile(final)), sha256(DATA));
   });
   await t.step("the overlap differs: started over, never spliced", async () => {
