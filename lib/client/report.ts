@@ -149,6 +149,19 @@ export function terminalText(s: string): string {
   return s.replace(CONTROL_BUT_LF, escapeChar);
 }
 
+// deno-lint-ignore no-control-regex
+const JSON_UNSAFE = /[\x7f-\x9f\u200e\u200f\u202a-\u202e\u2028\u2029\u2066-\u2069]/g;
+
+/** JSON text with the characters JSON.stringify leaves raw but a terminal would act on (DEL, C1,
+ * bidi controls, line/paragraph separators) written as `\uNNNN` escapes: the same JSON value,
+ * safe to print. */
+export function jsonText(value: unknown): string {
+  return JSON.stringify(value).replace(
+    JSON_UNSAFE,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
+}
+
 /** The connection block for people: name, addresses, family, type, protocol, timeouts. */
 export function textConnection(p: ConnParams, lookupMs: number, connectMs: number): string {
   return `* connected (name lookup ${fmtMs(lookupMs)}, TCP handshake ${fmtMs(connectMs)})\n` +

@@ -16,7 +16,7 @@ import type { ClientOptions } from "./args.ts";
 import { runDownload, type Ui } from "./download.ts";
 import { ClientError, EXIT, permissionError, reasonOf } from "./errors.ts";
 import { formatUrl } from "./names.ts";
-import { newReport, type Report, roundMs, terminalText, textSummary } from "./report.ts";
+import { jsonText, newReport, type Report, roundMs, terminalText, textSummary } from "./report.ts";
 import { Stop } from "./stop.ts";
 
 /** Where the CLI writes; replaceable for tests. */
@@ -118,7 +118,7 @@ export async function runClient(
     if (listen) Deno.removeSignalListener("SIGINT", onInterrupt);
   }
   if (report.timingsMs.total === 0) report.timingsMs.total = performance.now() - t0;
-  if (options.json) out(JSON.stringify(jsonReport(report)));
+  if (options.json) out(jsonText(jsonReport(report)));
   else if (text && report.ok) out(terminalText(textSummary(report)));
   return report.exitCode;
 }

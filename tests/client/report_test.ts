@@ -5,6 +5,7 @@ import { rttStats } from "../../lib/client/probe.ts";
 import { formatBytes, formatEta, Progress, progressLine } from "../../lib/client/progress.ts";
 import {
   fmtMs,
+  jsonText,
   newReport,
   rttText,
   safeText,
@@ -152,4 +153,13 @@ Deno.test("safeText and terminalText escape C1 controls and bidi overrides, keep
   }
   assert.equal(terminalText("line 1\nline\u202e 2\r"), "line 1\nline\\u202e 2\\x0d");
   assert.equal(safeText("a\nb"), "a\\x0ab");
+});
+
+Deno.test("jsonText: the same JSON value, with DEL, C1 and bidi controls escaped", () => {
+  const v = { h: "a\u009b2J\u007f\u202eb\u2028", n: 1, ok: "café" };
+  const text = jsonText(v);
+  assert.deepEqual(JSON.parse(text), v);
+  assert.doesNotMatch(text, /[\u007f-\u009f\u202e\u2028]/);
+  assert.match(text, /\\u009b/);
+  assert.match(text, /café/);
 });

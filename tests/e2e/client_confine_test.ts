@@ -350,7 +350,15 @@ Deno.test("C1 controls and bidi overrides from the server reach the terminal esc
   assert.equal(ok.code, 0, ok.stderr);
   const bad = await runCli(["--retry", "0", `${srv.origin}/missing`, dir.path]);
   assert.equal(bad.code, 4, bad.stderr);
-  for (const text of [ok.stdout, ok.stderr, bad.stdout, bad.stderr]) {
+  const json = await runCli([
+    "--json",
+    "--force",
+    `${srv.origin}/invoice%E2%80%AEfdp.txt`,
+    dir.path,
+  ]);
+  assert.equal(json.code, 0, json.stderr);
+  assert.ok(JSON.parse(json.stdout).ok, "--json stays valid JSON");
+  for (const text of [ok.stdout, ok.stderr, bad.stdout, bad.stderr, json.stdout]) {
     // deno-lint-ignore no-control-regex
     assert.doesNotMatch(text, /[\u0080-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069\u001b\u0007]/);
   }
