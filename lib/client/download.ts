@@ -26,17 +26,11 @@ import { formatUrl, type Location, resolveLocation } from "./names.ts";
 import { runProbes } from "./probe.ts";
 import { type Report, rttText, textConnection, textRequest, textResponse } from "./report.ts";
 import { nextDelayMs } from "./retry.ts";
-import {
-  checkFinalFree,
-  prepareDir,
-  readPart,
-  readPartTail,
-  type SavePaths,
-  savePaths,
-} from "./save.ts";
+import { checkFinalFree, prepareDir, readPart, type SavePaths, savePaths } from "./save.ts";
 import { StdoutSink } from "./stdout_sink.ts";
 import { Stop } from "./stop.ts";
-import { RestartFromZero, type ResumeFrom, saveResponse } from "./transfer.ts";
+import { RestartFromZero, type ResumeFrom, resumePoint } from "./resume.ts";
+import { saveResponse } from "./transfer.ts";
 
 /** Where the output goes. */
 export interface Ui {
@@ -63,10 +57,6 @@ export interface FinalHop {
   rangeSent: boolean;
 }
 
-/** Bytes of the .part fetched again and compared when resuming without a validator (`-c`, or
- * a retry after a response that had none): enough that a different file or version is all but
- * certain to differ somewhere in them, small next to any download worth resuming. */
-export const OVERLAP_BYTES = 64 * 1024;
 /** Restarts from zero in one run (a validator or overlap that did not match): one is the normal
  * case; a second means the file keeps changing under us. */
 const MAX_RESTARTS = 2;
@@ -208,54 +198,6 @@ async function attempt(opts: ClientOptions, report: Report, ui: Ui, a: Attempt):
     a.stop.setCloser(null);
     hop.connected.source.close();
   }
-}
-
-/**
- * The .part to resume, or null to start over. Resumed: a .part whose meta (a regular file,
- * well-formed) names this URL and holds a validator — sent as If-Range; with `unproven`
- * (`-c`, or a retry) also one without a validator, from {@linkcode OVERLAP_BYTES} before its
- * end, the overlap compared before anything is appended.
- */
-function resumePoint(
-  paths: SavePaths,
-  url: string,
-  ui: Ui,
-  unproven: boolean,
-): ResumeFrom | null {
-  let part;
-  try {
-    part = readPart(paths);
-  } catch (e) {
-    if (unproven) throw e;
-    // Not asked to resume: whatever is at the .part's name is replaced (never written through).
-    return null;
-  }
-  if (part === null || part.size === 0) return null;
-  if (part.metaProblem !== null) ui.info(`* ${part.metaProblem}: not used`);
-  const meta = part.meta;
-  if (meta !== null && meta.url !== url) {
-    ui.info(`* ${paths.part} came from ${meta.url}, not ${url}: starting over`);
-    return null;
-  }
-  const validator = validatorOf(meta);
-  if (validator !== null) {
-    ui.info(`* resuming ${paths.part} at byte ${part.size} (If-Range: ${validator})`);
-    return { offset: part.size, partSize: part.size, meta, validator, overlap: null };
-  }
-  if (!unproven) {
-    ui.info(
-      `* ${paths.part} has no remembered validator: starting over (-c resumes it after ` +
-        `comparing its last ${OVERLAP_BYTES / 1024} KiB with the server's)`,
-    );
-    return null;
-  }
-  const overlap = readPartTail(paths, OVERLAP_BYTES);
-  const offset = part.size - overlap.length;
-  ui.info(
-    `* resuming ${paths.part} at byte ${part.size}: no validator remembered, so bytes ` +
-      `${offset}-${part.size - 1} are fetched again and compared first`,
-  );
-  return { offset, partSize: offset + overlap.length, meta, validator: null, overlap };
 }
 
 /** Same scheme, host and port (RFC 6454 §4): resume fields go only there. */

@@ -149,7 +149,6 @@ export function terminalText(s: string): string {
   return s.replace(CONTROL_BUT_LF, escapeChar);
 }
 
-// deno-lint-ignore no-control-regex
 const JSON_UNSAFE = /[\x7f-\x9f\u200e\u200f\u202a-\u202e\u2028\u2029\u2066-\u2069]/g;
 
 /** JSON text with the characters JSON.stringify leaves raw but a terminal would act on (DEL, C1,

@@ -20,6 +20,7 @@ import type { FinalHop, Ui } from "./download.ts";
 import { ClientError, EXIT } from "./errors.ts";
 import { readError } from "./exchange.ts";
 import { validatorOf } from "./meta.ts";
+import { checkOverlap, checkValidator, RestartFromZero, type ResumeFrom } from "./resume.ts";
 import { parseRetryAfter, retryableStatus } from "./retry.ts";
 import type { StdoutSink } from "./stdout_sink.ts";
 import { formatUrl } from "./names.ts";
@@ -37,29 +38,7 @@ import {
   writeMeta,
 } from "./save.ts";
 
-/** A .part to continue from. */
-export interface ResumeFrom {
-  /** The first byte asked for: the .part's size, or less by the overlap. */
-  offset: number;
-  /** The .part's size. */
-  partSize: number;
-  /** What was remembered of the first attempt, or null. */
-  meta: PartMeta | null;
-  /** The If-Range sent (a strong ETag or Last-Modified), or null. */
-  validator: string | null;
-  /** Without a validator: the .part's last bytes (from `offset`), which the 206 must repeat
-   * exactly before anything is appended; else null. */
-  overlap: Uint8Array | null;
-}
-
-/** The .part cannot be continued (the server's validator or overlap differs): the download
- * starts again from byte 0 in the same run. */
-export class RestartFromZero extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "RestartFromZero";
-  }
-}
+export type { ResumeFrom } from "./resume.ts";
 
 /** What {@linkcode saveResponse} works with. */
 export interface SaveContext {
@@ -295,52 +274,8 @@ function checkPartial(
     throw fail(`total size ${cr.size ?? "*"} differs from the first attempt's ${known ?? "?"}`);
   }
   if (cr.end !== cr.size - 1) throw fail(`it ends at byte ${cr.end}, not at the end of the file`);
-  // RFC 9110 §13.1.5: a server that honours If-Range sends 206 only when the validator
-  // matches. One that ignores If-Range would splice two versions: compare it ourselves.
-  const v = resume.validator;
-  if (v !== null) {
-    const field = v.startsWith('"') ? "etag" : "last-modified";
-    const got = head.headers.get(field);
-    if (got !== v) {
-      throw new RestartFromZero(
-        `${where}: the 206's ${field === "etag" ? "ETag" : "Last-Modified"} is ${
-          JSON.stringify(got ?? null)
-        }, not the If-Range we sent (${v}): the file changed, its bytes are not appended`,
-      );
-    }
-  }
+  checkValidator(head, resume, where);
   return { offset: cr.start, length: cr.end - cr.start + 1 };
-}
-
-/** Reads the overlap the 206 repeats and compares it with the .part's last bytes: equal, or
- * the .part is not a prefix of this file and the download restarts. */
-async function checkOverlap(
-  body: BodyReader,
-  resume: ResumeFrom,
-  buf: Uint8Array,
-  where: string,
-): Promise<void> {
-  const want = resume.overlap!;
-  let have = 0;
-  try {
-    while (have < want.length) {
-      const n = await body.read(buf.subarray(have, want.length));
-      if (n === null) break;
-      have += n;
-    }
-  } catch (e) {
-    throw e instanceof BodyError
-      ? new ClientError(EXIT.protocol, `${where}: ${e.message}`, { transient: "reset" })
-      : readError(e, where, "the overlap");
-  }
-  for (let i = 0; i < want.length; i++) {
-    if (i >= have || buf[i] !== want[i]) {
-      throw new RestartFromZero(
-        `${where}: the server's bytes ${resume.offset}-${resume.partSize - 1} differ from the ` +
-          `.part's (at byte ${resume.offset + i}): it is not a prefix of this file`,
-      );
-    }
-  }
 }
 
 /** A 416 whose `Content-Range: bytes *\/N` equals the .part's size, for a .part resumed with a
