@@ -4,6 +4,11 @@
  * request: we send `Connection: close`, so a redirect — to the same server or another — gets a
  * new socket, and so does the GET after probes that the server answered with `close`.
  *
+ * Around that, the attempts: a transient failure (lib/client/retry.ts decides) is retried after
+ * a backoff, each retry resuming from the .part (lib/client/resume.ts); `--max-time` and Ctrl-C
+ * end it through {@linkcode Stop} with the .part kept. Resume fields go to the first origin
+ * only: after a redirect elsewhere no Range is sent and nothing is appended.
+ *
  * @example
  * ```ts ignore
  * import { runDownload } from "./download.ts";

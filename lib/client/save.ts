@@ -2,8 +2,9 @@
  * Saving a download: DIR/NAME.part while the body streams in, DIR/NAME only once it is whole
  * and verified, so a failure never leaves a file at the final name that looks complete. When
  * there is a digest to check (or `--digest`), the sha-256 is computed while writing (no second
- * pass); otherwise nothing is hashed. For `-c`, the validator of the first attempt is kept
- * beside the part in DIR/NAME.part.meta (JSON), removed on success.
+ * pass); otherwise nothing is hashed. For a resume, the validator of the first attempt is kept
+ * beside the part in DIR/NAME.part.meta (JSON), removed on success. Every file here is opened
+ * through lib/client/safe_fs.ts: never through a link, never blocking on a FIFO.
  *
  * The body goes socket → one reused buffer of {@linkcode BUFFER_BYTES} → `writeSync` (→ hash),
  * all on this thread; the kernel keeps receiving into the socket buffer during the write.
