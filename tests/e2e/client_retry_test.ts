@@ -110,11 +110,11 @@ Deno.test("--retry: a Retry-After too long, or a 404, ends at once with exit 4",
 Deno.test("--max-time stops a server that drips a byte inside --timeout: exit 8, .part kept", async () => {
   await using dir = await tempDir();
   await using srv = startFake(drip(50));
-  const r = await runCli(["--max-time", "1", "--timeout", "5", `${srv.origin}/f.bin`, dir.path]);
+  const r = await runCli(["--max-time", "2", "--timeout", "5", `${srv.origin}/f.bin`, dir.path]);
   assert.equal(r.code, 8, r.stderr);
   assert.match(
     r.stderr,
-    /^ferry: --max-time 1 s reached: \d+ bytes kept in .*f\.bin\.part; the same command resumes\n$/,
+    /^ferry: --max-time 2 s reached: \d+ bytes kept in .*f\.bin\.part; the same command resumes\n$/,
   );
   assert.ok(exists(join(dir.path, "f.bin.part")));
   assert.ok(!exists(join(dir.path, "f.bin")));
@@ -272,14 +272,14 @@ Deno.test("--retry: a head that never comes (--timeout) is retried", async () =>
   const r = await runCli([
     "--json",
     "--timeout",
-    "0.3",
+    "1",
     "--retry-delay",
     "0.01",
     `${srv.origin}/f.bin`,
     dir.path,
   ]);
   assert.equal(r.code, 0, r.stderr);
-  assert.equal(JSON.parse(r.stdout).retries, 1);
+  assert.ok(JSON.parse(r.stdout).retries >= 1);
   assert.equal(sha256(await Deno.readFile(join(dir.path, "f.bin"))), sha256(DATA));
 });
 
