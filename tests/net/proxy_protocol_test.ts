@@ -114,8 +114,16 @@ const CASES: Case[] = [
     input: text("PROXY TCP4 192.168.0.1 192.168.0.11 1\r\n"),
     want: /four fields/,
   },
-  { name: "v1 lower-case protocol", input: text("PROXY tcp4 1.1.1.1 1.1.1.1 1 1\r\n"), want: /TCP4/ },
-  { name: "v1 UDP4 is no v1 protocol", input: text("PROXY UDP4 1.1.1.1 1.1.1.1 1 1\r\n"), want: /TCP4/ },
+  {
+    name: "v1 lower-case protocol",
+    input: text("PROXY tcp4 1.1.1.1 1.1.1.1 1 1\r\n"),
+    want: /TCP4/,
+  },
+  {
+    name: "v1 UDP4 is no v1 protocol",
+    input: text("PROXY UDP4 1.1.1.1 1.1.1.1 1 1\r\n"),
+    want: /TCP4/,
+  },
   { name: "lower-case proxy is not a header", input: text("proxy TCP4"), want: /not a PROXY/ },
   { name: "a plain request is not a header", input: text("GET / HTTP/1.1\r\n"), want: /not a/ },
   { name: "TLS ClientHello is not a header", input: Uint8Array.of(0x16, 3, 1), want: /not a/ },
@@ -197,7 +205,11 @@ const CASES: Case[] = [
     input: v2(0x21, 0x00, Array(MAX_PROXY_HEADER_BYTES - 15).fill(0)),
     want: /over/,
   },
-  { name: "v2 partial signature: waits", input: PROXY_V2_SIGNATURE.slice(0, 7), want: "incomplete" },
+  {
+    name: "v2 partial signature: waits",
+    input: PROXY_V2_SIGNATURE.slice(0, 7),
+    want: "incomplete",
+  },
   { name: "v2 fixed part only: waits", input: v2(0x21, 0x11, [], 12), want: "incomplete" },
   {
     name: "v2 a wrong byte in the signature",
@@ -224,9 +236,7 @@ for (const c of CASES) {
       assert.equal(r.version, c.want.version);
       assert.equal(r.length, c.want.length);
       assert.equal(r.command, c.want.command ?? "proxy");
-      const src = r.source === null
-        ? null
-        : `${r.source.address}:${r.source.port}`;
+      const src = r.source === null ? null : `${r.source.address}:${r.source.port}`;
       assert.equal(src, c.want.src);
     }
   });
