@@ -562,7 +562,7 @@ function logRequest(
   ctx.log.access({
     conn: state.id,
     peer: fwd !== "" ? fwd : state.peer,
-    ...(proxy !== "" ? { proxy } : {}),
+    proxy: proxy !== "" ? proxy : undefined, // JSON.stringify leaves it out
     method,
     target,
     version,

@@ -262,3 +262,9 @@ Deno.test("HAProxy drain: SIGTERM with --drain lets a download finish while HAPr
     await f.close();
   }
 });
+
+Deno.test("README shows the HAProxy configuration these tests run", async () => {
+  const readme = await Deno.readTextFile(new URL("../../README.md", import.meta.url));
+  const config = haproxyConfig({ mode: "tcp", port: 8080, servers: [8081, 8082] });
+  assert.ok(readme.includes("```\n" + config + "```"), "README's HAProxy configuration is stale");
+});
