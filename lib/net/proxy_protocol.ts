@@ -104,6 +104,37 @@ export function parseProxyHeader(buf: Uint8Array, start = 0, end = buf.length): 
   return invalid("not a PROXY header");
 }
 
+/** The shortest header of either version: `PROXY UNKNOWN\r\n` (15); v2 has 16 fixed bytes. */
+export const PROXY_MIN_HEADER_BYTES = 15;
+
+/**
+ * How many more bytes may be read after the incomplete header in `buf[start, end)` without
+ * reading past its end, whatever the header turns out to be (at least 1). Reading no more than
+ * this leaves the bytes after the header in the socket — for a TLS handshake that follows it,
+ * which cannot be given bytes already read.
+ *
+ * v2: the 16 fixed bytes, then exactly the length they announce. v1: from the fields still
+ * missing — each needs a separator and a character — and the CRLF.
+ */
+export function proxyHeaderBytesNeeded(buf: Uint8Array, start = 0, end = buf.length): number {
+  const have = end - start;
+  if (have < PROXY_MIN_HEADER_BYTES) return PROXY_MIN_HEADER_BYTES - have;
+  if (buf[start] === 0x0d) {
+    if (have < 16) return 16 - have;
+    return Math.max(1, 16 + ((buf[start + 14] << 8) | buf[start + 15]) - have);
+  }
+  // v1: "PROXY" SP proto [SP src SP dst SP sport SP dport] CRLF.
+  if (buf[end - 1] === 0x0d) return 1;
+  let spaces = 0;
+  for (let i = start; i < end; i++) if (buf[i] === 0x20) spaces++;
+  // Until the protocol is known to be TCP4/TCP6, only the CRLF is certain (UNKNOWN may end at
+  // any point).
+  const proto = String.fromCharCode(...buf.subarray(start + 6, start + 11));
+  if (proto !== "TCP4 " && proto !== "TCP6 ") return 2;
+  const tokenEmpty = buf[end - 1] === 0x20;
+  return (tokenEmpty ? 1 : 0) + 2 * Math.max(0, 5 - spaces) + 2;
+}
+
 const V1_PORT = /^(?:0|[1-9]\d{0,4})$/;
 
 function parseV1(buf: Uint8Array, start: number, end: number): ProxyParse {

@@ -14,8 +14,11 @@
 
 import { CidrSet, formatIp, parseIp, unmapIp } from "../net/cidr.ts";
 import { formatAddr } from "../net/conn_info.ts";
-import type { Source } from "../net/head_reader.ts";
-import { MAX_PROXY_HEADER_BYTES, parseProxyHeader } from "../net/proxy_protocol.ts";
+import {
+  MAX_PROXY_HEADER_BYTES,
+  parseProxyHeader,
+  proxyHeaderBytesNeeded,
+} from "../net/proxy_protocol.ts";
 import { forwardedHops } from "../http/forwarded.ts";
 import type { RequestHead } from "../http/request.ts";
 import type { Logger } from "./log.ts";
@@ -39,37 +42,9 @@ export interface Via {
   client: string;
   /** The proxy as `host:port`; "" when the connection is the proxy's own (LOCAL, a check). */
   proxy: string;
-  /** What to read the connection from: the bytes that came after the header, then the socket. */
-  source: Source;
   /** Whether the HTTP peer (the client above) is itself a trusted proxy, so that its
    * `X-Forwarded-For` / `Forwarded` fields are believed. */
   forwarded: boolean;
-}
-
-/** The bytes read past a PROXY header, given back before the socket's own. */
-export class PrefixedSource implements Source {
-  #conn: Source;
-  #rest: Uint8Array | null;
-
-  constructor(conn: Source, rest: Uint8Array) {
-    this.#conn = conn;
-    this.#rest = rest.length > 0 ? rest : null;
-  }
-
-  /** Once the prefix is used up this is the socket's read itself: no frame of its own, so an
-   * idle connection costs no more than a direct one. */
-  read(p: Uint8Array): Promise<number | null> {
-    const rest = this.#rest;
-    if (rest === null) return this.#conn.read(p);
-    const n = Math.min(p.length, rest.length);
-    p.set(rest.subarray(0, n));
-    this.#rest = n === rest.length ? null : rest.subarray(n);
-    return Promise.resolve(n);
-  }
-
-  close(): void {
-    this.#conn.close();
-  }
 }
 
 function hostOf(addr: Deno.Addr): string {
@@ -94,7 +69,7 @@ export async function readProxyPreamble(
   const peerHost = hostOf(conn.remoteAddr);
   const trusted = settings.trusted.has(peerHost);
   if (!settings.proxyProtocol) {
-    return { client: peer, proxy: "", source: conn, forwarded: trusted };
+    return { client: peer, proxy: "", forwarded: trusted };
   }
   const refuse = (why: string): null => {
     o.log.warn(`closed a connection from ${peer}: ${why}`);
@@ -105,8 +80,11 @@ export async function readProxyPreamble(
   };
   if (!trusted) return refuse("not a trusted proxy (--trusted-proxy), and --proxy-protocol is on");
 
-  // The header is small and normally arrives in the first read; a peer that sends part of it
-  // and stops is closed at the deadline (the spec asks for at least 3 s: the head timeout).
+  // Never a byte past the header: what follows stays in the socket for whoever reads next (the
+  // request loop, or a TLS handshake, which cannot be handed bytes already read). So v2 takes
+  // two reads (16 bytes, then the length they give), v1 a few (each as long as the fields still
+  // missing must be at least). A peer that sends part of it and stops is closed at the deadline
+  // (the spec asks for at least 3 s: the head timeout).
   const buf = new Uint8Array(MAX_PROXY_HEADER_BYTES);
   let have = 0;
   let late = false;
@@ -120,7 +98,7 @@ export async function readProxyPreamble(
     for (;;) {
       let n: number | null;
       try {
-        n = await conn.read(buf.subarray(have));
+        n = await conn.read(buf.subarray(have, have + proxyHeaderBytesNeeded(buf, 0, have)));
       } catch {
         return late ? refuse(`no whole PROXY header within ${o.timeoutMs} ms`) : null;
       }
@@ -135,15 +113,9 @@ export async function readProxyPreamble(
       const r = parseProxyHeader(buf, 0, have);
       if (r.kind === "incomplete") continue; // the parser refuses before `have` fills `buf`
       if (r.kind === "invalid") return refuse(`bad PROXY header (${r.reason})`);
-      const rest = buf.slice(r.length, have);
       if (r.source === null) {
         // LOCAL (the proxy's health check) or an unusable family: the socket's endpoints.
-        return {
-          client: peer,
-          proxy: "",
-          source: new PrefixedSource(conn, rest),
-          forwarded: trusted,
-        };
+        return { client: peer, proxy: "", forwarded: trusted };
       }
       const client = formatAddr({
         transport: "tcp",
@@ -153,7 +125,6 @@ export async function readProxyPreamble(
       return {
         client,
         proxy: peer,
-        source: new PrefixedSource(conn, rest),
         forwarded: settings.trusted.has(r.source.address),
       };
     }

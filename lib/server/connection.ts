@@ -360,7 +360,7 @@ export async function serveConnection(
   const id = ctx.nextId;
   ctx.nextId += ctx.idStep;
   const started = ctx.log.enabled ? turnPerfMs() : 0; // for the log only
-  const reader = new ConnReader(via?.source ?? conn);
+  const reader = new ConnReader(conn);
   // getpeername costs a syscall: only when something is logged.
   const peer = !ctx.log.enabled ? "" : via !== undefined ? via.client : formatAddr(conn.remoteAddr);
   const state: ConnState = {

@@ -11,7 +11,8 @@
  *   range, and the same result on the header's own bytes; `incomplete` only for inputs shorter
  *   than the limit and decided once the limit's worth of bytes more have come; `invalid` stays invalid when more bytes arrive (the server closes at once,
  *   it must never be that waiting would have helped); any prefix of an `ok` header is
- *   `incomplete`.
+ *   `incomplete`, and reading as much as `proxyHeaderBytesNeeded` allows, step by step, lands
+ *   exactly on the header's end.
  *
  * Each input is derived from (seed, iteration) alone.
  *
@@ -26,6 +27,7 @@ import {
   MAX_PROXY_HEADER_BYTES,
   parseProxyHeader,
   PROXY_V2_SIGNATURE,
+  proxyHeaderBytesNeeded,
   type ProxyParse,
 } from "../../lib/net/proxy_protocol.ts";
 import { formatIp, parseIp } from "../../lib/net/cidr.ts";
@@ -190,7 +192,11 @@ function safe(parse: ProxyParser, b: Uint8Array, end = b.length): ProxyParse | s
 }
 
 /** Checks one input; a string describes the failure. */
-export function checkProxyInput(parse: ProxyParser, input: ProxyInput): string | undefined {
+export function checkProxyInput(
+  parse: ProxyParser,
+  input: ProxyInput,
+  needed: typeof proxyHeaderBytesNeeded = proxyHeaderBytesNeeded,
+): string | undefined {
   const b = input.bytes;
   const r = safe(parse, b);
   if (typeof r === "string") return r;
@@ -217,6 +223,16 @@ export function checkProxyInput(parse: ProxyParser, input: ProxyInput): string |
     const prefix = safe(parse, b, cut);
     if (typeof prefix === "string") return prefix;
     if (prefix.kind !== "incomplete") return `prefix of ${cut} bytes: ${prefix.kind}`;
+    // Reading what proxyHeaderBytesNeeded allows, prefix after prefix, ends exactly at the
+    // header's end: never a byte of what follows it (a TLS handshake cannot be given those).
+    let at = 0;
+    for (let reads = 0; at < r.length; reads++) {
+      if (reads > r.length) return "bytesNeeded does not progress";
+      const need = needed(b, 0, at);
+      if (!(need >= 1)) return `bytesNeeded ${need} after ${at} bytes`;
+      at += need;
+      if (at > r.length) return `bytesNeeded reads ${at - r.length} bytes past the header`;
+    }
   } else if (r.kind === "incomplete") {
     if (b.length >= MAX_PROXY_HEADER_BYTES) return `incomplete at ${b.length} bytes`;
     // However the header goes on, the parser decides within the limit: it never waits longer.
@@ -239,6 +255,7 @@ export function checkProxyInput(parse: ProxyParser, input: ProxyInput): string |
 export function fuzzProxyHeader(
   o: { seed: number; iterations: number; maxMs?: number; only?: number },
   parse: ProxyParser = parseProxyHeader,
+  needed: typeof proxyHeaderBytesNeeded = proxyHeaderBytesNeeded,
 ): ProxyFuzzReport {
   const report: ProxyFuzzReport = {
     seed: o.seed,
@@ -255,7 +272,7 @@ export function fuzzProxyHeader(
     if ((i & 63) === 0 && performance.now() - started > (o.maxMs ?? Infinity)) break;
     const input = proxyInput(o.seed, i);
     const t0 = performance.now();
-    let reason = checkProxyInput(parse, input);
+    let reason = checkProxyInput(parse, input, needed);
     const ms = performance.now() - t0;
     if (ms > SLOW_MS) {
       report.slow++;

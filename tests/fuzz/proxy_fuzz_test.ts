@@ -4,7 +4,7 @@
  */
 
 import assert from "node:assert/strict";
-import { parseProxyHeader } from "../../lib/net/proxy_protocol.ts";
+import { parseProxyHeader, proxyHeaderBytesNeeded } from "../../lib/net/proxy_protocol.ts";
 import { formatProxyReport, fuzzProxyHeader, proxyInput } from "./proxy_fuzz.ts";
 import { newSeed } from "./fuzz.ts";
 
@@ -53,4 +53,11 @@ Deno.test("the proxy fuzzer catches broken parsers", () => {
     return r;
   });
   assert.ok(swapped.failures.length > 0, "a wrong source port went unnoticed");
+  // Reads one byte too many.
+  const greedyRead = fuzzProxyHeader(
+    o,
+    parseProxyHeader,
+    (b, s = 0, e = b.length) => proxyHeaderBytesNeeded(b, s, e) + 1,
+  );
+  assert.ok(greedyRead.failures.length > 0, "reading past the header went unnoticed");
 });

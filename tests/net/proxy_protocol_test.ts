@@ -9,6 +9,7 @@ import {
   parseProxyHeader,
   PROXY_V1_MAX_BYTES,
   PROXY_V2_SIGNATURE,
+  proxyHeaderBytesNeeded,
   type ProxyParse,
 } from "../../lib/net/proxy_protocol.ts";
 
@@ -272,4 +273,34 @@ Deno.test("parseProxyHeader(): reads at an offset within a larger buffer", () =>
   assert.ok(r.kind === "ok");
   assert.equal(r.length, 15);
   assert.equal(PROXY_V1_MAX_BYTES, 107);
+});
+
+/** Reads a header the way the server does: never more than proxyHeaderBytesNeeded allows. */
+function readsFor(whole: Uint8Array): { reads: number; end: number } {
+  let at = 0;
+  let reads = 0;
+  while (parseProxyHeader(whole, 0, at).kind === "incomplete" && reads < 200) {
+    at = Math.min(whole.length, at + proxyHeaderBytesNeeded(whole, 0, at));
+    reads++;
+  }
+  return { reads, end: at };
+}
+
+Deno.test("proxyHeaderBytesNeeded(): reads end exactly at the header, in few steps", () => {
+  const after = text("GET / HTTP/1.1\r\n");
+  const cases: Array<[Uint8Array, number]> = [
+    [text("PROXY TCP4 192.168.0.1 192.168.0.11 56324 443\r\n"), 8],
+    [text("PROXY TCP6 2001:db8::1 2001:db8::2 1234 80\r\n"), 8],
+    [text("PROXY UNKNOWN\r\n"), 1],
+    [text("PROXY UNKNOWN 1 2 3 4\r\n"), 5],
+    // 15 bytes (a v1 header may be that short), the 16th (the length's low byte), the rest.
+    [v2(0x21, 0x11, V4_BODY), 3],
+    [v2(0x20, 0x00, []), 2],
+    [v2(0x21, 0x21, [...V6_BODY, 0x04, 0, 1, 0]), 3],
+  ];
+  for (const [header, maxReads] of cases) {
+    const r = readsFor(Uint8Array.from([...header, ...after]));
+    assert.equal(r.end, header.length, new TextDecoder().decode(header));
+    assert.ok(r.reads <= maxReads, `${r.reads} reads for ${header.length} bytes`);
+  }
 });

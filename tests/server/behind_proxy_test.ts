@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { forwardedClient, PrefixedSource, proxySettings } from "../../lib/server/behind_proxy.ts";
+import { forwardedClient, proxySettings } from "../../lib/server/behind_proxy.ts";
 import type { RequestHead } from "../../lib/http/request.ts";
 
 function head(fields: Record<string, string>): RequestHead {
@@ -53,27 +53,3 @@ for (const [name, fields, want] of CASES) {
     assert.equal(forwardedClient(head(fields), TRUSTED), want);
   });
 }
-
-Deno.test("PrefixedSource gives back the bytes read past the header, then the socket's", async () => {
-  const socket = [Uint8Array.of(7, 8, 9)];
-  let closed = false;
-  const src = new PrefixedSource({
-    read: (p) => {
-      const b = socket.shift();
-      if (b === undefined) return Promise.resolve(null);
-      p.set(b);
-      return Promise.resolve(b.length);
-    },
-    close: () => {
-      closed = true;
-    },
-  }, Uint8Array.of(1, 2, 3, 4, 5));
-  const p = new Uint8Array(3);
-  const got: number[] = [];
-  for (let n = await src.read(p); n !== null; n = await src.read(p)) {
-    got.push(...p.subarray(0, n));
-  }
-  assert.deepEqual(got, [1, 2, 3, 4, 5, 7, 8, 9]);
-  src.close();
-  assert.ok(closed);
-});
