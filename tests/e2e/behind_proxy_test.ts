@@ -216,6 +216,13 @@ Deno.test("server.ts refuses to start when DIR holds the health path, or with --
     r = await run(["--proxy-protocol"]);
     assert.equal(r.code, 2);
     assert.match(new TextDecoder().decode(r.stderr), /needs at least one --trusted-proxy/);
+    const help = new TextDecoder().decode((await run(["--help"])).stdout);
+    for (
+      const o of ["--trusted-proxy CIDR", "--proxy-protocol", "--health-path PATH", "--drain SEC"]
+    ) {
+      assert.ok(help.includes(o), `--help lacks ${o}`);
+    }
+    assert.match(help, /--drain SEC[^]*default 0\)/);
     r = await run(["--trusted-proxy", "10.0.0.1/8"]);
     assert.equal(r.code, 2);
     assert.match(new TextDecoder().decode(r.stderr), /host bits/);

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { forwardedClient, proxySettings } from "../../lib/server/behind_proxy.ts";
 import type { RequestHead } from "../../lib/http/request.ts";
+import { Logger } from "../../lib/server/log.ts";
+import { formatConnLine } from "../../lib/net/conn_info.ts";
 
 function head(fields: Record<string, string>): RequestHead {
   return {
@@ -53,3 +55,54 @@ for (const [name, fields, want] of CASES) {
     assert.equal(forwardedClient(head(fields), TRUSTED), want);
   });
 }
+
+Deno.test("access and connection log lines show the proxy beside the client, text and JSON", async () => {
+  const lines: string[] = [];
+  const out = {
+    write(p: Uint8Array) {
+      lines.push(...new TextDecoder().decode(p).split("\n").filter((l) => l !== ""));
+      return Promise.resolve(p.length);
+    },
+  };
+  const entry = {
+    conn: 1,
+    peer: "192.0.2.9:5555",
+    proxy: "127.0.0.2:40000",
+    method: "GET",
+    target: "/",
+    version: "HTTP/1.1",
+    status: 200,
+    bytes: 1,
+    ms: 1,
+  };
+  const text = new Logger("text", out);
+  text.access(entry);
+  text.access({ ...entry, proxy: undefined });
+  await text.flush();
+  assert.match(lines[0], /#1 192\.0\.2\.9:5555 via 127\.0\.0\.2:40000 "GET \/ HTTP\/1\.1" 200/);
+  assert.match(lines[1], /#1 192\.0\.2\.9:5555 "GET/);
+  const json = new Logger("json", out);
+  json.access(entry);
+  json.access({ ...entry, proxy: undefined });
+  await json.flush();
+  assert.equal(JSON.parse(lines[2]).proxy, "127.0.0.2:40000");
+  assert.equal(JSON.parse(lines[2]).peer, "192.0.2.9:5555");
+  assert.ok(!("proxy" in JSON.parse(lines[3])));
+  const params = {
+    hostName: null,
+    resolvedAddress: null,
+    reverseName: null,
+    peer: "192.0.2.9:5555",
+    local: "127.0.0.1:8080",
+    family: "AF_INET" as const,
+    type: "SOCK_STREAM" as const,
+    protocol: "TCP" as const,
+    protocolNumber: 6,
+    timeoutsMs: {},
+  };
+  assert.match(
+    formatConnLine({ ...params, proxy: "127.0.0.2:1" }),
+    /peer=192\.0\.2\.9:5555 proxy=127\.0\.0\.2:1 local=/,
+  );
+  assert.ok(!formatConnLine(params).includes("proxy="));
+});
