@@ -424,7 +424,10 @@ export async function serveConnection(
         state.deadline = 0;
         state.first = false;
         headAt = ctx.log.enabled ? turnPerfMs() : 0; // for the access log only
-        // From a trusted proxy the fields are needed (X-Forwarded-For): the full parse.
+        // From a trusted proxy the fields are needed (X-Forwarded-For): the full parse. The
+        // client the last request named is forgotten first: a head that fails to parse names
+        // none.
+        state.fwdClient = "";
         head = !state.forwarded && readPlainHead(buf, hs, he)
           ? null
           : parseRequestHead(buf, hs, he);

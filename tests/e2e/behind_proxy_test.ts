@@ -161,6 +161,19 @@ Deno.test("X-Forwarded-For / Forwarded: believed from trusted proxies only", asy
     );
     await logLine(trusted, /#3 127\.0\.0\.1:\d+ "GET/);
 
+    // A bad head after a forwarded request on the same connection is not attributed to the
+    // client the previous request named.
+    r = await rawRequest(
+      trusted.port,
+      "GET /a.txt HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 203.0.113.8\r\n\r\n" +
+        "GET /a.txt HTTP/1.1\r\nHost: x\r\nBad Field: y\r\n\r\n",
+    );
+    assert.match(r.text, /400 Bad Request/);
+    await logLine(
+      trusted,
+      /#4 203\.0\.113\.8 via 127\.0\.0\.1:\d+ "GET \/a\.txt[^]*#4 127\.0\.0\.1:\d+ "- - -" 400/,
+    );
+
     for (const s of [untrusted, plain]) {
       r = await rawRequest(s.port, req("X-Forwarded-For: 6.6.6.6"));
       assert.equal(r.status, 200);
