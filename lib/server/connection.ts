@@ -380,7 +380,7 @@ export async function serveConnection(
     slot: -1,
     bytesOut: 0,
     via: via?.proxy ?? "",
-    forwarded: via?.forwarded ?? false,
+    forwarded: ctx.log.enabled && (via?.forwarded ?? false), // only the log uses the client
     fwdClient: "",
   };
   ctx.conns.add(state);

@@ -77,6 +77,27 @@ Deno.test("--proxy-protocol: v1 and v2 from a trusted proxy; the log shows clien
   }
 });
 
+Deno.test("--proxy-protocol over IPv6: a trusted ::1 proxy, an IPv4 client", async () => {
+  const dir = await fixture();
+  const s = await startServer(dir, [
+    "--host",
+    "::1",
+    "--proxy-protocol",
+    "--trusted-proxy",
+    "::1",
+  ]);
+  try {
+    const r = await rawRequest(s.port, `PROXY TCP4 192.0.2.10 192.0.2.1 6000 80\r\n${GET}`, {
+      hostname: "::1",
+    });
+    assert.equal(r.status, 200);
+    await logLine(s, /#1 192\.0\.2\.10:6000 via \[::1\]:\d+ "GET/);
+  } finally {
+    await s.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("--proxy-protocol: JSON log lines carry peer and proxy", async () => {
   const dir = await fixture();
   const s = await startServer(dir, [
