@@ -431,7 +431,7 @@ export async function serveConnection(
         head = !state.forwarded && readPlainHead(buf, hs, he)
           ? null
           : parseRequestHead(buf, hs, he);
-        if (state.forwarded && ctx.log.enabled) {
+        if (state.forwarded) {
           state.fwdClient = forwardedClient(head!, ctx.proxy!.trusted);
         }
       } catch (e) {
