@@ -271,9 +271,16 @@ export function fuzzProxyHeader(
   for (let i = first; i < last; i++) {
     if ((i & 63) === 0 && performance.now() - started > (o.maxMs ?? Infinity)) break;
     const input = proxyInput(o.seed, i);
-    const t0 = performance.now();
+    let t0 = performance.now();
     let reason = checkProxyInput(parse, input, needed);
-    const ms = performance.now() - t0;
+    let ms = performance.now() - t0;
+    // Over the limit: re-timed twice, the minimum kept, so that a GC pause or a busy machine
+    // is not blamed on the parser (as fuzz.ts does).
+    for (let again = 0; again < 2 && ms > SLOW_MS; again++) {
+      t0 = performance.now();
+      checkProxyInput(parse, input, needed);
+      ms = Math.min(ms, performance.now() - t0);
+    }
     if (ms > SLOW_MS) {
       report.slow++;
       reason ??= `slow: ${ms.toFixed(1)} ms`;
