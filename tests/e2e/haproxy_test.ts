@@ -173,13 +173,24 @@ async function sizeOf(path: string): Promise<number> {
   }
 }
 
+/** How long a client run may take at most before the test kills it. */
+const CLIENT_MAX_MS = 60_000;
+
+/** Runs client.ts; killed if it is still running after {@linkcode CLIENT_MAX_MS}. */
 function runClient(args: string[]) {
-  return new Deno.Command(Deno.execPath(), {
+  const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", CLIENT, "--no-progress", ...args],
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
   }).spawn();
+  const timer = setTimeout(() => {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* exited */ }
+  }, CLIENT_MAX_MS);
+  child.status.finally(() => clearTimeout(timer));
+  return child;
 }
 
 Deno.test("HAProxy failover: a 64 MiB download resumes on the other instance (client.ts --retry, If-Range) when the serving one is killed", async () => {
