@@ -232,7 +232,13 @@ export class Server {
       timeoutMs: ctx.limits.headTimeoutMs,
       log: ctx.log,
     });
-    if (via !== null) serveConnection(conn, ctx, via);
+    if (via === null) return;
+    if (!this.#stopping) serveConnection(conn, ctx, via);
+    else {
+      try {
+        conn.close(); // the header came after shutdown began: nothing more is served
+      } catch { /* gone */ }
+    }
   }
 
   /**
