@@ -13,6 +13,8 @@ import { DEFAULTS, Server, type ServerOptions } from "./lib/server/listen.ts";
 import { startWorkers } from "./lib/server/workers.ts";
 import { onWorkerThread, serveAsWorker } from "./lib/server/worker_main.ts";
 import { VERSION } from "./lib/version.ts";
+import { CidrSet } from "./lib/net/cidr.ts";
+import { checkHealthPath } from "./lib/server/health.ts";
 
 const s = (ms: number) => String(ms / 1000);
 
@@ -46,6 +48,16 @@ Options:
   --no-digest             do not compute or send Repr-Digest (sha-256)
   --log FORMAT            text, json or none (default text)
   --no-dns                no reverse lookups of clients in the log
+  --trusted-proxy CIDR    a load balancer whose PROXY header and X-Forwarded-For /
+                          Forwarded are believed (repeatable; e.g. 10.0.0.0/8, ::1;
+                          default: none, the fields are ignored)
+  --proxy-protocol        every connection starts with a PROXY header, v1 or v2
+                          (HAProxy send-proxy / send-proxy-v2); connections from
+                          outside --trusted-proxy are closed (default off)
+  --health-path PATH      answer PATH with 200 "ok" (503 while draining) for load
+                          balancer checks; refused if DIR holds PATH (default none)
+  --drain SEC             on SIGTERM, answer the health path 503 at once and keep
+                          serving for SEC, then stop as without it (default 0)
   -h, --help              this text
   -V, --version           print the version
 
@@ -93,10 +105,16 @@ const OPTIONS = {
   "no-digest": { type: "boolean" },
   log: { type: "string" },
   "no-dns": { type: "boolean" },
+  "trusted-proxy": { type: "string", multiple: true },
+  "proxy-protocol": { type: "boolean" },
+  "health-path": { type: "string" },
+  drain: { type: "string" },
 } satisfies OptionsTable;
 
 /** Parses the command line into server options and the worker count. */
-export function parseServerArgs(args: string[]): { options: ServerOptions; workers: number } {
+export function parseServerArgs(
+  args: string[],
+): { options: ServerOptions; workers: number; drainMs: number } {
   let parsed;
   try {
     parsed = parseArgs({ args, allowPositionals: true, strict: true, options: OPTIONS });
@@ -140,8 +158,25 @@ export function parseServerArgs(args: string[]): { options: ServerOptions; worke
   }
   const host = values.host ?? DEFAULTS.host;
   if (host.trim() === "") throw new UsageError("--host must not be empty");
+  const trustedProxies = values["trusted-proxy"] ?? [];
+  try {
+    CidrSet.parse(trustedProxies);
+  } catch (e) {
+    throw new UsageError(`--trusted-proxy: ${(e as Error).message}`);
+  }
+  if (values["proxy-protocol"] && trustedProxies.length === 0) {
+    throw new UsageError(
+      "--proxy-protocol needs at least one --trusted-proxy CIDR (the load balancer's address)",
+    );
+  }
+  const healthPath = values["health-path"];
+  if (healthPath !== undefined) {
+    const bad = checkHealthPath(healthPath, root);
+    if (bad !== null) throw new UsageError(bad);
+  }
   return {
     workers: int(values.workers, "--workers", 1, 64) ?? 1,
+    drainMs: values.drain === undefined ? 0 : secs(values.drain, "--drain")!,
     options: {
       root,
       host: host.replace(/^\[(.*)\]$/, "$1"),
@@ -158,6 +193,9 @@ export function parseServerArgs(args: string[]): { options: ServerOptions; worke
       writeTimeoutMs: secs(values["write-timeout"], "--write-timeout"),
       maxRequests: int(values["max-requests"], "--max-requests", 1, 1_000_000_000),
       graceMs: secs(values.grace, "--grace"),
+      trustedProxies,
+      proxyProtocol: values["proxy-protocol"] ?? false,
+      healthPath,
     },
   };
 }
@@ -184,7 +222,7 @@ export async function main(args: string[]): Promise<number> {
     console.error(`server.ts: ${msg}\nTry 'server.ts --help' for every option and its default.`);
     return 2;
   }
-  const { options, workers } = parsed;
+  const { options, workers, drainMs } = parsed;
   const verdict = checkPermissions({
     host: options.host ?? DEFAULTS.host,
     port: options.port ?? DEFAULTS.port,
@@ -205,7 +243,12 @@ export async function main(args: string[]): Promise<number> {
     );
     return 1;
   }
-  let server: { urls(): string[]; shutdown(graceMs?: number): Promise<void>; log: Server["log"] };
+  let server: {
+    urls(): string[];
+    shutdown(graceMs?: number): Promise<void>;
+    drain(): void;
+    log: Server["log"];
+  };
   try {
     server = workers > 1
       ? await startWorkers(options, workers, { module: import.meta.url })
@@ -242,11 +285,26 @@ export async function main(args: string[]): Promise<number> {
     server.log.info("shutting down: finishing responses in flight (Ctrl-C again to stop now)");
     server.shutdown().then(resolve);
   };
+  // --drain: SIGTERM (what orchestrators send) first takes the instance out of the balancer.
+  const onTerm = () => {
+    if (drainMs <= 0 || signals > 0) return onSignal();
+    signals++;
+    server.drain();
+    server.log.info(
+      `draining: health answers 503, still serving for ${
+        drainMs / 1000
+      } s (signal again to stop now)`,
+    );
+    setTimeout(() => {
+      signals = 0;
+      onSignal();
+    }, drainMs);
+  };
   Deno.addSignalListener("SIGINT", onSignal);
-  Deno.addSignalListener("SIGTERM", onSignal);
+  Deno.addSignalListener("SIGTERM", onTerm);
   await stopped;
   Deno.removeSignalListener("SIGINT", onSignal);
-  Deno.removeSignalListener("SIGTERM", onSignal);
+  Deno.removeSignalListener("SIGTERM", onTerm);
   return 0;
 }
 

@@ -56,7 +56,10 @@ export function suggest(typed: string, known: readonly string[]): string | undef
 }
 
 /** The options table of `parseArgs`, as far as this module needs it. */
-export type OptionsTable = Record<string, { type: "string" | "boolean"; short?: string }>;
+export type OptionsTable = Record<
+  string,
+  { type: "string" | "boolean"; short?: string; multiple?: boolean }
+>;
 
 /** Every spelling of the options in a `parseArgs` table: `--name` and `-s`. */
 export function optionSpellings(options: OptionsTable): string[] {

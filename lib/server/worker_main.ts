@@ -29,6 +29,8 @@ export function serveAsWorker(): void {
       } catch (err) {
         scope.postMessage({ type: "error", name: (err as Error).name, message: String(err) });
       }
+    } else if (msg.type === "drain") {
+      server?.drain();
     } else if (msg.type === "shutdown") {
       await server?.shutdown(msg.graceMs);
       scope.postMessage({ type: "stopped" });

@@ -17,6 +17,7 @@ import { formatAddr } from "../net/conn_info.ts";
 export type WorkerMessage =
   | { type: "start"; options: ServerOptions }
   | { type: "shutdown"; graceMs?: number }
+  | { type: "drain" }
   | { type: "ready" }
   | { type: "stopped" }
   | { type: "error"; name: string; message: string };
@@ -89,6 +90,10 @@ export async function startWorkers(
     urls(): string[] {
       const h = hostname === "0.0.0.0" || hostname === "::" ? "127.0.0.1" : hostname;
       return [`http://${formatAddr({ transport: "tcp", hostname: h, port })}/`];
+    },
+    /** Every worker's health path answers 503 from now on (see Server.drain). */
+    drain(): void {
+      for (const w of workers) w.postMessage({ type: "drain" });
     },
     async shutdown(graceMs?: number): Promise<void> {
       await Promise.all(workers.map((w) => {
