@@ -1,5 +1,6 @@
 /**
- * Directory index: read a directory ({@linkcode readListing}), render it as a small HTML5 page
+ * Directory index: render the entries of a directory (gathered by lib/server/listing_entries.ts,
+ * which decides what is listed) as a small HTML5 page
  * ({@linkcode renderListingHtml}) or JSON ({@linkcode renderListingJson}), and decide between
  * the two from the Accept field ({@linkcode prefersJson}).
  *
@@ -13,7 +14,6 @@
  * @module
  */
 
-import { join } from "node:path";
 import { encodePathSegment, escapeHtml } from "./escape.ts";
 import { trimOws } from "../http/ows.ts";
 
@@ -24,9 +24,6 @@ import { trimOws } from "../http/ows.ts";
  * cut listing by `entries.length === MAX_LISTING_ENTRIES`.
  */
 export const MAX_LISTING_ENTRIES = 10_000;
-/** Stats in flight at once while reading a directory: fast on SSDs without flooding the
- * runtime's blocking thread pool that file reads of other requests share. */
-const STAT_CONCURRENCY = 32;
 
 /** One row of a directory listing. */
 export interface ListingEntry {
@@ -42,12 +39,6 @@ export interface ListingEntry {
 export interface ListingHtmlOptions {
   /** Adds a note that only the first entries are shown. @default false */
   truncated?: boolean;
-}
-
-/** Options of {@linkcode readListing}. */
-export interface ReadListingOptions {
-  /** Include names starting with `.`. */
-  dotfiles: boolean;
 }
 
 const collator = new Intl.Collator("en", { numeric: true });
@@ -255,58 +246,4 @@ function qualityOf(accept: string, type: string, subtype: string): number {
 export function prefersJson(accept: string | undefined | null): boolean {
   if (!accept) return false;
   return qualityOf(accept, "application", "json") > qualityOf(accept, "text", "html");
-}
-
-/** Stats one directory entry; null when it should not be listed. */
-async function statEntry(dirPath: string, entry: Deno.DirEntry): Promise<ListingEntry | null> {
-  const full = join(dirPath, entry.name);
-  let info: Deno.FileInfo;
-  try {
-    // A symlink is shown with its target's stat; a broken one (stat fails) is skipped.
-    info = entry.isSymlink ? await Deno.stat(full) : await Deno.lstat(full);
-  } catch {
-    return null; // removed since readDir, broken link, or no permission: nothing to offer
-  }
-  // FIFOs, sockets and devices cannot be downloaded (the server answers 403): not listed.
-  if (!info.isFile && !info.isDirectory) return null;
-  return {
-    name: entry.name,
-    isDirectory: info.isDirectory,
-    size: info.isDirectory ? 0 : info.size,
-    mtimeMs: info.mtime?.getTime() ?? null,
-  };
-}
-
-/**
- * Reads the directory at `dirPath` (a file system path) into listing entries, unsorted: at most
- * {@linkcode MAX_LISTING_ENTRIES}; names starting with `.` only when `dotfiles`; symlinks with
- * the stat of their target, broken ones skipped; only regular files and directories.
- *
- * @example
- * ```ts ignore
- * import { readListing } from "./listing.ts";
- * const entries = await readListing("/srv/www/docs", { dotfiles: false });
- * ```
- */
-export async function readListing(
-  dirPath: string,
-  options: ReadListingOptions,
-): Promise<ListingEntry[]> {
-  const out: ListingEntry[] = [];
-  let batch: Deno.DirEntry[] = [];
-  const flush = async () => {
-    const stats = await Promise.all(batch.map((e) => statEntry(dirPath, e)));
-    batch = [];
-    for (const s of stats) if (s !== null && out.length < MAX_LISTING_ENTRIES) out.push(s);
-  };
-  for await (const entry of Deno.readDir(dirPath)) {
-    if (!options.dotfiles && entry.name.startsWith(".")) continue;
-    batch.push(entry);
-    if (batch.length === STAT_CONCURRENCY) {
-      await flush();
-      if (out.length >= MAX_LISTING_ENTRIES) break;
-    }
-  }
-  await flush();
-  return out;
 }
