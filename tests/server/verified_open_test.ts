@@ -1,0 +1,109 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { HttpError } from "../../lib/http/status.ts";
+import {
+  Confinement,
+  type ConfinementOptions,
+  mayServe,
+  openRegular,
+  relativeToRoot,
+} from "../../lib/server/verified_open.ts";
+
+Deno.test("relativeToRoot() and mayServe(): the policy on real paths, DIR=/ included", () => {
+  const off = { dotfiles: false, followSymlinks: false };
+  const cases: Array<[string, ConfinementOptions, string | null, boolean]> = [
+    // [real, options, relative path, may serve]
+    ["/srv/www", { root: "/srv/www", ...off }, "", true],
+    ["/srv/www/a/b.txt", { root: "/srv/www", ...off }, "a/b.txt", true],
+    ["/srv/wwwx/a", { root: "/srv/www", ...off }, null, false], // a sibling sharing a prefix
+    ["/etc/passwd", { root: "/srv/www", ...off }, null, false],
+    ["/srv/www/.git/config", { root: "/srv/www", ...off }, ".git/config", false],
+    ["/srv/www/a/.env", { root: "/srv/www", ...off }, "a/.env", false],
+    [
+      "/srv/www/a/.env",
+      { root: "/srv/www", dotfiles: true, followSymlinks: false },
+      "a/.env",
+      true,
+    ],
+    ["/home/u/.site/a", { root: "/home/u/.site", ...off }, "a", true], // the root's own name
+    // DIR=/: a top-level dotfile (what a symlink to it resolves to) is a dotfile.
+    ["/.secret", { root: "/", ...off }, ".secret", false],
+    ["/.ssh/id_rsa", { root: "/", ...off }, ".ssh/id_rsa", false],
+    ["/etc/passwd", { root: "/", ...off }, "etc/passwd", true],
+    ["/", { root: "/", ...off }, "", true],
+    ["/.secret", { root: "/", dotfiles: true, followSymlinks: false }, ".secret", true],
+    // Followed symlinks may leave the root, but dotfiles off still means no dotfile.
+    ["/etc/passwd", { root: "/srv/www", dotfiles: false, followSymlinks: true }, null, true],
+    ["/home/u/.ssh/key", { root: "/srv/www", dotfiles: false, followSymlinks: true }, null, false],
+  ];
+  for (const [real, o, rel, ok] of cases) {
+    assert.equal(relativeToRoot(real, o.root), rel, `${real} under ${o.root}`);
+    assert.equal(mayServe(real, o), ok, `${real} under ${o.root} ${JSON.stringify(o)}`);
+  }
+});
+
+async function tree() {
+  const base = await Deno.makeTempDir({ prefix: "ferry_verified_" });
+  const root = join(base, "root");
+  await Deno.mkdir(join(root, "sub"), { recursive: true });
+  await Deno.mkdir(join(base, "out"));
+  await Deno.writeTextFile(join(base, "out", "secret"), "secret");
+  await Deno.writeTextFile(join(root, "a.txt"), "hello");
+  await Deno.writeTextFile(join(root, ".env"), "dot");
+  await Deno.symlink("../out/secret", join(root, "out-link"));
+  await Deno.symlink("../out", join(root, "out-dir"));
+  await Deno.symlink(".env", join(root, "dot-link"));
+  await Deno.symlink(join(root, "a.txt"), join(root, "abs-in-link"));
+  await Deno.link(join(base, "out", "secret"), join(root, "hard-link"));
+  const fifo = (await new Deno.Command("mkfifo", { args: [join(root, "fifo")] }).output()).success;
+  return { base, root, fifo };
+}
+
+Deno.test("Confinement.open() verifies what it opened; openFile() reads only regular files", async () => {
+  const { base, root, fifo } = await tree();
+  try {
+    const c = await Confinement.create({ root, dotfiles: false, followSymlinks: false });
+    assert.equal(c.raceProof, Deno.build.os === "linux");
+    const read = async (name: string) => {
+      const held = await c.open(join(root, name));
+      try {
+        const f = await c.openFile(held);
+        try {
+          const buf = new Uint8Array(64);
+          const n = await f.read(buf);
+          return new TextDecoder().decode(buf.subarray(0, n ?? 0));
+        } finally {
+          f.close();
+        }
+      } finally {
+        held.close();
+      }
+    };
+    assert.equal(await read("a.txt"), "hello");
+    assert.equal(await read("abs-in-link"), "hello", "an absolute link inside is served");
+    assert.equal(await read("hard-link"), "secret", "a hard link inside counts as inside");
+    for (const name of ["out-link", "out-dir/secret", "dot-link", ".env"]) {
+      await assert.rejects(() => c.open(join(root, name)), HttpError, name);
+    }
+    await assert.rejects(() => c.open(join(root, "missing")), Deno.errors.NotFound);
+    await assert.rejects(() => c.open(join(root, "a.txt", "x")), Deno.errors.NotADirectory);
+    const dir = await c.open(join(root, "sub"));
+    assert.equal(dir.info.isDirectory, true);
+    await assert.rejects(() => c.openFile(dir), HttpError);
+    dir.close();
+    dir.close(); // idempotent
+    if (fifo) {
+      // Held without being opened (open(2) of a FIFO would block); refused for reading.
+      const held = await c.open(join(root, "fifo"));
+      assert.equal(held.info.isFile, false);
+      await assert.rejects(() => c.openFile(held), HttpError);
+      held.close();
+      await assert.rejects(() => openRegular(join(root, "fifo")), Deno.errors.PermissionDenied);
+    }
+    const followed = await Confinement.create({ root, dotfiles: false, followSymlinks: true });
+    (await followed.open(join(root, "out-link"))).close();
+    await assert.rejects(() => followed.open(join(root, "dot-link")), HttpError);
+  } finally {
+    await Deno.remove(base, { recursive: true });
+  }
+});
