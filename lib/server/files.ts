@@ -194,12 +194,19 @@ export class FileServer {
         }
       }
       if (!this.listing) return errorReply(STATUS.Forbidden);
-      const { entries, truncated } = await this.listings.get(held);
       const json = prefersJson(head.headers.get("accept"));
-      const text = json
-        ? renderListingJson(target.path, entries)
-        : renderListingHtml(target.path, entries, { truncated });
-      const body = encoder.encode(text);
+      // The page is reused while the directory is unchanged (lib/server/listing_entries.ts):
+      // the variant names all the page depends on besides the entries.
+      const body = await this.listings.rendered(
+        held,
+        `${json ? "json" : "html"}\0${target.path}`,
+        ({ entries, truncated }) =>
+          encoder.encode(
+            json
+              ? renderListingJson(target.path, entries)
+              : renderListingHtml(target.path, entries, { truncated }),
+          ),
+      );
       return {
         status: STATUS.OK,
         fields: [

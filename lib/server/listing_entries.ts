@@ -33,7 +33,7 @@
 import { isRequestableName } from "../http/target.ts";
 import { type ListingEntry, MAX_LISTING_ENTRIES } from "./listing.ts";
 import type { Confinement, Held } from "./verified_open.ts";
-import { fileVersion } from "./file_version.ts";
+import { fileVersion, isRacy, RACY_MS } from "./file_version.ts";
 
 /**
  * Lookups in flight at once while reading one directory: few enough to leave most of the
@@ -48,14 +48,24 @@ const STAT_CONCURRENCY = 8;
 export const LISTING_CONCURRENCY = 2;
 /**
  * How long gathered entries are reused while the directory's own version (device, inode,
- * mtime, ctime) is unchanged. An added, removed or renamed entry changes that version, so the
- * list of names is never stale; sizes and mtimes of entries may lag by up to this long.
+ * mtime, ctime) is unchanged. An added, removed or renamed entry changes that version (and a
+ * directory changed in the last `RACY_MS` is not reused at all), so the list of names is never
+ * stale; sizes and mtimes of entries may lag by up to this long.
  */
 export const LISTING_CACHE_MS = 2_000;
 /** Entries kept in the cache across all directories (~100 bytes each). */
 export const LISTING_CACHE_MAX_ENTRIES = 100_000;
 /** Directories kept in the cache. */
 export const LISTING_CACHE_MAX_DIRS = 256;
+/**
+ * Bytes of rendered pages kept (HTML or JSON of a listing, ~110 bytes an entry). Rendering
+ * 10,000 entries costs ~100 ms of the serving thread (sorting with a collator, escaping): 8
+ * clients listing such a directory in a loop held every other request up by that much, each
+ * time, until the page was reused.
+ */
+export const LISTING_CACHE_MAX_BODY_BYTES = 32 * 1024 * 1024;
+/** Rendered variants (format, path, options) kept per directory. */
+const MAX_VARIANTS_PER_DIR = 8;
 
 /** What one listing shows. */
 export interface ListingData {
@@ -132,6 +142,8 @@ interface Cached {
   version: string;
   data: ListingData;
   at: number;
+  /** Rendered pages of this data, by variant. */
+  bodies: Map<string, Uint8Array>;
 }
 
 /**
@@ -145,14 +157,23 @@ export class ListingCache {
   readonly #ttlMs: number;
   readonly #cache = new Map<string, Cached>();
   #cachedEntries = 0;
+  #bodyBytes = 0;
   readonly #inflight = new Map<string, Promise<ListingData>>();
   #active = 0;
   readonly #waiting: Array<() => void> = [];
 
-  /** A cache for the listings of one confinement; `ttlMs` 0 turns reuse off (not sharing). */
-  constructor(confine: Confinement, options: { ttlMs?: number } = {}) {
+  readonly #racyMs: number;
+
+  /**
+   * A cache for the listings of one confinement. `ttlMs` 0 turns reuse off (requests still
+   * share a read in flight); a directory changed less than `racyMs` ago is not reused, since
+   * its timestamps (clock ticks of a few ms) may not show the next change — as Git treats
+   * "racily clean" entries (lib/server/file_version.ts). 0 trusts every version (for tests).
+   */
+  constructor(confine: Confinement, options: { ttlMs?: number; racyMs?: number } = {}) {
     this.#confine = confine;
     this.#ttlMs = options.ttlMs ?? LISTING_CACHE_MS;
+    this.#racyMs = options.racyMs ?? RACY_MS;
   }
 
   /** Directories read right now (for tests). */
@@ -179,6 +200,41 @@ export class ListingCache {
     return p;
   }
 
+  /**
+   * The listing of the held directory rendered by `render`, reused with its data: `variant`
+   * must name everything the page depends on besides the entries (format, URL path, query
+   * options such as sorting). The bytes are shared: do not modify them.
+   */
+  async rendered(
+    dir: Held,
+    variant: string,
+    render: (data: ListingData) => Uint8Array,
+  ): Promise<Uint8Array> {
+    const data = await this.get(dir);
+    const c = this.#cache.get(dir.real);
+    const cached = c !== undefined && c.data === data ? c : undefined;
+    const hit = cached?.bodies.get(variant);
+    if (hit !== undefined) return hit;
+    const body = render(data);
+    if (cached !== undefined && body.length <= LISTING_CACHE_MAX_BODY_BYTES / 4) {
+      if (cached.bodies.size >= MAX_VARIANTS_PER_DIR) {
+        const [k, b] = cached.bodies.entries().next().value as [string, Uint8Array];
+        cached.bodies.delete(k);
+        this.#bodyBytes -= b.length;
+      }
+      // Oldest directories first, until the new page fits.
+      for (const [k, e] of this.#cache) {
+        if (this.#bodyBytes + body.length <= LISTING_CACHE_MAX_BODY_BYTES || e === cached) break;
+        this.#drop(k, e);
+      }
+      if (this.#bodyBytes + body.length <= LISTING_CACHE_MAX_BODY_BYTES) {
+        cached.bodies.set(variant, body);
+        this.#bodyBytes += body.length;
+      }
+    }
+    return body;
+  }
+
   async #read(dir: Held, version: string): Promise<ListingData> {
     // A finished read hands its slot straight to the next in line.
     if (this.#active >= LISTING_CONCURRENCY) {
@@ -187,7 +243,9 @@ export class ListingCache {
     const started = Date.now();
     try {
       const data = await gatherListing(dir, this.#confine);
-      if (this.#ttlMs > 0) this.#store(dir.real, { version, data, at: started });
+      if (this.#ttlMs > 0 && !isRacy(dir.info, this.#racyMs)) {
+        this.#store(dir.real, { version, data, at: started, bodies: new Map() });
+      }
       return data;
     } finally {
       const next = this.#waiting.shift();
@@ -214,5 +272,7 @@ export class ListingCache {
   #drop(real: string, c: Cached): void {
     this.#cache.delete(real);
     this.#cachedEntries -= c.data.entries.length;
+    for (const b of c.bodies.values()) this.#bodyBytes -= b.length;
+    c.bodies.clear();
   }
 }

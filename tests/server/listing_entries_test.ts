@@ -134,17 +134,52 @@ Deno.test("ListingCache: reuses a listing while the directory is unchanged, rere
       for (let i = 0; i < 50; i++) await Deno.writeTextFile(join(d, `f${i}`), "x");
     }
     const c = await Confinement.create({ root: base, dotfiles: false, followSymlinks: false });
-    const cache = new ListingCache(c);
+    // Timestamps tick every few ms: a change within the same tick would not show; the real
+    // cache does not reuse a directory changed in the last 2 s, this one is told to.
+    const cache = new ListingCache(c, { racyMs: 0 });
+    const tick = () => new Promise((r) => setTimeout(r, 30));
+    await tick();
     const held = await c.open(dirs[0]);
     const first = await cache.get(held);
     assert.equal(first.entries.length, 50);
     assert.equal(await cache.get(held), first, "the same data while unchanged");
     held.close();
+    await tick();
     await Deno.writeTextFile(join(dirs[0], "new"), "y");
     const again = await c.open(dirs[0]);
     const second = await cache.get(again);
     again.close();
     assert.equal(second.entries.length, 51, "a new entry is seen at once");
+
+    // Rendered pages are reused with their data, per variant, and redone after a change.
+    let renders = 0;
+    const render = (v: string) => (d: { entries: unknown[] }) => {
+      renders++;
+      return new TextEncoder().encode(`${v}:${d.entries.length}`);
+    };
+    const h1 = await c.open(dirs[0]);
+    const pageA = await cache.rendered(h1, "html", render("html"));
+    assert.equal(await cache.rendered(h1, "html", render("html")), pageA);
+    const pageB = await cache.rendered(h1, "json", render("json"));
+    assert.equal(new TextDecoder().decode(pageB), "json:51");
+    assert.equal(renders, 2, "one render per variant");
+    h1.close();
+    await tick();
+    await Deno.remove(join(dirs[0], "new"));
+    const h2 = await c.open(dirs[0]);
+    assert.equal(
+      new TextDecoder().decode(await cache.rendered(h2, "html", render("html"))),
+      "html:50",
+    );
+    h2.close();
+    assert.equal(renders, 3);
+
+    // With the default, a directory changed just now is read again each time.
+    const strict = new ListingCache(c);
+    const h3 = await c.open(dirs[0]);
+    const r1 = await strict.get(h3);
+    assert.notEqual(await strict.get(h3), r1, "a racy directory is not reused");
+    h3.close();
 
     // Many requests for many directories: never more than LISTING_CONCURRENCY reads at once,
     // and requests for one directory share one read.
