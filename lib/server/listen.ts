@@ -153,6 +153,12 @@ export class Server {
     // cache checks every hit by stat instead.
     if (!o.followSymlinks) files.cache.watch(files.root);
     const log = new Logger(o.log ?? "text", o.logOut);
+    if (!files.confine.raceProof) {
+      log.warn(
+        "confinement is checked by name, not on the opened file (no /proc/self/fd: not Linux, " +
+          "or --allow-read does not include /proc/self/fd): renaming races inside DIR could leak",
+      );
+    }
     const limits: ConnectionLimits = {
       headTimeoutMs: o.headTimeoutMs ?? DEFAULTS.headTimeoutMs,
       idleTimeoutMs: o.idleTimeoutMs ?? DEFAULTS.idleTimeoutMs,

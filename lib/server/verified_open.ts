@@ -22,9 +22,13 @@
  * syscalls (readlink, stat of the held inode), where the check by name took four (stat,
  * realpath, open, fstat).
  *
- * Elsewhere (no `/proc/self/fd`: not Linux), it falls back to the old check by name (stat,
- * realpath, then open the real path), which is not race-proof; {@linkcode Confinement.raceProof}
- * says which one runs.
+ * Deno lets a program read `/proc/self/fd` only with `--allow-all` (denoland/deno#23703).
+ * Without it (or off Linux), it falls back to a check by name — stat, realpath inside the root
+ * — then opens the real path non-blocking (lib/server/fd_file.ts) and reads only if the
+ * descriptor is a regular file with the (device, inode) that was checked: FIFOs still never
+ * block, but a swap of a parent directory in the narrow window between the realpath and the
+ * open can still be won, and listings are read by name. {@linkcode Confinement.raceProof}
+ * says which one runs (the server warns at start-up).
  *
  * @example
  * ```ts ignore
@@ -42,6 +46,7 @@
 
 import * as fs from "node:fs";
 import { HttpError, STATUS } from "../http/status.ts";
+import { FdFile, fstatInfo, openNonBlocking } from "./fd_file.ts";
 
 /** Linux `O_PATH` and `O_CLOEXEC` (the values of every Linux architecture but alpha, parisc
  * and sparc; node:fs names neither). */
@@ -57,6 +62,8 @@ export interface ConfinementOptions {
   dotfiles: boolean;
   /** Serve symlinks whose target lies outside the root. */
   followSymlinks: boolean;
+  /** Use the fallback by name even where `/proc/self/fd` can be read (for tests). @default false */
+  byName?: boolean;
 }
 
 /** An object opened and verified: held until {@linkcode Held.close}. */
@@ -130,18 +137,22 @@ export function mayServe(real: string, o: ConfinementOptions): boolean {
   return o.dotfiles || !hasHiddenSegment(rel);
 }
 
-/** Whether `/proc/self/fd` tells the path of an `O_PATH` descriptor (Linux); probed once. */
+/**
+ * Whether `/proc/self/fd` tells the path of an `O_PATH` descriptor (Linux) and may be read
+ * (`--allow-read` must cover `/proc/self/fd` as well as DIR); probed once, on the root.
+ */
 let procProbe: boolean | undefined;
-function procAvailable(): boolean {
-  procProbe ??= probeProc();
+function procAvailable(root: string): boolean {
+  procProbe ??= probeProc(root);
   return procProbe;
 }
 
-function probeProc(): boolean {
+function probeProc(root: string): boolean {
   let fd = -1;
   try {
-    fd = fs.openSync("/", OPEN_FLAGS);
-    return fs.readlinkSync(`/proc/self/fd/${fd}`) === "/";
+    fd = fs.openSync(root, OPEN_FLAGS);
+    const proc = `/proc/self/fd/${fd}`;
+    return fs.readlinkSync(proc) === root && Deno.statSync(proc).isDirectory;
   } catch {
     return false;
   } finally {
@@ -162,7 +173,8 @@ export class Confinement {
 
   /** Resolves the root to its real path once. */
   static async create(o: ConfinementOptions): Promise<Confinement> {
-    return new Confinement({ ...o, root: await Deno.realPath(o.root) }, procAvailable());
+    const root = await Deno.realPath(o.root);
+    return new Confinement({ ...o, root }, !o.byName && procAvailable(root));
   }
 
   /** The real root. */
@@ -209,14 +221,33 @@ export class Confinement {
    */
   async openFile(held: Held): Promise<Deno.FsFile> {
     if (!held.info.isFile) throw new HttpError(STATUS.Forbidden, "Forbidden", { close: false });
-    return await Deno.open(held.path, { read: true });
+    if (this.raceProof) return await Deno.open(held.path, { read: true });
+    // The fallback: opened by its real path, non-blocking, and only read if the descriptor is
+    // a regular file and the very inode that was checked (a swap in between → 404).
+    const fd = await openNonBlocking(held.real, true).catch((e) => {
+      throw e.code === "ELOOP" ? notFound() : toDenoError(e);
+    });
+    const file = new FdFile(fd);
+    try {
+      const info = fstatInfo(fd);
+      if (!info.isFile) throw new HttpError(STATUS.Forbidden, "Forbidden", { close: false });
+      if (info.dev !== held.info.dev || info.ino !== held.info.ino) throw notFound();
+      return file.asFsFile();
+    } catch (e) {
+      file.close();
+      throw e;
+    }
   }
 
   /** The fallback: the check by name of earlier versions (not race-proof). */
   async #openByName(path: string): Promise<Held> {
-    const info = await Deno.stat(path);
+    // The real path first, then the lstat of that path (symlink-free when resolved: a symlink
+    // there now is a swap → 404); openFile opens it without following a last symlink and
+    // compares the inode it got with this one.
     const real = await Deno.realPath(path);
     if (!mayServe(real, this.options)) throw notFound();
+    const info = await Deno.lstat(real);
+    if (info.isSymlink) throw notFound();
     return { path: real, real, info, close() {} };
   }
 }
@@ -227,12 +258,17 @@ export class Confinement {
  * then compare the opened file's version with the one they were asked for.
  */
 export async function openRegular(path: string): Promise<Deno.FsFile> {
-  if (!procAvailable()) {
-    // Not Linux: a type check by name, then the open (a FIFO swapped in between could block).
-    if (!(await Deno.stat(path)).isFile) {
+  if (procProbe !== true) {
+    // No /proc/self/fd: opened non-blocking, read only if it is a regular file.
+    const fd = await openNonBlocking(path).catch((e) => {
+      throw toDenoError(e);
+    });
+    const file = new FdFile(fd);
+    if (!fstatInfo(fd).isFile) {
+      file.close();
       throw new Deno.errors.PermissionDenied("not a regular file");
     }
-    return await Deno.open(path, { read: true });
+    return file.asFsFile();
   }
   const fd = await openPath(path);
   try {

@@ -171,65 +171,70 @@ async function mkfifo(path: string): Promise<boolean> {
   }
 }
 
-Deno.test("a FIFO swapped in is answered at once, and other requests keep working", async (t) => {
-  const base = await Deno.makeTempDir({ prefix: "ferry_race_fifo_" });
-  try {
-    const root = join(base, "root");
-    await Deno.mkdir(root);
-    if (!await mkfifo(join(root, "q_fifo"))) {
-      if (Deno.env.get("CI") === "true") throw new Error("mkfifo is required under CI");
-      console.log("  (skipped: mkfifo is not available)");
-      return;
-    }
-    await Deno.writeTextFile(join(root, "q_reg"), "public\n");
-    await Deno.writeTextFile(join(root, "other"), "other\n");
-    const server = await startServer(root, ["--log", "none"]);
+/** -A: the verified open through /proc/self/fd; the narrower set: the fallback by name. */
+const PERMISSION_SETS = [["-A"], ["--allow-net", "--allow-read", "--allow-sys"]];
+
+for (const permissions of PERMISSION_SETS) {
+  Deno.test(`a FIFO swapped in is answered at once, and other requests keep working (${permissions.join(" ")})`, async (t) => {
+    const base = await Deno.makeTempDir({ prefix: "ferry_race_fifo_" });
     try {
-      await t.step("while q is swapped between a file and a FIFO", async () => {
-        const tally: Tally = { requests: 0, leaks: [], hangs: [], statuses: new Map() };
-        const swapper = runSwapper(SWAP_MS, [
-          "dir",
-          join(root, "q"),
-          join(root, "q_reg"),
-          join(root, "q_fifo"),
-        ]);
-        await new Promise((r) => setTimeout(r, 300));
-        const until = Date.now() + SWAP_MS - 500;
-        // Old servers opened a FIFO blocking: 64 such requests held every blocking thread.
-        await Promise.all([
-          ...Array.from({ length: 64 }, () => client(server.url, ["/q?#"], until, tally)),
-          client(server.url, ["/other?#"], until, tally),
-        ]);
-        const out = await swapper;
-        console.log(
-          `  fifo race: ${tally.requests} requests, ${tally.hangs.length} hangs, statuses ` +
-            JSON.stringify(Object.fromEntries(tally.statuses)),
-        );
-        assert.ok(out.success);
-        assert.deepEqual(tally.hangs.slice(0, 5), [], `${tally.hangs.length} hangs`);
-        for (const s of tally.statuses.keys()) assert.ok([200, 403, 404].includes(s), `${s}`);
-      });
-      await t.step("a FIFO in place: 64 GETs answered 403, then a file is served", async () => {
-        await Deno.rename(join(root, "q_fifo"), join(root, "q"));
-        const answers = await Promise.all(
-          Array.from({ length: 64 }, async (_, i) => {
-            const r = await fetch(`${server.url}q?${i}`, {
-              signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
-            });
-            await r.body?.cancel();
-            return r.status;
-          }),
-        );
-        assert.deepEqual(new Set(answers), new Set([403]));
-        const r = await fetch(`${server.url}other?after`, {
-          signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+      const root = join(base, "root");
+      await Deno.mkdir(root);
+      if (!await mkfifo(join(root, "q_fifo"))) {
+        if (Deno.env.get("CI") === "true") throw new Error("mkfifo is required under CI");
+        console.log("  (skipped: mkfifo is not available)");
+        return;
+      }
+      await Deno.writeTextFile(join(root, "q_reg"), "public\n");
+      await Deno.writeTextFile(join(root, "other"), "other\n");
+      const server = await startServer(root, ["--log", "none"], { permissions });
+      try {
+        await t.step("while q is swapped between a file and a FIFO", async () => {
+          const tally: Tally = { requests: 0, leaks: [], hangs: [], statuses: new Map() };
+          const swapper = runSwapper(SWAP_MS, [
+            "dir",
+            join(root, "q"),
+            join(root, "q_reg"),
+            join(root, "q_fifo"),
+          ]);
+          await new Promise((r) => setTimeout(r, 300));
+          const until = Date.now() + SWAP_MS - 500;
+          // Old servers opened a FIFO blocking: 64 such requests held every blocking thread.
+          await Promise.all([
+            ...Array.from({ length: 64 }, () => client(server.url, ["/q?#"], until, tally)),
+            client(server.url, ["/other?#"], until, tally),
+          ]);
+          const out = await swapper;
+          console.log(
+            `  fifo race: ${tally.requests} requests, ${tally.hangs.length} hangs, statuses ` +
+              JSON.stringify(Object.fromEntries(tally.statuses)),
+          );
+          assert.ok(out.success);
+          assert.deepEqual(tally.hangs.slice(0, 5), [], `${tally.hangs.length} hangs`);
+          for (const s of tally.statuses.keys()) assert.ok([200, 403, 404].includes(s), `${s}`);
         });
-        assert.equal(await r.text(), "other\n");
-      });
+        await t.step("a FIFO in place: 64 GETs answered 403, then a file is served", async () => {
+          await Deno.rename(join(root, "q_fifo"), join(root, "q"));
+          const answers = await Promise.all(
+            Array.from({ length: 64 }, async (_, i) => {
+              const r = await fetch(`${server.url}q?${i}`, {
+                signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+              });
+              await r.body?.cancel();
+              return r.status;
+            }),
+          );
+          assert.deepEqual(new Set(answers), new Set([403]));
+          const r = await fetch(`${server.url}other?after`, {
+            signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+          });
+          assert.equal(await r.text(), "other\n");
+        });
+      } finally {
+        await server.stop();
+      }
     } finally {
-      await server.stop();
+      await Deno.remove(base, { recursive: true });
     }
-  } finally {
-    await Deno.remove(base, { recursive: true });
-  }
-});
+  });
+}

@@ -107,3 +107,51 @@ Deno.test("Confinement.open() verifies what it opened; openFile() reads only reg
     await Deno.remove(base, { recursive: true });
   }
 });
+
+Deno.test("Confinement (fallback by name): FIFOs never block; a swap after the check → 404", async () => {
+  const { base, root, fifo } = await tree();
+  try {
+    const c = await Confinement.create({
+      root,
+      dotfiles: false,
+      followSymlinks: false,
+      byName: true,
+    });
+    assert.equal(c.raceProof, false);
+    // A regular file, read and sought through the descriptor.
+    const held = await c.open(join(root, "a.txt"));
+    const f = await c.openFile(held);
+    try {
+      await f.seek(1, Deno.SeekMode.Start);
+      const buf = new Uint8Array(16);
+      const n = await f.read(buf);
+      assert.equal(new TextDecoder().decode(buf.subarray(0, n ?? 0)), "ello");
+      assert.equal(await f.read(buf), null);
+      assert.equal((await f.stat()).size, 5);
+    } finally {
+      f.close();
+    }
+    for (const name of ["out-link", "out-dir/secret", "dot-link"]) {
+      await assert.rejects(() => c.open(join(root, name)), HttpError, name);
+    }
+    // Checked as a regular file, then swapped for a symlink to outside, or for another file.
+    const checked = await c.open(join(root, "a.txt"));
+    // Kept aside, not removed: its inode number must not be reused by the files made next.
+    await Deno.rename(join(root, "a.txt"), join(root, "a.orig"));
+    await Deno.symlink("../out/secret", join(root, "a.txt"));
+    await assert.rejects(() => c.openFile(checked), HttpError, "a symlink swapped in");
+    await Deno.writeTextFile(join(root, "b.txt"), "other");
+    await Deno.rename(join(root, "b.txt"), join(root, "a.txt"));
+    await assert.rejects(() => c.openFile(checked), HttpError, "another inode swapped in");
+    if (fifo) {
+      const h = await c.open(join(root, "fifo"));
+      await assert.rejects(() => c.openFile(h), HttpError);
+      // Checked as a file, then a FIFO swapped in: refused without blocking.
+      const asFile = await c.open(join(root, "a.txt"));
+      await Deno.rename(join(root, "fifo"), join(root, "a.txt"));
+      await assert.rejects(() => c.openFile(asFile), HttpError);
+    }
+  } finally {
+    await Deno.remove(base, { recursive: true });
+  }
+});
