@@ -1,7 +1,8 @@
 /**
  * Confinement under races: while a separate process swaps entries of the served directory at
  * full speed (tests/e2e/swapper.ts) — a file ↔ a symlink to an outside secret, a directory ↔ a
- * symlink to an outside directory, a file ↔ a symlink to a dotfile, a file ↔ a FIFO — clients
+ * symlink to an outside directory, a file ↔ a symlink to a dotfile, a directory ↔ a symlink to
+ * a dot-directory, a file ↔ a FIFO — clients
  * GET, list and hit the small-file cache. Not one byte of a secret, no outside entry and no
  * outside size may come back, and every request is answered (no hang).
  *
@@ -58,6 +59,13 @@ async function fixture() {
   await Deno.writeTextFile(join(root, "d_dir", "x"), "public x\n");
   await Deno.symlink(join(out, "odir"), join(root, "d_lnk"));
   await Deno.writeTextFile(join(root, ".env"), padded(MARK, SECRET_SIZE));
+  // A dot-directory inside, and its public twin.
+  await Deno.mkdir(join(root, ".git"));
+  await Deno.writeTextFile(join(root, ".git", "x"), padded(MARK, SECRET_SIZE));
+  await Deno.writeTextFile(join(root, ".git", OUTSIDE_NAME), "n");
+  await Deno.mkdir(join(root, "e_dir"));
+  await Deno.writeTextFile(join(root, "e_dir", "x"), "public x\n");
+  await Deno.symlink(".git", join(root, "e_lnk"));
   await Deno.writeTextFile(join(root, "f"), "public\n");
   await Deno.writeTextFile(join(root, "b"), "p".repeat(200_000));
   await Deno.writeTextFile(join(root, "g"), "public\n");
@@ -66,6 +74,7 @@ async function fixture() {
     ["file", join(root, "b"), join(root, "bigpub"), join(out, "bigsecret")],
     ["file", join(root, "g"), join(root, "pub"), ".env"],
     ["dir", join(root, "d"), join(root, "d_dir"), join(root, "d_lnk")],
+    ["dir", join(root, "e"), join(root, "e_dir"), join(root, "e_lnk")],
   ].flat();
   return { base, root, swaps };
 }
@@ -136,12 +145,14 @@ Deno.test("confinement holds while entries are swapped with outside symlinks at 
       "/?json#",
       "/g?#",
       "/g",
+      "/e/x?#",
+      "/e/?json#",
     ];
     await Promise.all(Array.from({ length: CLIENTS }, () => client(server.url, paths, until, t)));
     const out = await swapper;
     const rounds = new TextDecoder().decode(out.stdout).trim();
     // After the race: the cache must hold nothing that leaked.
-    for (const p of ["/f", "/g", "/d/x"]) {
+    for (const p of ["/f", "/g", "/d/x", "/e/x"]) {
       const body = await (await fetch(server.url + p.slice(1))).text();
       const leak = leakIn(p, 200, body);
       if (leak !== null) t.leaks.push("after the race: " + leak);
