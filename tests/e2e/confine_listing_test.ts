@@ -90,3 +90,35 @@ Deno.test("a listing offers exactly what GET serves (HTML and JSON)", async () =
     await Deno.remove(base, { recursive: true });
   }
 });
+
+Deno.test("DIR=/: a symlink to a top-level dotfile is answered 404 with dotfiles off", async () => {
+  const dot = [...Deno.readDirSync("/")].find((e) => e.name.startsWith(".") && e.isFile);
+  if (dot === undefined) {
+    console.log(
+      "  (skipped: no top-level dotfile here; tests/server/verified_open_test.ts covers it)",
+    );
+    return;
+  }
+  const base = await Deno.realPath(await Deno.makeTempDir({ prefix: "ferry_root_e2e_" }));
+  try {
+    await Deno.symlink(`/${dot.name}`, join(base, "link"));
+    await Deno.writeTextFile(join(base, "plain.txt"), "plain");
+    const server = await startServer("/", ["--log", "none"]);
+    try {
+      const get = async (path: string) => {
+        const r = await fetch(server.url + path.slice(1), {
+          signal: AbortSignal.timeout(TIMEOUT_MS),
+        });
+        await r.body?.cancel();
+        return r.status;
+      };
+      assert.equal(await get(`${base}/plain.txt`), 200);
+      assert.equal(await get(`${base}/link`), 404);
+      assert.equal(await get(`/${dot.name}`), 404);
+    } finally {
+      await server.stop();
+    }
+  } finally {
+    await Deno.remove(base, { recursive: true });
+  }
+});

@@ -155,3 +155,25 @@ Deno.test("Confinement (fallback by name): FIFOs never block; a swap after the c
     await Deno.remove(base, { recursive: true });
   }
 });
+
+Deno.test("Confinement with DIR=/: a symlink to a top-level dotfile is not served with dotfiles off", async () => {
+  // A real top-level dotfile is needed (none can be made without writing to /).
+  const dot = [...Deno.readDirSync("/")].find((e) => e.name.startsWith(".") && e.isFile);
+  if (dot === undefined) {
+    console.log("  (skipped: no top-level dotfile on this machine; the table above covers it)");
+    return;
+  }
+  const base = await Deno.makeTempDir({ prefix: "ferry_root_dot_" });
+  try {
+    await Deno.symlink(`/${dot.name}`, join(base, "link"));
+    const off = await Confinement.create({ root: "/", dotfiles: false, followSymlinks: false });
+    await assert.rejects(() => off.open(join(base, "link")), HttpError);
+    await assert.rejects(() => off.open(`/${dot.name}`), HttpError);
+    const on = await Confinement.create({ root: "/", dotfiles: true, followSymlinks: false });
+    const held = await on.open(join(base, "link"));
+    assert.equal(held.real, `/${dot.name}`);
+    held.close();
+  } finally {
+    await Deno.remove(base, { recursive: true });
+  }
+});
