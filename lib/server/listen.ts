@@ -155,8 +155,8 @@ export class Server {
     const log = new Logger(o.log ?? "text", o.logOut);
     if (!files.confine.raceProof) {
       log.warn(
-        "confinement is checked by name, not on the opened file (no /proc/self/fd: not Linux, " +
-          "or --allow-read does not include /proc/self/fd): renaming races inside DIR could leak",
+        "confinement is checked by name, not on the opened file: Deno lets only --allow-all " +
+          "(-A) read /proc/self/fd (or this is not Linux); renaming races inside DIR could leak",
       );
     }
     const limits: ConnectionLimits = {

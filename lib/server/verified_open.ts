@@ -139,7 +139,7 @@ export function mayServe(real: string, o: ConfinementOptions): boolean {
 
 /**
  * Whether `/proc/self/fd` tells the path of an `O_PATH` descriptor (Linux) and may be read
- * (`--allow-read` must cover `/proc/self/fd` as well as DIR); probed once, on the root.
+ * (Deno allows it only with `--allow-all`); probed once, on the root.
  */
 let procProbe: boolean | undefined;
 function procAvailable(root: string): boolean {
