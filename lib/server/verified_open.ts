@@ -23,11 +23,12 @@
  * realpath, open, fstat).
  *
  * Deno lets a program read `/proc/self/fd` only with `--allow-all` (denoland/deno#23703).
- * Without it (or off Linux), it falls back to a check by name — stat, realpath inside the root
- * — then opens the real path non-blocking (lib/server/fd_file.ts) and reads only if the
- * descriptor is a regular file with the (device, inode) that was checked: FIFOs still never
- * block, but a swap of a parent directory in the narrow window between the realpath and the
- * open can still be won, and listings are read by name. {@linkcode Confinement.raceProof}
+ * Without it (or off Linux), it falls back to a check by name — the real path inside the root,
+ * then its lstat — and opens that real path `O_NONBLOCK|O_NOFOLLOW` (lib/server/fd_file.ts),
+ * reading only if the descriptor is a regular file with the (device, inode) that was checked:
+ * FIFOs still never block and a swapped last component is caught, but a swap of a parent
+ * directory in the narrow window between the realpath and the open can still be won, and
+ * listings are read by name. {@linkcode Confinement.raceProof}
  * says which one runs (the server warns at start-up).
  *
  * @example
