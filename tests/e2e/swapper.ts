@@ -8,7 +8,8 @@
  * - `dir TARGET A B`: TARGET becomes the entry A (a directory), then B (a symlink), and so on;
  *   a directory cannot be renamed over, so TARGET is briefly absent between the two.
  *
- * Usage: `deno run --allow-read --allow-write swapper.ts DURATION_MS [file|dir ...]...`
+ * Usage: `deno run --allow-read --allow-write swapper.ts DURATION_MS MARKER [file|dir ...]...`
+ * (MARKER: a file created when swapping starts, for the test to wait on).
  *
  * @module
  */
@@ -38,13 +39,14 @@ function dirSwap(target: string, a: string, b: string): void {
 }
 
 if (import.meta.main) {
-  const [durationText, ...rest] = Deno.args;
-  const until = Date.now() + Number(durationText);
+  const [durationText, marker, ...rest] = Deno.args;
   const swaps: Array<() => void> = [];
   for (let i = 0; i + 3 < rest.length; i += 4) {
     const [kind, target, x, y] = rest.slice(i, i + 4);
     swaps.push(kind === "file" ? () => fileSwap(target, x, y) : () => dirSwap(target, x, y));
   }
+  Deno.writeTextFileSync(marker, "started");
+  const until = Date.now() + Number(durationText);
   let rounds = 0;
   while (rounds < MAX_ROUNDS && (rounds & 63 || Date.now() < until)) {
     for (const swap of swaps) swap();
