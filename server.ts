@@ -35,9 +35,8 @@ Options:
   --idle-timeout SEC      close keep-alive connections idle this long (default ${
   s(DEFAULTS.idleTimeoutMs)
 })
-  --write-timeout SEC     close a client that reads nothing this long (default ${
-  s(DEFAULTS.writeTimeoutMs)
-})
+  --write-timeout SEC     close a client that reads nothing this long, or a response
+                          that takes this long to start (default ${s(DEFAULTS.writeTimeoutMs)})
   --max-requests N        requests per connection (default ${DEFAULTS.maxRequests})
   --grace SEC             on SIGINT/SIGTERM, let responses finish this long (default ${
   s(DEFAULTS.graceMs)

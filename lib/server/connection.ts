@@ -72,7 +72,7 @@ export interface ConnState {
   /** Connection id and the peer as `host:port` (empty when nothing is logged), for the log. */
   readonly id: number;
   readonly peer: string;
-  /** Absolute time (ms) after which the sweeper closes the connection; 0 = none. */
+  /** Absolute time (ms) after which the sweeper closes a "busy" connection; 0 = none. */
   deadline: number;
   /** "head": waiting for or reading a request head; "busy": answering one. */
   phase: "head" | "busy";
@@ -421,7 +421,11 @@ export async function serveConnection(
           he = got.length;
         }
         state.phase = "busy";
-        state.deadline = 0;
+        // The busy phase has a deadline too: finding, opening or listing what to send must
+        // make progress within the write timeout, like every write after it (writeAll pushes
+        // it on). Nothing here should block, but a stuck file system must not hold the
+        // connection forever.
+        state.deadline = turnMs() + ctx.limits.writeTimeoutMs;
         state.first = false;
         headAt = ctx.log.enabled ? turnPerfMs() : 0; // for the access log only
         // From a trusted proxy the fields are needed (X-Forwarded-For): the full parse. The
@@ -500,7 +504,7 @@ export async function serveConnection(
  */
 async function answerBadHead(state: ConnState, e: HttpError, ctx: ServerContext): Promise<boolean> {
   state.phase = "busy";
-  state.deadline = 0;
+  state.deadline = turnMs() + ctx.limits.writeTimeoutMs;
   const reply = replyForError(e);
   const keep = !reply.close && !ctx.draining;
   await sendReply(state, reply, false, keep, ctx);

@@ -93,6 +93,9 @@ export const DEFAULTS = {
 /** How long the accept loop waits after an error, doubling up to the maximum. */
 const ACCEPT_BACKOFF_MIN_MS = 10;
 const ACCEPT_BACKOFF_MAX_MS = 1_000;
+/** After the grace period and closing every socket, how long shutdown still waits for the
+ * connection tasks to end before it returns anyway. */
+const SHUTDOWN_STRAGGLER_MS = 2_000;
 /** How often the sweeper checks deadlines: timeouts are accurate to this. */
 const SWEEP_INTERVAL_MS = 250;
 /** A 503 to a connection over the cap gets this long to be written. */
@@ -159,6 +162,12 @@ export class Server {
     // cache checks every hit by stat instead.
     if (!o.followSymlinks) files.cache.watch(files.root);
     const log = new Logger(o.log ?? "text", o.logOut);
+    if (!files.confine.raceProof) {
+      log.warn(
+        "confinement is checked by name, not on the opened file: Deno lets only --allow-all " +
+          "(-A) read /proc/self/fd (or this is not Linux); renaming races inside DIR could leak",
+      );
+    }
     const limits: ConnectionLimits = {
       headTimeoutMs: o.headTimeoutMs ?? DEFAULTS.headTimeoutMs,
       idleTimeoutMs: o.idleTimeoutMs ?? DEFAULTS.idleTimeoutMs,
@@ -278,7 +287,10 @@ export class Server {
         s.conn.close();
       } catch { /* gone */ }
     }
-    while (conns.size > 0) await new Promise((r) => setTimeout(r, 5));
+    // Closed sockets end their tasks at the next await; one stuck in a file system call that
+    // never returns must not hold shutdown forever.
+    const hardUntil = Date.now() + SHUTDOWN_STRAGGLER_MS;
+    while (conns.size > 0 && Date.now() < hardUntil) await new Promise((r) => setTimeout(r, 5));
     await this.#acceptLoop;
     clearInterval(this.#sweeper);
     await this.#digests?.close();

@@ -1,8 +1,8 @@
 /**
- * Directory index data: read a directory into entries ({@linkcode readListing}), the size and
- * time texts rows show ({@linkcode humanSize}, {@linkcode formatMtime}), and whether the Accept
- * field prefers JSON ({@linkcode prefersJson}). The page and the JSON are rendered by
- * `listing_page.ts`.
+ * Directory index data: the entry type (gathered by `listing_entries.ts`, which decides what is
+ * listed, with the same policy as GET), the size and time texts rows show
+ * ({@linkcode humanSize}, {@linkcode formatMtime}), and whether the Accept field prefers JSON
+ * ({@linkcode prefersJson}). The page and the JSON are rendered by `listing_page.ts`.
  *
  * @example
  * ```ts
@@ -13,7 +13,6 @@
  * @module
  */
 
-import { join } from "node:path";
 import { trimOws } from "../http/ows.ts";
 
 /**
@@ -23,9 +22,6 @@ import { trimOws } from "../http/ows.ts";
  * cut listing by `entries.length === MAX_LISTING_ENTRIES`.
  */
 export const MAX_LISTING_ENTRIES = 10_000;
-/** Stats in flight at once while reading a directory: fast on SSDs without flooding the
- * runtime's blocking thread pool that file reads of other requests share. */
-const STAT_CONCURRENCY = 32;
 
 /** One row of a directory listing. */
 export interface ListingEntry {
@@ -35,12 +31,6 @@ export interface ListingEntry {
   size: number;
   /** Last modification, ms since the epoch; null when the file system does not say. */
   mtimeMs: number | null;
-}
-
-/** Options of {@linkcode readListing}. */
-export interface ReadListingOptions {
-  /** Include names starting with `.`. */
-  dotfiles: boolean;
 }
 
 const UNITS = ["KiB", "MiB", "GiB", "TiB", "PiB"];
@@ -125,58 +115,4 @@ function qualityOf(accept: string, type: string, subtype: string): number {
 export function prefersJson(accept: string | undefined | null): boolean {
   if (!accept) return false;
   return qualityOf(accept, "application", "json") > qualityOf(accept, "text", "html");
-}
-
-/** Stats one directory entry; null when it should not be listed. */
-async function statEntry(dirPath: string, entry: Deno.DirEntry): Promise<ListingEntry | null> {
-  const full = join(dirPath, entry.name);
-  let info: Deno.FileInfo;
-  try {
-    // A symlink is shown with its target's stat; a broken one (stat fails) is skipped.
-    info = entry.isSymlink ? await Deno.stat(full) : await Deno.lstat(full);
-  } catch {
-    return null; // removed since readDir, broken link, or no permission: nothing to offer
-  }
-  // FIFOs, sockets and devices cannot be downloaded (the server answers 403): not listed.
-  if (!info.isFile && !info.isDirectory) return null;
-  return {
-    name: entry.name,
-    isDirectory: info.isDirectory,
-    size: info.isDirectory ? 0 : info.size,
-    mtimeMs: info.mtime?.getTime() ?? null,
-  };
-}
-
-/**
- * Reads the directory at `dirPath` (a file system path) into listing entries, unsorted: at most
- * {@linkcode MAX_LISTING_ENTRIES}; names starting with `.` only when `dotfiles`; symlinks with
- * the stat of their target, broken ones skipped; only regular files and directories.
- *
- * @example
- * ```ts ignore
- * import { readListing } from "./listing.ts";
- * const entries = await readListing("/srv/www/docs", { dotfiles: false });
- * ```
- */
-export async function readListing(
-  dirPath: string,
-  options: ReadListingOptions,
-): Promise<ListingEntry[]> {
-  const out: ListingEntry[] = [];
-  let batch: Deno.DirEntry[] = [];
-  const flush = async () => {
-    const stats = await Promise.all(batch.map((e) => statEntry(dirPath, e)));
-    batch = [];
-    for (const s of stats) if (s !== null && out.length < MAX_LISTING_ENTRIES) out.push(s);
-  };
-  for await (const entry of Deno.readDir(dirPath)) {
-    if (!options.dotfiles && entry.name.startsWith(".")) continue;
-    batch.push(entry);
-    if (batch.length === STAT_CONCURRENCY) {
-      await flush();
-      if (out.length >= MAX_LISTING_ENTRIES) break;
-    }
-  }
-  await flush();
-  return out;
 }

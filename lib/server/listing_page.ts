@@ -397,10 +397,68 @@ export interface ListingRequest {
 
 const encoder = new TextEncoder();
 
+/** Which listing a request asks for: JSON or the page, and the sort. */
+export interface ListingChoice {
+  json: boolean;
+  sort: SortKey;
+  order: SortOrder;
+  /** Names everything the body depends on besides the entries, the path and the server's
+   * settings: equal keys, equal bodies (the listing cache keys pages on it). */
+  key: string;
+}
+
 /**
- * The listing as a 200 response body with its fields: JSON for `?format=json` or an Accept that
- * prefers `application/json`, else the HTML page with its Content-Security-Policy. `Vary:
- * Accept` always, so a cache never hands the page to a script or JSON to a browser.
+ * JSON for `?format=json` or an Accept that prefers `application/json`, else the HTML page;
+ * the sort from the query.
+ */
+export function chooseListing(req: Pick<ListingRequest, "target" | "accept">): ListingChoice {
+  const q = parseListingQuery(req.target);
+  const json = q.format === "json" || (q.format === null && prefersJson(req.accept));
+  return {
+    json,
+    sort: q.sort,
+    order: q.order,
+    key: `${json ? "json" : "html"}:${q.sort}:${q.order}`,
+  };
+}
+
+/** The body of the chosen listing. */
+export function renderListing(
+  path: string,
+  entries: readonly ListingEntry[],
+  choice: ListingChoice,
+  how: Pick<ListingRequest, "archive" | "truncated">,
+): Uint8Array {
+  const options = { sort: choice.sort, order: choice.order, ...how };
+  return encoder.encode(
+    choice.json
+      ? renderListingJson(path, entries, options)
+      : renderListingPage(path, entries, options),
+  );
+}
+
+/**
+ * The fields of a listing response: `Vary: Accept` always, so a cache never hands the page to
+ * a script or JSON to a browser; the page's Content-Security-Policy.
+ */
+export function listingFields(json: boolean, length: number): Array<[string, string]> {
+  const fields: Array<[string, string]> = [
+    ["Content-Type", json ? "application/json; charset=utf-8" : "text/html; charset=utf-8"],
+    ["Content-Length", String(length)],
+    ["Cache-Control", "no-cache"],
+    ["Vary", "Accept"],
+    ["X-Content-Type-Options", "nosniff"],
+  ];
+  if (!json) {
+    fields.push(["Content-Security-Policy", LISTING_CSP]);
+    fields.push(["Referrer-Policy", "no-referrer"]);
+  }
+  return fields;
+}
+
+/**
+ * The listing as a 200 response body with its fields ({@linkcode chooseListing},
+ * {@linkcode renderListing}, {@linkcode listingFields} in one call).
  *
  * @example
  * ```ts
@@ -415,24 +473,7 @@ export function listingResponse(
   entries: readonly ListingEntry[],
   req: ListingRequest,
 ): { fields: Array<[string, string]>; body: Uint8Array } {
-  const q = parseListingQuery(req.target);
-  const json = q.format === "json" || (q.format === null && prefersJson(req.accept));
-  const options = { sort: q.sort, order: q.order, truncated: req.truncated, archive: req.archive };
-  const body = encoder.encode(
-    json
-      ? renderListingJson(req.path, entries, options)
-      : renderListingPage(req.path, entries, options),
-  );
-  const fields: Array<[string, string]> = [
-    ["Content-Type", json ? "application/json; charset=utf-8" : "text/html; charset=utf-8"],
-    ["Content-Length", String(body.length)],
-    ["Cache-Control", "no-cache"],
-    ["Vary", "Accept"],
-    ["X-Content-Type-Options", "nosniff"],
-  ];
-  if (!json) {
-    fields.push(["Content-Security-Policy", LISTING_CSP]);
-    fields.push(["Referrer-Policy", "no-referrer"]);
-  }
-  return { fields, body };
+  const choice = chooseListing(req);
+  const body = renderListing(req.path, entries, choice, req);
+  return { fields: listingFields(choice.json, body.length), body };
 }

@@ -1,12 +1,5 @@
 import assert from "node:assert/strict";
-import {
-  formatMtime,
-  humanSize,
-  type ListingEntry,
-  MAX_LISTING_ENTRIES,
-  prefersJson,
-  readListing,
-} from "../../lib/server/listing.ts";
+import { formatMtime, humanSize, prefersJson } from "../../lib/server/listing.ts";
 
 const T = Date.UTC(2024, 0, 2, 3, 4, 59, 999); // 2024-01-02 03:04 UTC
 
@@ -65,55 +58,4 @@ Deno.test("prefersJson() compares q-values of the most specific matching ranges"
     [",,,", false],
   ];
   for (const [accept, want] of cases) assert.equal(prefersJson(accept), want, String(accept));
-});
-
-Deno.test("readListing() reads files, directories and symlinks; hides dotfiles", async () => {
-  const root = await Deno.makeTempDir({ prefix: "ferry_listing_" });
-  try {
-    await Deno.writeTextFile(`${root}/a.txt`, "hello");
-    await Deno.writeTextFile(`${root}/.hidden`, "x");
-    await Deno.mkdir(`${root}/sub`);
-    await Deno.symlink(`${root}/a.txt`, `${root}/link.txt`);
-    await Deno.symlink(`${root}/sub`, `${root}/linkdir`);
-    await Deno.symlink(`${root}/missing`, `${root}/broken`);
-
-    const byName = (es: ListingEntry[]) => es.map((e) => e.name).sort();
-    const entries = await readListing(root, { dotfiles: false });
-    assert.deepEqual(byName(entries), ["a.txt", "link.txt", "linkdir", "sub"]);
-    const link = entries.find((e) => e.name === "link.txt")!;
-    assert.equal(link.isDirectory, false);
-    assert.equal(link.size, 5, "a symlink shows its target's size");
-    assert.equal(entries.find((e) => e.name === "linkdir")!.isDirectory, true);
-    assert.equal(entries.find((e) => e.name === "sub")!.size, 0);
-    assert.equal(typeof entries.find((e) => e.name === "a.txt")!.mtimeMs, "number");
-
-    const all = await readListing(root, { dotfiles: true });
-    assert.deepEqual(byName(all), [".hidden", "a.txt", "link.txt", "linkdir", "sub"]);
-  } finally {
-    await Deno.remove(root, { recursive: true });
-  }
-});
-
-Deno.test("readListing() stops at MAX_LISTING_ENTRIES", async () => {
-  assert.equal(MAX_LISTING_ENTRIES, 10_000);
-  const root = await Deno.makeTempDir({ prefix: "ferry_listing_big_" });
-  try {
-    const n = MAX_LISTING_ENTRIES + 5;
-    for (let i = 0; i < n; i += 500) {
-      await Promise.all(
-        Array.from(
-          { length: Math.min(500, n - i) },
-          (_, j) => Deno.writeFile(`${root}/f${i + j}`, new Uint8Array()),
-        ),
-      );
-    }
-    const entries = await readListing(root, { dotfiles: false });
-    assert.equal(entries.length, MAX_LISTING_ENTRIES);
-  } finally {
-    await Deno.remove(root, { recursive: true });
-  }
-});
-
-Deno.test("readListing() rejects a path that is not a readable directory", async () => {
-  await assert.rejects(() => readListing("/nonexistent/ferry/dir", { dotfiles: false }));
 });
