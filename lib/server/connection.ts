@@ -22,12 +22,10 @@ import { errorReply, type FileServer, type Reply, replyForError } from "./files.
 import type { Logger } from "./log.ts";
 import { SMALL_FILE_MAX_BYTES } from "./small_cache.ts";
 import { turnMs, turnPerfMs } from "./clock.ts";
+import { type BodyStream, streamRange, TruncatedFileError } from "./stream_body.ts";
+import type { ConnLimiter } from "./conn_limits.ts";
 
-/** Bytes per file read while streaming. 1 MiB with the next read in flight during the current
- * write measured 3.1–3.4 GB/s on a 1 GiB file here, against 0.9 GB/s for 64 KiB chunks. */
-export const STREAM_CHUNK_BYTES = 1 << 20;
-/** Spare stream buffers kept for reuse (2 per streaming response); bounds idle memory. */
-const POOL_MAX = 16;
+export { LARGE_CHUNK_BYTES as STREAM_CHUNK_BYTES } from "./stream_body.ts";
 
 const HEAD_LIMITS = { maxHeadBytes: MAX_HEAD_BYTES, maxFirstLineBytes: MAX_REQUEST_LINE_BYTES };
 
@@ -42,6 +40,11 @@ export interface ConnectionLimits {
   writeTimeoutMs: number;
   /** Requests served on one connection before it is closed. */
   maxRequests: number;
+  /** While a response is being written, the client must take at least this many bytes per
+   * second, measured over {@linkcode ConnectionLimits.rateWindowMs}; 0 = no minimum. */
+  minRate?: number;
+  /** The window of the minimum rate. */
+  rateWindowMs?: number;
 }
 
 /** What every connection shares. */
@@ -58,6 +61,8 @@ export interface ServerContext {
    * different workers never collide in one log). */
   nextId: number;
   idStep: number;
+  /** The connection caps (total and per address, across workers); released on close. */
+  limiter?: ConnLimiter;
 }
 
 /** The state of one connection, as the sweeper and shutdown see it. */
@@ -87,6 +92,16 @@ export interface ConnState {
   slot: number;
   /** Body bytes sent on it so far (for the log). */
   bytesOut: number;
+  /** Bytes the kernel has accepted on it (heads included), for the minimum rate. */
+  sent: number;
+  /** Start of the current minimum-rate window (0: none: not writing since the last idle
+   * wait), and `sent` then. */
+  rateAt: number;
+  rateMark: number;
+  /** A large response body in progress (its buffers can be taken back when it stalls). */
+  stream: BodyStream | null;
+  /** What {@linkcode ConnLimiter.acquire} gave it (-1: nothing to release). */
+  limitToken: number;
 }
 
 /**
@@ -164,14 +179,6 @@ function isPlain(head: RequestHead): boolean {
   return true;
 }
 
-const pool: Uint8Array[] = [];
-function takeBuffer(): Uint8Array {
-  return pool.pop() ?? new Uint8Array(STREAM_CHUNK_BYTES);
-}
-function giveBuffer(b: Uint8Array): void {
-  if (pool.length < POOL_MAX) pool.push(b);
-}
-
 function closeConn(state: ConnState, why: string): void {
   if (state.closed) return;
   state.closed = true;
@@ -187,6 +194,8 @@ function closeConn(state: ConnState, why: string): void {
  */
 export function sweep(ctx: ServerContext, now = Date.now()): void {
   const { headTimeoutMs, idleTimeoutMs } = ctx.limits;
+  const minRate = ctx.limits.minRate ?? 0;
+  const windowMs = ctx.limits.rateWindowMs ?? 0;
   for (const s of ctx.conns) {
     if (s.phase === "head") {
       if (s.headStart === 0 && (s.reader.bytesRead > s.readMark || s.reader.buffered > 0)) {
@@ -200,8 +209,38 @@ export function sweep(ctx: ServerContext, now = Date.now()): void {
       if (now > deadline) closeConn(s, s.headStart > 0 || s.first ? "head timeout" : "idle");
     } else if (s.deadline > 0 && now > s.deadline) {
       closeConn(s, "write timeout");
+    } else if (s.deadline > 0) {
+      s.stream?.releaseIfStalled(now);
+      if (minRate > 0 && windowMs > 0) checkRate(s, now, minRate, windowMs);
     }
   }
+}
+
+/**
+ * The minimum transfer rate: a write timeout alone is refreshed by every byte, so a client
+ * taking 16 KiB every 1.5 s held its connection (and a slot of the cap) forever. Measured over
+ * whole windows while a response is being written; the window restarts when the connection
+ * waits idle for its next request.
+ */
+function checkRate(s: ConnState, now: number, minRate: number, windowMs: number): void {
+  if (s.rateAt === 0) {
+    s.rateAt = now;
+    s.rateMark = s.sent;
+    return;
+  }
+  const elapsed = now - s.rateAt;
+  if (elapsed < windowMs) return;
+  const rate = (s.sent - s.rateMark) * 1000 / elapsed;
+  if (rate < minRate) {
+    closeConn(
+      s,
+      `too slow (${Math.round(rate)} B/s over ${(elapsed / 1000).toFixed(1)} s, ` +
+        `min-rate ${minRate} B/s)`,
+    );
+    return;
+  }
+  s.rateAt = now;
+  s.rateMark = s.sent;
 }
 
 /** Writes all of `p`, refreshing the write deadline on every bit of progress. */
@@ -210,7 +249,9 @@ async function writeAll(state: ConnState, p: Uint8Array, timeoutMs: number): Pro
   while (off < p.length) {
     if (off > 0) ensureNoDelay(state); // a short write: the rest goes out in more segments
     state.deadline = turnMs() + timeoutMs;
-    off += await state.conn.write(off === 0 ? p : p.subarray(off));
+    const n = await state.conn.write(off === 0 ? p : p.subarray(off));
+    off += n;
+    state.sent += n;
   }
 }
 
@@ -246,47 +287,6 @@ async function readFull(file: Deno.FsFile, p: Uint8Array): Promise<boolean> {
     off += n;
   }
   return true;
-}
-
-/** A file shrank while being sent: the promised length can no longer be met, so the
- * connection must close and the client see the truncation. */
-class TruncatedFileError extends Error {}
-
-/** Streams file bytes [start, end) with the next read in flight while the current write runs. */
-async function streamRange(
-  state: ConnState,
-  file: Deno.FsFile,
-  start: number,
-  end: number,
-  timeoutMs: number,
-): Promise<void> {
-  await file.seek(start, Deno.SeekMode.Start);
-  let remaining = end - start;
-  let cur = takeBuffer();
-  let next = takeBuffer();
-  let pendingRead: Promise<number | null> | undefined;
-  try {
-    let n = await file.read(cur.subarray(0, Math.min(remaining, cur.length)));
-    while (remaining > 0) {
-      if (n === null || n === 0) throw new TruncatedFileError();
-      remaining -= n;
-      pendingRead = remaining > 0
-        ? file.read(next.subarray(0, Math.min(remaining, next.length)))
-        : undefined;
-      await writeAll(state, cur.subarray(0, n), timeoutMs);
-      if (pendingRead === undefined) break;
-      n = await pendingRead;
-      pendingRead = undefined;
-      const t = cur;
-      cur = next;
-      next = t;
-    }
-  } finally {
-    // A read still in flight owns its buffer: wait for it before the buffer is reused.
-    if (pendingRead !== undefined) await pendingRead.catch(() => null);
-    giveBuffer(cur);
-    giveBuffer(next);
-  }
 }
 
 /** Sends a reply: head, then the in-memory body or the file parts. */
@@ -339,7 +339,11 @@ async function sendReply(
 }
 
 /** Serves one connection until it closes. Never throws. */
-export async function serveConnection(conn: Deno.TcpConn, ctx: ServerContext): Promise<void> {
+export async function serveConnection(
+  conn: Deno.TcpConn,
+  ctx: ServerContext,
+  limitToken = -1,
+): Promise<void> {
   const id = ctx.nextId;
   ctx.nextId += ctx.idStep;
   const started = ctx.log.enabled ? turnPerfMs() : 0; // for the log only
@@ -362,6 +366,11 @@ export async function serveConnection(conn: Deno.TcpConn, ctx: ServerContext): P
     why: "done",
     slot: -1,
     bytesOut: 0,
+    sent: 0,
+    rateAt: 0,
+    rateMark: 0,
+    stream: null,
+    limitToken,
   };
   ctx.conns.add(state);
   let requests = 0;
@@ -383,6 +392,7 @@ export async function serveConnection(conn: Deno.TcpConn, ctx: ServerContext): P
       try {
         // Idle wait first (cheap in memory: the read is awaited right here, in no frame of
         // its own), then the head, usually already whole.
+        if (reader.buffered === 0) state.rateAt = 0; // nothing asked: the rate window restarts
         if (reader.buffered === 0 ? reader.filled(await reader.readRaw()) === null : false) {
           state.why = "peer closed";
           break;
@@ -433,6 +443,7 @@ export async function serveConnection(conn: Deno.TcpConn, ctx: ServerContext): P
           try {
             state.deadline = now + ctx.limits.writeTimeoutMs;
             const n = await conn.write(out);
+            state.sent += n;
             if (n < out.length) await writeAll(state, out.subarray(n), ctx.limits.writeTimeoutMs);
           } catch {
             if (!state.closed) state.why = "write failed";
@@ -457,6 +468,7 @@ export async function serveConnection(conn: Deno.TcpConn, ctx: ServerContext): P
     state.why = "error";
   } finally {
     ctx.conns.delete(state);
+    if (limitToken >= 0) ctx.limiter?.release(limitToken);
     closeConn(state, state.why);
     if (ctx.log.enabled) {
       ctx.log.close(id, peer, requests, state.bytesOut, turnPerfMs() - started, state.why);

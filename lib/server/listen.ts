@@ -26,6 +26,7 @@ import { FileServer } from "./files.ts";
 import { type LogFormat, Logger } from "./log.ts";
 import { serializeHead } from "../http/response.ts";
 import { DigestCache } from "./digest_cache.ts";
+import { ConnLimiter, OVER_ADDRESS } from "./conn_limits.ts";
 
 /** Everything a server can be told; each field's default is in {@linkcode DEFAULTS}. */
 export interface ServerOptions {
@@ -43,6 +44,16 @@ export interface ServerOptions {
   followSymlinks?: boolean;
   /** Open connections at most; more are answered 503 and closed. @default 10000 */
   maxConnections?: number;
+  /** Open connections per client address (IPv6: per /64); more are answered 503 and closed;
+   * 0 = no such cap. @default 256 */
+  maxConnectionsPerIp?: number;
+  /** While a response is written, the client must take this many bytes per second over
+   * {@linkcode ServerOptions.minRateWindowMs} or be dropped; 0 = no minimum. @default 4096 */
+  minRate?: number;
+  /** @default 20000 ms */
+  minRateWindowMs?: number;
+  /** The connection counters shared by every worker (set by workers.ts). */
+  sharedLimits?: SharedArrayBuffer;
   /** @default 10000 ms */
   headTimeoutMs?: number;
   /** @default 30000 ms */
@@ -74,6 +85,16 @@ export const DEFAULTS = {
   // 10,000 idle keep-alive connections fit in ~80 MiB at ≤ 8 KiB each, and leave half of the
   // usual 20,000 file descriptors for open files.
   maxConnections: 10_000,
+  // A browser opens at most 6 connections per host, download managers 16 (aria2 -x) to 32
+  // (IDM): 256 is far above any one client, yet keeps one address from taking the server
+  // (10,000 slots take 40 addresses). Clients behind one NAT share it: raise it, or 0 for none.
+  maxConnectionsPerIp: 256,
+  // 4 KiB/s is 32 kbit/s, slower than any mobile data link still in use, and far above what a
+  // slot-holding attacker wants to spend per connection. Measured over 20 s windows, so that a
+  // real link's stalls (a tunnel, a handover) pass. Kestrel and IIS default to 240 B/s with a
+  // 5 s grace; ours is higher because a connection here can hold a file open.
+  minRate: 4_096,
+  minRateWindowMs: 20_000,
   headTimeoutMs: 10_000, // a real client sends its head in one packet; 10 s is generous
   idleTimeoutMs: 30_000, // browsers reuse connections within seconds; nginx uses 75 s
   writeTimeoutMs: 30_000, // a reader that takes nothing for 30 s has gone
@@ -106,14 +127,17 @@ export class Server {
   readonly finished: Promise<void>;
   #listener: Deno.TcpListener;
   #ctx: ServerContext;
-  #maxConnections: number;
+  #limiter: ConnLimiter;
+  #perAddress: boolean;
   #graceMs: number;
   #sweeper: ReturnType<typeof setInterval>;
   #digests: DigestCache | undefined;
   #stopping = false;
   #acceptLoop: Promise<void>;
-  /** Connections answered 503 because the cap was reached. */
+  /** Connections answered 503 because a cap was reached (total or per address). */
   rejected = 0;
+  /** Of those, the ones refused by the per-address cap. */
+  rejectedPerAddress = 0;
 
   private constructor(
     listener: Deno.TcpListener,
@@ -125,7 +149,8 @@ export class Server {
     this.addr = listener.addr as Deno.NetAddr;
     this.#ctx = ctx;
     this.log = ctx.log;
-    this.#maxConnections = o.maxConnections ?? DEFAULTS.maxConnections;
+    this.#limiter = ctx.limiter!;
+    this.#perAddress = (o.maxConnectionsPerIp ?? DEFAULTS.maxConnectionsPerIp) > 0;
     this.#graceMs = o.graceMs ?? DEFAULTS.graceMs;
     this.#digests = digests;
     this.#sweeper = setInterval(() => sweep(ctx), SWEEP_INTERVAL_MS);
@@ -155,6 +180,8 @@ export class Server {
       idleTimeoutMs: o.idleTimeoutMs ?? DEFAULTS.idleTimeoutMs,
       writeTimeoutMs: o.writeTimeoutMs ?? DEFAULTS.writeTimeoutMs,
       maxRequests: o.maxRequests ?? DEFAULTS.maxRequests,
+      minRate: o.minRate ?? DEFAULTS.minRate,
+      rateWindowMs: o.minRateWindowMs ?? DEFAULTS.minRateWindowMs,
     };
     const listener = Deno.listen({
       hostname: o.host ?? DEFAULTS.host,
@@ -170,6 +197,11 @@ export class Server {
       draining: false,
       nextId: 1 + (o.worker?.index ?? 0),
       idStep: o.worker?.count ?? 1,
+      limiter: new ConnLimiter({
+        maxConnections: o.maxConnections ?? DEFAULTS.maxConnections,
+        maxPerAddress: o.maxConnectionsPerIp ?? DEFAULTS.maxConnectionsPerIp,
+        shared: o.sharedLimits,
+      }),
     };
     return new Server(listener, ctx, o, digests);
   }
@@ -202,12 +234,17 @@ export class Server {
         backoff = 0;
         warned = false;
       }
-      if (this.#ctx.conns.size >= this.#maxConnections) {
+      // getpeername costs a syscall: only when the per-address cap needs the address.
+      const token = this.#limiter.acquire(
+        this.#perAddress ? (conn.remoteAddr as Deno.NetAddr).hostname : "",
+      );
+      if (token < 0) {
         this.rejected++;
+        if (token === OVER_ADDRESS) this.rejectedPerAddress++;
         rejectConn(conn);
         continue;
       }
-      serveConnection(conn, this.#ctx);
+      serveConnection(conn, this.#ctx, token);
     }
   }
 

@@ -12,6 +12,7 @@
 import { DEFAULTS, type ServerOptions } from "./listen.ts";
 import { Logger } from "./log.ts";
 import { formatAddr } from "../net/conn_info.ts";
+import { ConnLimiter } from "./conn_limits.ts";
 
 /** Messages between the main thread and a worker. */
 export type WorkerMessage =
@@ -42,6 +43,8 @@ export async function startWorkers(options: ServerOptions, count: number) {
   probe.close();
 
   const workers: Worker[] = [];
+  // One set of connection counters for all: the caps are totals, not per worker.
+  const sharedLimits = ConnLimiter.sharedMemory();
   try {
     for (let i = 0; i < count; i++) {
       const w = new Worker(new URL("./worker_main.ts", import.meta.url).href, { type: "module" });
@@ -55,6 +58,7 @@ export async function startWorkers(options: ServerOptions, count: number) {
           port,
           reusePort: true,
           worker: { index: i, count },
+          sharedLimits,
         },
       });
       const msg = await ready;
