@@ -12,7 +12,7 @@
  * @module
  */
 
-import { ReverseDns } from "../net/reverse_dns.ts";
+import { ReverseDns, type ReverseDnsOptions } from "../net/reverse_dns.ts";
 import { formatAddr } from "../net/conn_info.ts";
 import {
   type ConnectionLimits,
@@ -68,6 +68,8 @@ export interface ServerOptions {
   log?: LogFormat;
   /** Reverse lookups of clients for the connection log. @default true */
   reverseDns?: boolean;
+  /** The resolver's nameserver, timeout and concurrency (see reverse_dns.ts). */
+  dns?: ReverseDnsOptions;
   /** Compute and advertise Repr-Digest. @default true */
   digests?: boolean;
   /** Share the port with other listeners of this process (workers). @default false */
@@ -191,7 +193,7 @@ export class Server {
     const ctx: ServerContext = {
       files,
       log,
-      dns: log.enabled && o.reverseDns !== false ? new ReverseDns() : null,
+      dns: log.enabled && o.reverseDns !== false ? new ReverseDns(o.dns) : null,
       limits,
       conns: new ConnSet(),
       draining: false,
@@ -280,6 +282,7 @@ export class Server {
     while (conns.size > 0) await new Promise((r) => setTimeout(r, 5));
     await this.#acceptLoop;
     clearInterval(this.#sweeper);
+    this.#ctx.dns?.close();
     await this.#digests?.close();
     this.#ctx.files.cache.close();
     await this.log.flush();
