@@ -27,6 +27,7 @@ import { type LogFormat, Logger } from "./log.ts";
 import { serializeHead } from "../http/response.ts";
 import { DigestCache } from "./digest_cache.ts";
 import { ConnLimiter, OVER_ADDRESS } from "./conn_limits.ts";
+import { largePool } from "./stream_body.ts";
 
 /** Everything a server can be told; each field's default is in {@linkcode DEFAULTS}. */
 export interface ServerOptions {
@@ -177,6 +178,8 @@ export class Server {
     // cache checks every hit by stat instead.
     if (!o.followSymlinks) files.cache.watch(files.root);
     const log = new Logger(o.log ?? "text", o.logOut);
+    // Each worker is a thread with its own module state: the large-buffer budget is shared out.
+    if (o.worker !== undefined) largePool.share(o.worker.count);
     const limits: ConnectionLimits = {
       headTimeoutMs: o.headTimeoutMs ?? DEFAULTS.headTimeoutMs,
       idleTimeoutMs: o.idleTimeoutMs ?? DEFAULTS.idleTimeoutMs,

@@ -28,9 +28,9 @@ import { turnMs } from "./clock.ts";
 /** Bytes per file read for a fast reader. 1 MiB with the next read in flight during the current
  * write measured 3.1–3.4 GB/s on a 1 GiB file here, against 0.9 GB/s for 64 KiB chunks. */
 export const LARGE_CHUNK_BYTES = 1 << 20;
-/** Large buffers in use at once, in bytes, per process (per worker): 16 fast downloads at
- * full speed. More concurrent responses stream in small chunks. At 2,000 stalled connections a
- * budget that stalled clients managed to pin whole would still be 16 KiB each. */
+/** Large buffers in use at once, in bytes, per process (shared out among `--workers`): 16 fast
+ * downloads at full speed. More concurrent responses stream in small chunks. At 2,000 stalled
+ * connections a budget that stalled clients managed to pin whole would still be 16 KiB each. */
 export const LARGE_BUDGET_BYTES = 32 << 20;
 /** The copy a full socket waits with, and the chunk of a slow reader. */
 export const SMALL_CHUNK_BYTES = 16 << 10;
@@ -60,7 +60,13 @@ export interface StreamTarget {
 class LargePool {
   leased = 0;
   #spare: Uint8Array[] = [];
-  readonly max = Math.floor(LARGE_BUDGET_BYTES / LARGE_CHUNK_BYTES);
+  max = Math.floor(LARGE_BUDGET_BYTES / LARGE_CHUNK_BYTES);
+
+  /** This thread's share of the budget when `workers` threads share the process: at least
+   * one stream's pair each. */
+  share(workers: number): void {
+    this.max = Math.max(2, 2 * Math.floor(LARGE_BUDGET_BYTES / LARGE_CHUNK_BYTES / 2 / workers));
+  }
 
   /** Two buffers, or null when the budget has no room for them. */
   takePair(): [Uint8Array, Uint8Array] | null {
