@@ -347,7 +347,7 @@ export async function serveConnection(
   const id = ctx.nextId;
   ctx.nextId += ctx.idStep;
   const started = ctx.log.enabled ? turnPerfMs() : 0; // for the log only
-  const reader = new ConnReader(conn);
+  const reader = new ConnReader(conn, { recycle: true });
   // getpeername costs a syscall: only when something is logged.
   const peer = ctx.log.enabled ? formatAddr(conn.remoteAddr) : "";
   const state: ConnState = {

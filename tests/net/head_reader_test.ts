@@ -40,3 +40,22 @@ Deno.test("ConnReader: the buffer grown by a 20 KiB head shrinks back at the nex
   assert.equal(r.takeHeadSpan(65_536), true);
   assert.equal(r.spanEnd - r.spanStart, small.length);
 });
+
+Deno.test("ConnReader with recycle: the large buffer goes back to a pool and serves the next large head", async () => {
+  const enc = new TextEncoder();
+  const big = () => enc.encode(`GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${"b".repeat(5_000)}\r\n\r\n`);
+  const limits = { maxHeadBytes: 32_768 };
+  const a = new ConnReader(source([big(), big()]), { recycle: true });
+  a.filled(await a.readRaw());
+  await a.readHead(limits);
+  const grown = a.buffer;
+  assert.equal(grown.length, limits.maxHeadBytes + 4, "grown straight to the full size");
+  a.filled(await a.readRaw()); // idle wait: the buffer goes back to the pool
+  assert.equal(a.buffer.length, INITIAL_BUFFER_BYTES);
+  const b = new ConnReader(source([big()]), { recycle: true });
+  b.filled(await b.readRaw());
+  assert.equal((await b.readHead(limits))?.length, big().length);
+  assert.equal(b.buffer, grown, "the pooled buffer is reused, not a new one allocated");
+  // a's second head was read into a small buffer and is intact.
+  await a.readHead(limits).then((h) => assert.equal(h?.length, big().length));
+});
