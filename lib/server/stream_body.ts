@@ -138,17 +138,22 @@ export async function streamRange(
   await file.seek(start, Deno.SeekMode.Start);
   let pos = start;
   const small = new Uint8Array(Math.min(SMALL_CHUNK_BYTES, end - start));
+  // After a stall, small chunks until the client proves fast again (smallRun's promotion):
+  // taking large buffers back at once would put 1 MiB into the next wait of a trickle reader.
+  let stalled = false;
   try {
     while (pos < end) { // each pass sends at least one byte or throws
-      const pair = largePool.takePair();
+      const pair = stalled ? null : largePool.takePair();
       if (pair !== null) {
         const s = new BodyStream();
         s.large = pair;
         t.stream = s;
         pos = await largeRun(t, s, file, pos, end, small, timeoutMs);
         t.stream = null;
+        stalled = pos < end;
       } else {
         pos = await smallRun(t, file, pos, end, small, timeoutMs);
+        stalled = false;
       }
     }
   } finally {

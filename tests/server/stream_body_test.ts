@@ -22,10 +22,12 @@ const tick = () => new Promise((r) => setTimeout(r, 5));
 /** A connection that accepts `room` bytes, then stalls every write until `open()`. */
 function fakeConn(room: number) {
   const got: Uint8Array[] = [];
+  const laterBuffers: number[] = []; // buffer sizes of the writes after open()
   let stalled: { p: Uint8Array; resolve: (n: number) => void } | null = null;
   let unlimited = false;
   const conn = {
     write(p: Uint8Array): Promise<number> {
+      if (unlimited) laterBuffers.push(p.buffer.byteLength);
       if (unlimited || room > 0) {
         const n = unlimited ? p.length : Math.min(room, p.length);
         if (!unlimited) room -= n;
@@ -39,6 +41,7 @@ function fakeConn(room: number) {
   return {
     target,
     got,
+    laterBuffers,
     /** The buffer size the stalled write pins (its whole ArrayBuffer), or 0 if none stalls. */
     pinned: () => stalled?.p.buffer.byteLength ?? 0,
     /** The client reads again: the stalled write completes whole, and so do all later ones. */
@@ -89,6 +92,10 @@ Deno.test("streamRange: a full socket is waited on with a small copy; a stall gi
     assert.equal(largePool.leased, 0, "both large buffers are back in the budget");
     c.open();
     await done;
+    assert.ok(
+      c.laterBuffers.length > 0 && c.laterBuffers.every((n) => n <= SMALL_CHUNK_BYTES),
+      "after a stall the rest goes in small chunks (no 1 MiB buffer in the next wait)",
+    );
     assert.equal(c.target.sent, data.length);
     assert.deepEqual(
       joined(c.got),
