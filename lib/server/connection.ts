@@ -24,6 +24,7 @@ import { SMALL_FILE_MAX_BYTES } from "./small_cache.ts";
 import { turnMs, turnPerfMs } from "./clock.ts";
 import { type BodyStream, streamRange, TruncatedFileError } from "./stream_body.ts";
 import type { ConnLimiter } from "./conn_limits.ts";
+import { rateVerdict } from "./min_rate.ts";
 
 export { LARGE_CHUNK_BYTES as STREAM_CHUNK_BYTES } from "./stream_body.ts";
 
@@ -94,10 +95,13 @@ export interface ConnState {
   bytesOut: number;
   /** Bytes the kernel has accepted on it (heads included), for the minimum rate. */
   sent: number;
-  /** Start of the current minimum-rate window (0: none: not writing since the last idle
-   * wait), and `sent` then. */
+  /** The minimum-rate bucket (lib/server/min_rate.ts); `rateAt` 0: not measuring (reset at
+   * each idle wait). */
   rateAt: number;
   rateMark: number;
+  rateBalance: number;
+  rateFrom: number;
+  rateFromSent: number;
   /** A large response body in progress (its buffers can be taken back when it stalls). */
   stream: BodyStream | null;
   /** What {@linkcode ConnLimiter.acquire} gave it (-1: nothing to release). */
@@ -211,36 +215,12 @@ export function sweep(ctx: ServerContext, now = Date.now()): void {
       closeConn(s, "write timeout");
     } else if (s.deadline > 0) {
       s.stream?.releaseIfStalled(now);
-      if (minRate > 0 && windowMs > 0) checkRate(s, now, minRate, windowMs);
+      if (minRate > 0 && windowMs > 0) {
+        const why = rateVerdict(s, s.sent, now, minRate, windowMs);
+        if (why !== null) closeConn(s, why);
+      }
     }
   }
-}
-
-/**
- * The minimum transfer rate: a write timeout alone is refreshed by every byte, so a client
- * taking 16 KiB every 1.5 s held its connection (and a slot of the cap) forever. Measured over
- * whole windows while a response is being written; the window restarts when the connection
- * waits idle for its next request.
- */
-function checkRate(s: ConnState, now: number, minRate: number, windowMs: number): void {
-  if (s.rateAt === 0) {
-    s.rateAt = now;
-    s.rateMark = s.sent;
-    return;
-  }
-  const elapsed = now - s.rateAt;
-  if (elapsed < windowMs) return;
-  const rate = (s.sent - s.rateMark) * 1000 / elapsed;
-  if (rate < minRate) {
-    closeConn(
-      s,
-      `too slow (${Math.round(rate)} B/s over ${(elapsed / 1000).toFixed(1)} s, ` +
-        `min-rate ${minRate} B/s)`,
-    );
-    return;
-  }
-  s.rateAt = now;
-  s.rateMark = s.sent;
 }
 
 /** Writes all of `p`, refreshing the write deadline on every bit of progress. */
@@ -369,6 +349,9 @@ export async function serveConnection(
     sent: 0,
     rateAt: 0,
     rateMark: 0,
+    rateBalance: 0,
+    rateFrom: 0,
+    rateFromSent: 0,
     stream: null,
     limitToken,
   };
@@ -392,7 +375,7 @@ export async function serveConnection(
       try {
         // Idle wait first (cheap in memory: the read is awaited right here, in no frame of
         // its own), then the head, usually already whole.
-        if (reader.buffered === 0) state.rateAt = 0; // nothing asked: the rate window restarts
+        if (reader.buffered === 0) state.rateAt = 0; // nothing asked: the rate bucket restarts
         if (reader.buffered === 0 ? reader.filled(await reader.readRaw()) === null : false) {
           state.why = "peer closed";
           break;

@@ -93,9 +93,10 @@ export const DEFAULTS = {
   // (10,000 slots take 40 addresses). Clients behind one NAT share it: raise it, or 0 for none.
   maxConnectionsPerIp: 256,
   // 4 KiB/s is 32 kbit/s, slower than any mobile data link still in use, and far above what a
-  // slot-holding attacker wants to spend per connection. Measured over 20 s windows, so that a
-  // real link's stalls (a tunnel, a handover) pass. Kestrel and IIS default to 240 B/s with a
-  // 5 s grace; ours is higher because a connection here can hold a file open.
+  // slot-holding attacker wants to spend per connection. A client is dropped only once a whole
+  // 20 s window behind (lib/server/min_rate.ts), so that a real link's stalls (a tunnel, a
+  // handover) pass. Kestrel defaults to 240 B/s with a 5 s grace; ours is higher because a
+  // connection here holds a file open and a slot of the caps.
   minRate: 4_096,
   minRateWindowMs: 20_000,
   headTimeoutMs: 10_000, // a real client sends its head in one packet; 10 s is generous
