@@ -74,7 +74,7 @@ export class ConnReader {
 
   /**
    * With `recycle` (the server), a head that outgrows the initial buffer gets a full-size one
-   * from a pool, and {@linkcode readRaw} gives it back: one large head then costs a connection
+   * from a pool, and {@linkcode readRaw} gives it back and reads into a small one again: one large head then costs a connection
    * nothing once it is idle again, and no garbage is left for a collector whose freed memory the
    * allocator would keep anyway. Only for callers that hold no view of the buffer across
    * `readRaw`.
@@ -148,11 +148,9 @@ export class ConnReader {
     this.#start = this.#end = 0;
     // A large head grew the buffer (up to 32 KiB); nothing is buffered now, so an idle
     // connection goes back to waiting in a small one (48.8 → 10.9 KiB per idle connection).
-    if (this.#buf.length > this.#initialBytes) {
-      if (this.#recycle) {
-        const spare = headPool.get(this.#buf.length);
-        if (spare !== undefined && spare.length < HEAD_POOL_MAX) spare.push(this.#buf);
-      }
+    if (this.#recycle && this.#buf.length > this.#initialBytes) {
+      const spare = headPool.get(this.#buf.length);
+      if (spare !== undefined && spare.length < HEAD_POOL_MAX) spare.push(this.#buf);
       this.#buf = new Uint8Array(this.#initialBytes);
     }
     return this.#readConn(this.#buf);

@@ -26,7 +26,7 @@ Deno.test("ConnReader: the buffer grown by a 20 KiB head shrinks back at the nex
   const enc = new TextEncoder();
   const big = enc.encode(`GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${"a".repeat(20_000)}\r\n\r\n`);
   const small = enc.encode("GET /next HTTP/1.1\r\nHost: x\r\n\r\n");
-  const r = new ConnReader(source([big, small]));
+  const r = new ConnReader(source([big, small]), { recycle: true });
   assert.equal(r.buffer.length, INITIAL_BUFFER_BYTES);
   r.filled(await r.readRaw());
   assert.equal(r.takeHeadSpan(65_536), false, "the head is not whole in the first buffer");
