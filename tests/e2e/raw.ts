@@ -83,16 +83,18 @@ const READY = /http:\/\/(\[[0-9a-fA-F:.]+\]|[0-9.]+|localhost):(\d{1,5})\//;
  *
  * @param dir the directory to serve
  * @param extraArgs options placed before `0 DIR`, e.g. `["--log", "none", "--dotfiles"]`
- * @param options `port`: a fixed port instead of 0 (to restart a server where it was)
+ * @param options `port`: a fixed port instead of 0 (to restart a server where it was);
+ * `env`: variables added to the child's environment
  */
 export async function startServer(
   dir: string,
   extraArgs: string[] = [],
-  options: { port?: number } = {},
+  options: { port?: number; env?: Record<string, string> } = {},
 ): Promise<RunningServer> {
   const proc = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", SERVER_TS, ...extraArgs, String(options.port ?? 0), dir],
     cwd: REPO_ROOT,
+    env: options.env,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
