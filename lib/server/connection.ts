@@ -20,13 +20,17 @@ import type { ReverseDns } from "../net/reverse_dns.ts";
 import { VERSION } from "../version.ts";
 import { errorReply, type FileServer, type Reply, replyForError } from "./files.ts";
 import type { Logger } from "./log.ts";
-import { SMALL_FILE_MAX_BYTES } from "./small_cache.ts";
 import { turnMs, turnPerfMs } from "./clock.ts";
 import { type BodyStream, streamRange, TruncatedFileError } from "./stream_body.ts";
 import type { ConnLimiter } from "./conn_limits.ts";
 import { rateVerdict } from "./min_rate.ts";
 
 export { LARGE_CHUNK_BYTES as STREAM_CHUNK_BYTES } from "./stream_body.ts";
+
+/** Replies up to this size go out as one buffer with their head (one write, one packet);
+ * larger ones are written from where they are, or streamed, so that a client that stops reading
+ * pins no per-response copy bigger than this (issue 11: ≤ 64 KiB per stalled connection). */
+const ONE_WRITE_MAX_BYTES = 32 << 10;
 
 const HEAD_LIMITS = { maxHeadBytes: MAX_HEAD_BYTES, maxFirstLineBytes: MAX_REQUEST_LINE_BYTES };
 
@@ -285,6 +289,12 @@ async function sendReply(
     await writeAll(state, head, timeoutMs);
     return;
   }
+  if (reply.body !== undefined && reply.body.length > ONE_WRITE_MAX_BYTES) {
+    ensureNoDelay(state);
+    await writeAll(state, head, timeoutMs);
+    await writeAll(state, reply.body, timeoutMs);
+    return;
+  }
   if (reply.body !== undefined) {
     const all = new Uint8Array(head.length + reply.body.length);
     all.set(head);
@@ -297,7 +307,7 @@ async function sendReply(
     const parts = file.parts;
     // Small single-part file: head and body in one write (one packet, one syscall).
     if (
-      parts.length === 1 && parts[0].prefix === undefined && reply.length <= SMALL_FILE_MAX_BYTES
+      parts.length === 1 && parts[0].prefix === undefined && reply.length <= ONE_WRITE_MAX_BYTES
     ) {
       const all = new Uint8Array(head.length + reply.length);
       all.set(head);

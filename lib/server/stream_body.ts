@@ -34,6 +34,8 @@ export const LARGE_CHUNK_BYTES = 1 << 20;
 export const LARGE_BUDGET_BYTES = 32 << 20;
 /** The copy a full socket waits with, and the chunk of a slow reader. */
 export const SMALL_CHUNK_BYTES = 16 << 10;
+/** Ranges up to this long are sent in small chunks only. */
+const SMALL_RANGE_BYTES = 4 * SMALL_CHUNK_BYTES;
 /** A client that takes nothing for this long while a write waits gives its large buffers back.
  * Accurate to the sweeper's interval. */
 export const STALL_MS = 500;
@@ -140,7 +142,8 @@ export async function streamRange(
   const small = new Uint8Array(Math.min(SMALL_CHUNK_BYTES, end - start));
   // After a stall, small chunks until the client proves fast again (smallRun's promotion):
   // taking large buffers back at once would put 1 MiB into the next wait of a trickle reader.
-  let stalled = false;
+  // A short range never takes large buffers: a few small writes do.
+  let stalled = end - start <= SMALL_RANGE_BYTES;
   try {
     while (pos < end) { // each pass sends at least one byte or throws
       const pair = stalled ? null : largePool.takePair();

@@ -291,3 +291,24 @@ Deno.test("--workers 4: --max-connections and --max-connections-per-ip are total
   }
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("a reply body over 32 KiB (a 1,000-entry listing) is written after its head, whole", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "ferry-resources-list-" });
+  for (let i = 0; i < 1_000; i++) await Deno.writeTextFile(join(dir, `entry-${i}.txt`), "");
+  const server = await startServer(dir, ["--log", "none"]);
+  try {
+    for (const accept of ["text/html", "application/json"]) {
+      const r = await fetch(server.url, { headers: { accept } });
+      const body = new Uint8Array(await r.arrayBuffer());
+      assert.equal(r.status, 200);
+      assert.ok(body.length > 32 * 1024, `${body.length} bytes`);
+      assert.equal(Number(r.headers.get("content-length")), body.length);
+      if (accept === "application/json") {
+        assert.equal(JSON.parse(new TextDecoder().decode(body)).entries.length, 1_000);
+      }
+    }
+  } finally {
+    await server.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
