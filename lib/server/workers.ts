@@ -12,6 +12,7 @@
 import { DEFAULTS, type ServerOptions } from "./listen.ts";
 import { Logger } from "./log.ts";
 import { formatAddr } from "../net/conn_info.ts";
+import { ConnLimiter } from "./conn_limits.ts";
 
 /** Messages between the main thread and a worker. */
 export type WorkerMessage =
@@ -58,6 +59,8 @@ export async function startWorkers(
   probe.close();
 
   const workers: Worker[] = [];
+  // One set of connection counters for all: the caps are totals, not per worker.
+  const sharedLimits = ConnLimiter.sharedMemory();
   try {
     for (let i = 0; i < count; i++) {
       const w = new Worker(module, { type: "module" });
@@ -71,6 +74,7 @@ export async function startWorkers(
           port,
           reusePort: true,
           worker: { index: i, count },
+          sharedLimits,
         },
       });
       const msg = await ready;
