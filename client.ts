@@ -21,6 +21,11 @@ export async function main(args: string[]): Promise<number> {
   } catch (e) {
     if (!(e instanceof ClientError)) throw e;
     console.error(`ferry: ${e.message}`);
+    // --json promises one JSON object on stdout, a usage error included.
+    if (args.includes("--json")) {
+      const [error, hint] = e.message.split("\n  hint: ");
+      console.log(JSON.stringify({ ok: false, exitCode: e.code, error, hint: hint ?? null }));
+    }
     return e.code;
   }
   if (parsed.kind === "help") {

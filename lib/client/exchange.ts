@@ -56,6 +56,7 @@ export function buildRequest(
   },
 ): Request {
   const line = `${r.method} ${r.to.path} HTTP/1.1`;
+  const extra = r.extra ?? [];
   const fields: Array<[string, string]> = [
     ["Host", hostHeader(r.to.host, r.to.port)],
     ["User-Agent", `ferry/${VERSION}`],
@@ -63,8 +64,13 @@ export function buildRequest(
     ["Accept-Encoding", "identity"],
     ["Want-Repr-Digest", "sha-256=10"],
     ["Connection", r.keepAlive ? "keep-alive" : "close"],
-    ...(r.extra ?? []),
   ];
+  // A field in `extra` replaces the default of the same name (an Accept for listings).
+  for (const [k, v] of extra) {
+    const i = fields.findIndex(([f]) => f.toLowerCase() === k.toLowerCase());
+    if (i >= 0) fields[i] = [fields[i][0], v];
+    else fields.push([k, v]);
+  }
   const text = `${line}\r\n${fields.map(([k, v]) => `${k}: ${v}\r\n`).join("")}\r\n`;
   return { method: r.method, to: r.to, line, fields, bytes: new TextEncoder().encode(text) };
 }

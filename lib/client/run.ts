@@ -16,7 +16,9 @@ import type { ClientOptions } from "./args.ts";
 import { runDownload, type Ui } from "./download.ts";
 import { ClientError, EXIT, permissionError, reasonOf } from "./errors.ts";
 import { formatUrl } from "./names.ts";
-import { newReport, type Report, roundMs, textSummary } from "./report.ts";
+import { runMany } from "./many.ts";
+import { newReport, type Report, roundMs, textSummary, textSummaryCompact } from "./report.ts";
+import { runSegmented } from "./segments.ts";
 
 /** Where the CLI writes; replaceable for tests. */
 export interface Io {
@@ -77,15 +79,17 @@ export function jsonReport(r: Report): Report {
 
 /** Downloads per `options` and returns the exit code; prints per `io`. */
 export async function runClient(options: ClientOptions, io: Io = processIo()): Promise<number> {
+  if (options.recursive || options.jobs.length > 1) return await runMany(options, io);
   const t0 = performance.now();
   const report = newReport(formatUrl(options.target));
   const text = !options.json && !options.quiet;
   const ui: Ui = {
     info: text ? io.out : () => {},
     progress: options.progress && !options.quiet ? io.tty : null,
+    verbose: options.verbose,
   };
   try {
-    await runDownload(options, report, ui);
+    await (options.segments > 1 ? runSegmented : runDownload)(options, report, ui);
     report.exitCode = EXIT.ok;
   } catch (e) {
     const err = toClientError(e);
@@ -96,6 +100,8 @@ export async function runClient(options: ClientOptions, io: Io = processIo()): P
   }
   if (report.timingsMs.total === 0) report.timingsMs.total = performance.now() - t0;
   if (options.json) io.out(JSON.stringify(jsonReport(report)));
-  else if (text && report.ok) io.out(textSummary(report));
+  else if (text && report.ok) {
+    io.out(options.verbose ? textSummary(report) : textSummaryCompact(report));
+  }
   return report.exitCode;
 }

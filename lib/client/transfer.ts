@@ -155,7 +155,9 @@ async function streamBody(
   const { report, opts } = ctx;
   const where = formatUrl(hop.to);
   const body = new BodyReader(hop.reader, framing);
-  const progress = ctx.ui.progress === null
+  const progress = ctx.ui.track !== undefined
+    ? ctx.ui.track(total, part.size)
+    : ctx.ui.progress === null
     ? null
     : new Progress({ total, start: part.size, write: ctx.ui.progress });
   const start = hop.result.headAt;

@@ -38,7 +38,9 @@ Deno.test("formatBytes, formatEta and fmtMs", () => {
   assert.equal(formatEta(Infinity), "--:--");
   assert.equal(fmtMs(0.1234), "0.123 ms");
   assert.equal(fmtMs(12.345), "12.35 ms");
-  assert.equal(fmtMs(1234.56), "1234.6 ms");
+  assert.equal(fmtMs(1234.56), "1.23 s");
+  assert.equal(fmtMs(19830.6), "19.8 s");
+  assert.equal(fmtMs(125_400), "2 min 05 s");
 });
 
 Deno.test("progressLine: percent, speed and ETA when the size is known; bytes and speed when not", () => {

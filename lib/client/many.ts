@@ -1,0 +1,120 @@
+/**
+ * Several URLs and `-r` folders in one run: up to `--parallel` at once under one progress
+ * display (progress_board.ts), one line per file saved, a closing summary (files, bytes, time,
+ * skipped, failed), and the exit code — 0 only if every file landed, else the most severe code
+ * among the failures (mirror.ts {@linkcode SEVERITY}).
+ *
+ * `--json` prints one object: `{ ok, exitCode, error, files: [report, ...], mirrors: [...],
+ * summary: { files, bytes, ms, skipped, failed } }`, each report shaped as for one file.
+ *
+ * @example
+ * ```ts ignore
+ * import { runMany } from "./many.ts";
+ * Deno.exit(await runMany(options, processIo()));
+ * ```
+ * @module
+ */
+
+import type { ClientOptions } from "./args.ts";
+import { runDownload } from "./download.ts";
+import { mirror, type MirrorResult, worse } from "./mirror.ts";
+import { formatUrl } from "./names.ts";
+import { ProgressBoard } from "./progress_board.ts";
+import { formatBytes } from "./progress.ts";
+import { fmtMs, newReport, type Report } from "./report.ts";
+import { type Io, jsonReport, toClientError } from "./run.ts";
+
+/** The closing summary line. */
+export function summaryText(
+  s: { files: number; bytes: number; ms: number; skipped: number; failed: number },
+): string {
+  return `* ${s.files} file${s.files === 1 ? "" : "s"} saved (${formatBytes(s.bytes)}) in ` +
+    `${fmtMs(s.ms)}, ${s.skipped} skipped (already there), ${s.failed} failed`;
+}
+
+/** Runs every job of `opts` (files and/or -r folders); returns the exit code. */
+export async function runMany(opts: ClientOptions, io: Io): Promise<number> {
+  const t0 = performance.now();
+  const text = !opts.json && !opts.quiet;
+  const board = new ProgressBoard({ write: opts.progress && !opts.quiet ? io.tty : null });
+  const out = (t: string) => text && board.println(t, io.out);
+  const warn = (t: string) => board.println(t, io.err);
+  const reports: Report[] = [];
+  const mirrors: MirrorResult[] = [];
+  let exitCode = 0;
+
+  const one = async (i: number) => {
+    const job = opts.jobs[i];
+    if (opts.recursive) {
+      const m = await mirror(job, opts, {
+        board,
+        say: opts.verbose ? out : () => {},
+        warn,
+      });
+      mirrors.push(m);
+      exitCode = worse(exitCode, m.exitCode);
+      out(
+        `* ${m.url} → ${m.into}: ${m.files} saved (${m.verified} verified by sha-256), ` +
+          `${m.skipped} skipped, ${m.failed} failed, ${m.listings} listings, ` +
+          `${m.connections} connections${
+            m.tooDeep > 0 ? `, ${m.tooDeep} folders below --max-depth` : ""
+          }`,
+      );
+      return;
+    }
+    const report = newReport(formatUrl(job.target));
+    reports.push(report);
+    board.expected = opts.jobs.length;
+    try {
+      await runDownload(
+        { ...opts, ...job, jobs: [job] },
+        report,
+        { info: () => {}, progress: null, track: board.trackAs(job.name), verbose: false },
+      );
+      report.exitCode = 0;
+      out(
+        `* saved ${report.file}: ${formatBytes(report.bytes.size)}${
+          report.verification.verified ? ", sha-256 verified" : ""
+        }`,
+      );
+    } catch (e) {
+      const err = toClientError(e);
+      report.ok = false;
+      report.exitCode = err.code;
+      report.error = err.message;
+      exitCode = worse(exitCode, err.code);
+      warn(`ferry: ${err.message}`);
+    }
+    board.done++;
+  };
+
+  let next = 0;
+  const lanes = opts.recursive ? 1 : Math.min(opts.parallel, opts.jobs.length);
+  await Promise.all(
+    Array.from({ length: lanes }, async () => {
+      while (next < opts.jobs.length) await one(next++);
+    }),
+  );
+  board.finish();
+  const summary = {
+    files: reports.filter((r) => r.ok).length + mirrors.reduce((n, m) => n + m.files, 0),
+    bytes: reports.reduce((n, r) => n + (r.ok ? r.bytes.size : 0), 0) +
+      mirrors.reduce((n, m) => n + m.bytes, 0),
+    ms: performance.now() - t0,
+    skipped: mirrors.reduce((n, m) => n + m.skipped, 0),
+    failed: reports.filter((r) => !r.ok).length + mirrors.reduce((n, m) => n + m.failed, 0),
+  };
+  if (opts.json) {
+    io.out(JSON.stringify({
+      ok: exitCode === 0,
+      exitCode,
+      error: exitCode === 0 ? null : `${summary.failed} failed`,
+      files: reports.map(jsonReport),
+      mirrors: mirrors.map((m) => ({ ...m, ms: Math.round(m.ms) })),
+      summary: { ...summary, ms: Math.round(summary.ms) },
+    }));
+  } else if (text) {
+    io.out(summaryText(summary));
+  }
+  return exitCode;
+}
