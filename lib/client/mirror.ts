@@ -268,7 +268,12 @@ export async function mirror(
       } else if (t.depth + 1 > opts.maxDepth) {
         r.tooDeep++;
       } else {
-        await safeMkdir(r.into, [...localDir, link.name]);
+        try {
+          await safeMkdir(r.into, [...localDir, link.name]);
+        } catch (e) {
+          fail(e, link.path); // that folder only; its siblings go on
+          continue;
+        }
         queue.push({
           kind: "dir",
           path: link.path,
@@ -306,8 +311,11 @@ export async function mirror(
         pool.release(hx.conn, !willClose(hx.result.head));
         const h = hx.result.head.headers;
         const lm = parseHttpDate(h.get("last-modified") ?? "");
+        // A HEAD may leave Content-Length out (RFC 9110 §8.6; Apache does for empty files):
+        // then the modification time alone decides.
+        const len = h.get("content-length");
         if (
-          hx.result.head.status === 200 && Number(h.get("content-length")) === st.size &&
+          hx.result.head.status === 200 && (len === undefined || Number(len) === st.size) &&
           Number.isFinite(lm) && sameTime(lm, st.mtime.getTime())
         ) {
           r.skipped++;
