@@ -13,7 +13,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { type OptionSpec, parseArgsError, usageError } from "./args_errors.ts";
+import { parseArgsError, usageError } from "./args_errors.ts";
 import { ClientError, EXIT_TABLE } from "./errors.ts";
 import type { Location } from "./names.ts";
 import { classifyPositionals, type Job } from "./positionals.ts";
@@ -191,48 +191,44 @@ export function parseClientArgs(args: string[]): ParsedArgs {
       args,
       allowPositionals: true,
       strict: true,
-      options: OPTIONS,
+      options: {
+        output: { type: "string", short: "o" },
+        force: { type: "boolean", short: "f" },
+        continue: { type: "boolean", short: "c" },
+        timeout: { type: "string" },
+        "max-redirects": { type: "string" },
+        "rtt-probes": { type: "string" },
+        "max-size": { type: "string" },
+        sha256: { type: "string" },
+        digest: { type: "boolean" },
+        json: { type: "boolean" },
+        quiet: { type: "boolean", short: "q" },
+        "no-progress": { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+        version: { type: "boolean", short: "V" },
+        dir: { type: "string", short: "d" },
+        recursive: { type: "boolean", short: "r" },
+        "max-depth": { type: "string" },
+        parallel: { type: "string" },
+        segments: { type: "string" },
+        verbose: { type: "boolean", short: "v" },
+      },
     });
   } catch (e) {
-    throw parseArgsError(e, OPTIONS);
+    throw parseArgsError(e, USAGE);
   }
-  return fromParsed(parsed.values, parsed.positionals);
-}
-
-/** The option table (node:util parseArgs). */
-const OPTIONS = {
-  output: { type: "string", short: "o" },
-  force: { type: "boolean", short: "f" },
-  continue: { type: "boolean", short: "c" },
-  timeout: { type: "string" },
-  "max-redirects": { type: "string" },
-  "rtt-probes": { type: "string" },
-  "max-size": { type: "string" },
-  sha256: { type: "string" },
-  digest: { type: "boolean" },
-  json: { type: "boolean" },
-  quiet: { type: "boolean", short: "q" },
-  "no-progress": { type: "boolean" },
-  help: { type: "boolean", short: "h" },
-  version: { type: "boolean", short: "V" },
-  dir: { type: "string", short: "d" },
-  recursive: { type: "boolean", short: "r" },
-  "max-depth": { type: "string" },
-  parallel: { type: "string" },
-  segments: { type: "string" },
-  verbose: { type: "boolean", short: "v" },
-} as const satisfies Record<string, OptionSpec>;
-
-type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS }>>["values"];
-
-function fromParsed(v: Values, pos: string[]): ParsedArgs {
+  const v = parsed.values;
   if (v.help) return { kind: "help" };
   if (v.version) return { kind: "version" };
 
   if (v.recursive && v.output !== undefined) {
     throw usageError("-o NAME names one file; -r saves a folder", "drop -o, or -r");
   }
-  const { jobs, dir } = classifyPositionals(pos, v.dir ?? null, v.output ?? null);
+  const { jobs, dir } = classifyPositionals(
+    parsed.positionals,
+    v.dir ?? null,
+    v.output ?? null,
+  );
   const { target, source, name } = jobs[0];
   if (dir === "" || dir.includes("\0")) throw usage("DIR must be a directory path");
 

@@ -14,12 +14,6 @@
 
 import { ClientError, EXIT } from "./errors.ts";
 
-/** One option of the parseArgs table, as far as messages need it. */
-export interface OptionSpec {
-  type: "string" | "boolean";
-  short?: string;
-}
-
 /** Levenshtein distance, bounded inputs (option names and short words only). */
 function distance(a: string, b: string): number {
   const row = Array.from({ length: b.length + 1 }, (_, i) => i);
@@ -53,13 +47,18 @@ export function usageError(message: string, hint = "see --help for the options")
   return new ClientError(EXIT.usage, `${message}\n  hint: ${hint}`);
 }
 
-/** Translates a `node:util` parseArgs error into {@linkcode usageError}. */
-export function parseArgsError(e: unknown, options: Record<string, OptionSpec>): ClientError {
+/** The options a --help text lists (`-o`, `--output`, ...): the suggestions for a typo. */
+export function optionsIn(usage: string): string[] {
+  const heads = usage.split("\n").filter((l) => /^ {2,}-/.test(l)).map((l) => l.slice(0, 24));
+  return heads.flatMap((h) => h.match(/--?[A-Za-z][\w-]*/g) ?? []);
+}
+
+/** Translates a `node:util` parseArgs error into {@linkcode usageError}; `usage` is the --help
+ * text, whose options are the suggestions. */
+export function parseArgsError(e: unknown, usage: string): ClientError {
   const msg = e instanceof Error ? e.message : String(e);
   const code = (e as { code?: string }).code;
-  const flags = Object.entries(options).flatMap(([long, o]) =>
-    o.short ? [`--${long}`, `-${o.short}`] : [`--${long}`]
-  );
+  const flags = optionsIn(usage);
   const unknown = /^Unknown option '([^']*)'/.exec(msg)?.[1];
   if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION" && unknown !== undefined) {
     const flag = unknown.split("=")[0];
@@ -77,6 +76,12 @@ export function parseArgsError(e: unknown, options: Record<string, OptionSpec>):
     const name = `--${named[2]}`;
     if (/argument missing/.test(msg)) {
       return usageError(`option ${name} needs a value`, `e.g. ${name} VALUE (see --help)`);
+    }
+    if (/argument is ambiguous/.test(msg)) {
+      return usageError(
+        `option ${name} needs a value, and the next argument looks like an option`,
+        `write ${name}=VALUE if the value starts with "-" (see --help)`,
+      );
     }
     if (/does not take an argument/.test(msg)) {
       return usageError(`option ${name} takes no value`, `write ${name} alone (see --help)`);

@@ -75,6 +75,12 @@ export function classifyPositionals(
   const anyUrl = pos.some(isUrl);
   const seed4 = pos.length === 4 && !anyUrl && /^\d+$/.test(pos[1]);
   const hp = pos.length === 3 && !anyUrl ? splitHostPort(pos[0]) : null;
+  if (pos.length === 4 && !anyUrl && !seed4 && !looksLikeBareUrl(pos[0])) {
+    throw usageError(
+      `PORT must be a number from 1 to 65535, got ${JSON.stringify(pos[1].slice(0, 20))}`,
+      "HOST PORT FILE DIR, e.g. 127.0.0.1 8000 docs/a.pdf out",
+    );
+  }
   if (seed4 || hp !== null) {
     const [host, port, file, dir] = hp !== null ? [hp.host, hp.port, pos[1], pos[2]] : pos;
     if (dirOption !== null) throw usageError("DIR given twice", "drop -d or the last argument");
@@ -82,6 +88,14 @@ export function classifyPositionals(
     const source = `FILE ${JSON.stringify(file)}`;
     const name = checkName(output ?? nameFromPath(target.path), output !== null ? "-o" : source);
     return { jobs: [{ target, source, name }], dir };
+  }
+  if (!anyUrl) {
+    const bare = pos.find(looksLikeBareUrl);
+    if (bare !== undefined) notUrl(bare);
+    throw usageError(
+      `expected HOST PORT FILE DIR or URL... [DIR], got ${pos.length} argument(s) and no URL`,
+      "a URL starts with http:// (see --help)",
+    );
   }
   let urls = pos;
   let dir = dirOption;
@@ -91,12 +105,6 @@ export function classifyPositionals(
     if (dir !== null) throw usageError("DIR given twice", "drop -d or the last argument");
     dir = last;
     urls = pos.slice(0, -1);
-  }
-  if (!anyUrl && pos.length === 4) {
-    throw usageError(
-      `PORT must be a number from 1 to 65535, got ${JSON.stringify(pos[1].slice(0, 20))}`,
-      "HOST PORT FILE DIR, e.g. 127.0.0.1 8000 docs/a.pdf out",
-    );
   }
   for (const u of urls) if (!isUrl(u)) notUrl(u);
   if (output !== null && urls.length > 1) {

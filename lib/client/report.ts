@@ -160,7 +160,8 @@ export function textSummaryCompact(r: Report): string {
   return `* saved ${r.file ?? "nothing"}: ${size}, ${verified}\n` +
     `  first byte ${fmtMs(t.firstByte)}, total ${fmtMs(t.total)}, ` +
     `${formatBytes(Math.round(r.throughputBytesPerSec))}/s` +
-    (r.resume !== "none" ? `, resume: ${r.resume}` : "");
+    (r.resume !== "none" ? `, resume: ${r.resume}` : "") +
+    (r.sha256 !== null ? `\n  sha-256 ${r.sha256}` : "");
 }
 
 /** Request lines, `> ` prefixed as curl -v does. */
