@@ -83,7 +83,7 @@ const REFUSED: Array<[string[], RegExp]> = [
   [["a", "b"], /expected HOST PORT FILE DIR or URL\.\.\. \[DIR\], got 2/],
   [
     ["127.0.0.1:8000/a.txt"],
-    /not a URL \(no scheme\)\n  hint: did you mean http:\/\/127\.0\.0\.1:8000\/a\.txt/,
+    /not a URL \(no scheme\)\n {2}hint: did you mean http:\/\/127\.0\.0\.1:8000\/a\.txt/,
   ],
   [["http://h/a", "example.com/b", "d"], /did you mean http:\/\/example\.com\/b/],
   [["http://h/a", "x", "d"], /unexpected argument "x"/],
@@ -91,7 +91,7 @@ const REFUSED: Array<[string[], RegExp]> = [
   [["-o", "n", "http://h/a", "http://h/b"], /-o NAME names one file/],
   [["-d", "x", "http://h/a", "y"], /DIR given twice/],
   [["-r", "-o", "n", "http://h/a/"], /-r saves a folder/],
-  [["-O", "n", "http://h/a"], /unknown option "-O"\n  hint: did you mean -o\?/],
+  [["-O", "n", "http://h/a"], /unknown option "-O"\n {2}hint: did you mean -o\?/],
   [["--segmnts", "4", "http://h/a"], /did you mean --segments\?/],
   [["--parallel", "99", "http://h/a"], /--parallel must be an integer from 0 to 32/],
   [["h", "0", "f", "d"], /PORT must be a number from 1 to 65535/],

@@ -154,7 +154,7 @@ Deno.test("usage errors: exit 2 with one line", async (t) => {
       // One line, then at most one hint; never the parser's own text.
       const lines = r.stderr.trim().split("\n");
       assert.ok(lines.length <= 2, r.stderr);
-      if (lines.length === 2) assert.match(lines[1], /^  hint: /);
+      if (lines.length === 2) assert.match(lines[1], /^ {2}hint: /);
       assert.doesNotMatch(r.stderr, /To specify a positional|Option '/);
     });
   }
