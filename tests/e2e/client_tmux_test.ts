@@ -1,0 +1,73 @@
+/**
+ * The progress bar on a real terminal: `client.ts` in a tmux pane of 50 and 120 columns
+ * downloading 100 MiB from nginx (`limit_rate`, so the bar is drawn for a few seconds). While it
+ * runs the captured screen holds exactly one progress line; when it is done, none is left and
+ * the whole output fits on a screen (today's 98 stray lines at 50 columns came from a bar wider
+ * than the terminal, wrapping at each redraw).
+ */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { CLIENT, tempDir } from "../client/cli.ts";
+import { havePeer } from "../client/peers.ts";
+import { startNginxIndex } from "./listing_peers.ts";
+
+async function tmux(sock: string, ...args: string[]): Promise<string> {
+  const r = await new Deno.Command("tmux", { args: ["-S", sock, ...args], stdin: "null" })
+    .output();
+  return new TextDecoder().decode(r.stdout);
+}
+
+const PROGRESS = /\d+%|ETA|\d+(\.\d+)? [KMG]iB\/s/;
+
+async function runIn(columns: number, url: string, out: string, sockDir: string) {
+  const sock = join(sockDir, `t${columns}`);
+  const cmd = `'${Deno.execPath()}' run -A '${CLIENT}' '${url}' '${out}'; echo EXIT=$?; sleep 60`;
+  await tmux(sock, "new-session", "-d", "-x", String(columns), "-y", "40", cmd);
+  try {
+    let during = "";
+    let after = "";
+    const deadline = Date.now() + 60_000;
+    for (let i = 0; i < 600 && Date.now() < deadline; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      const screen = await tmux(sock, "capture-pane", "-p");
+      if (screen.includes("EXIT=")) {
+        after = screen;
+        break;
+      }
+      if (during === "" && PROGRESS.test(screen) && /\d+%/.test(screen)) during = screen;
+    }
+    return { during, after };
+  } finally {
+    await tmux(sock, "kill-server");
+  }
+}
+
+for (const columns of [50, 120]) {
+  Deno.test(`progress at ${columns} columns in tmux: one line while running, none left after`, async () => {
+    if (!havePeer("nginx") || !havePeer("tmux")) return;
+    await using srv = await tempDir();
+    await using out = await tempDir();
+    await using prefix = await tempDir();
+    {
+      using f = await Deno.open(join(srv.path, "big.bin"), { write: true, create: true });
+      await f.truncate(100 * 1024 * 1024);
+    }
+    await using nginx = await startNginxIndex(srv.path, prefix.path, { limitRate: "40m" });
+    const { during, after } = await runIn(
+      columns,
+      `${nginx.origin}/big.bin`,
+      out.path,
+      prefix.path,
+    );
+    assert.match(after, /EXIT=0/, after);
+    const progressLines = (s: string) => s.split("\n").filter((l) => PROGRESS.test(l));
+    assert.equal(progressLines(during).length, 1, during);
+    for (const l of during.split("\n")) assert.ok(l.length <= columns, l);
+    // Only the summary's own throughput figure may mention a rate afterwards.
+    const left = progressLines(after).filter((l) => !/first byte/.test(l));
+    assert.deepEqual(left, [], after);
+    const used = after.trimEnd().split("\n").length;
+    assert.ok(used <= 16, `${used} lines on screen:\n${after}`);
+  });
+}
