@@ -31,17 +31,18 @@ import {
 } from "./servers.ts";
 import type { Table } from "./stats.ts";
 import { clientDownload, clientTools, download, smallFiles, tooSlow } from "./workloads.ts";
+import { clientMany } from "./client_many.ts";
 
 const USAGE = `Usage: deno run -A bench/bench.ts [--quick] [--only NAME,...] [--rounds N] [--json]
 
   --quick         smoke run (< 2 min): 100 MiB only, wrk -d3s, 1,000 idle connections
   --only LIST     workloads and/or servers, comma-separated (none named: all of them)
-                    workloads: download, small, idle, client, workers
+                    workloads: download, small, idle, client, workers, many
                     servers:   ferry, nginx, nginx-nosendfile, lighttpd, python
   --rounds N      interleaved rounds (default 3; quick: 2)
   --json          also write bench/results/latest.json`;
 
-const WORKLOADS = ["download", "small", "idle", "client", "workers"];
+const WORKLOADS = ["download", "small", "idle", "client", "workers", "many"];
 /** Server ids `--only` knows; Ferry's variants (`ferry-log-text`, `ferry-w2`) follow `ferry`. */
 const PEERS = ["ferry", "nginx", "nginx-nosendfile", "lighttpd", "python"];
 const FLOOR_NOTE = "deno floor: not a file server — bench/floor.ts answers every read with one " +
@@ -223,6 +224,11 @@ async function measure(
     tables.at(-1)!.notes.push(
       "wrk runs on the same 2 cores, so a second worker competes with the load generator.",
     );
+  }
+  if (o.workloads.has("many")) {
+    progress("workload 6: client mirror (vs wget -r) and --segments (vs aria2c)");
+    await Deno.mkdir(dataDir, { recursive: true });
+    tables.push(...await clientMany({ repo, tmp: dataDir, rounds: o.rounds, quick: o.quick }));
   }
   const order = (t: Table) => WORKLOADS.indexOf(t.id.split("-")[0]);
   return tables.sort((a, b) => order(a) - order(b)); // as numbered, whatever the run order

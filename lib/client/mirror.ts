@@ -23,12 +23,13 @@
  * @module
  */
 
+import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { BodyReader, responseFraming } from "../http/body.ts";
 import { parseHttpDate } from "../http/response.ts";
 import type { ClientOptions } from "./args.ts";
 import { ClientError, EXIT, fileError, reasonOf } from "./errors.ts";
-import { willClose } from "./exchange.ts";
+import { readError, willClose } from "./exchange.ts";
 import { type Exchange, KeepAlivePool } from "./keep_alive.ts";
 import {
   type ListingLink,
@@ -42,6 +43,7 @@ import type { ProgressBoard } from "./progress_board.ts";
 import { newReport, safeText } from "./report.ts";
 import { prepareDir, savePaths } from "./save.ts";
 import { saveResponse } from "./transfer.ts";
+import { announcedDigests, mismatch, verify } from "./verify.ts";
 
 /** Most entries (files and folders) one mirror visits: bounds what a server generating
  * endless listings can make us do. */
@@ -131,6 +133,69 @@ export async function safeMkdir(root: string, segs: string[]): Promise<string> {
     }
   }
   return p;
+}
+
+/** Files up to this size take {@linkcode saveSmall}: the body in memory, the .part written,
+ * renamed and timestamped with synchronous calls. A mirror of 1,000 × 4 KiB files otherwise
+ * spends most of its time handing ~10 file operations per file to the runtime's blocking
+ * thread pool (strace: 89% of the time in futex; 1.1 s against wget's 0.5 s). */
+export const SMALL_FILE_BYTES = 256 * 1024;
+
+/** The body of a 200 with a Content-Length of at most {@linkcode SMALL_FILE_BYTES}, read whole,
+ * verified when the server sent a digest, then saved through DIR/NAME.part. Returns the
+ * report's verification outcome. */
+async function saveSmall(
+  ex: Exchange,
+  length: number,
+  paths: ReturnType<typeof savePaths>,
+  report: ReturnType<typeof newReport>,
+  where: string,
+): Promise<void> {
+  const data = new Uint8Array(length);
+  const body = new BodyReader(ex.conn.reader, { kind: "length", length });
+  let got = 0;
+  try {
+    for (let n; got < length && (n = await body.read(data.subarray(got))) !== null;) got += n;
+  } catch (e) {
+    throw readError(e, where, "the body");
+  }
+  if (got !== length) {
+    throw new ClientError(EXIT.protocol, `${where}: body truncated at ${got} of ${length} bytes`);
+  }
+  const fields = ex.result.head.fields;
+  if (announcedDigests(fields, 200).length > 0) {
+    report.sha256 = createHash("sha256").update(data).digest("hex");
+  }
+  report.bytes = { received: length, resumedFrom: 0, size: length, expected: length };
+  verify(report, fields, 200, null);
+  if (!report.verification.verified && report.verification.checks.length > 0) {
+    throw mismatch(report, paths);
+  }
+  // Two trips to the blocking-I/O pool per file (open, rename); the write and the timestamp go
+  // through the open descriptor.
+  const lm = parseHttpDate(ex.result.head.headers.get("last-modified") ?? "");
+  try {
+    let file: Deno.FsFile;
+    try {
+      // createNew (O_EXCL): never through a link planted at the .part's name.
+      file = await Deno.open(paths.part, { write: true, createNew: true });
+    } catch (e) {
+      if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
+      await Deno.remove(paths.part);
+      file = await Deno.open(paths.part, { write: true, createNew: true });
+    }
+    try {
+      for (let off = 0; off < data.length;) off += file.writeSync(data.subarray(off));
+      if (Number.isFinite(lm)) file.utimeSync(new Date(), new Date(lm));
+    } finally {
+      file.close();
+    }
+    await Deno.rename(paths.part, paths.final);
+  } catch (e) {
+    throw fileError(e, "save", paths.part);
+  }
+  report.file = paths.final;
+  report.ok = true;
 }
 
 /** Reads a whole (bounded) body into a string. */
@@ -292,7 +357,7 @@ export async function mirror(
     const paths = savePaths(localDir, link.name);
     let st: Deno.FileInfo | null = null;
     try {
-      st = await Deno.lstat(paths.final);
+      st = Deno.lstatSync(paths.final);
     } catch (e) {
       if (!(e instanceof Deno.errors.NotFound)) throw fileError(e, "inspect", paths.final);
     }
@@ -327,6 +392,7 @@ export async function mirror(
     const ex = await pool.exchange("GET", link.path);
     const { head, statusLine } = ex.result;
     let reusable = false;
+    let small = false;
     const report = newReport(where);
     try {
       if (head.status >= 300 && head.status < 400) {
@@ -336,25 +402,33 @@ export async function mirror(
             `in a mirror`,
         );
       }
-      await saveResponse(
-        { connected: ex.conn.connected, reader: ex.conn.reader, ...ex },
-        {
-          opts: { ...opts, force: true, resume: false, sha256: null, name: link.name },
-          paths,
-          resume: null,
-          report,
-          ui: { info: () => {}, progress: null, track: env.board.trackAs(rel) },
-          t0: performance.now(),
-        },
-      );
+      const framing = head.status === 200 ? responseFraming({ method: "GET", ...head }) : null;
+      small = framing?.kind === "length" && framing.length <= SMALL_FILE_BYTES;
+      if (small && framing?.kind === "length") {
+        await saveSmall(ex, framing.length, paths, report, where);
+      } else {
+        await saveResponse(
+          { connected: ex.conn.connected, reader: ex.conn.reader, ...ex },
+          {
+            opts: { ...opts, force: true, resume: false, sha256: null, name: link.name },
+            paths,
+            resume: null,
+            report,
+            ui: { info: () => {}, progress: null, track: env.board.trackAs(rel) },
+            t0: performance.now(),
+          },
+        );
+      }
       reusable = !willClose(head);
     } finally {
       pool.release(ex.conn, reusable);
     }
     const lm = parseHttpDate(head.headers.get("last-modified") ?? "");
     const mtime = Number.isFinite(lm) ? lm : link.mtimeMs;
-    if (mtime !== null) {
-      await Deno.utime(paths.final, new Date(), new Date(mtime)).catch(() => {});
+    if (mtime !== null && !(small && Number.isFinite(lm))) {
+      try {
+        Deno.utimeSync(paths.final, new Date(), new Date(mtime));
+      } catch { /* the next run compares by HEAD, or downloads again */ }
     }
     r.files++;
     r.bytes += report.bytes.size;

@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { exists, pattern, runCli, sha256, tempDir } from "../client/cli.ts";
+import { exists, pattern, runCli, sha256, sha256b64, tempDir } from "../client/cli.ts";
 import { ferryServerPath, havePeer, type Peer, startFerry, startPython } from "../client/peers.ts";
 import { startFake } from "./fake_server.ts";
 import { startApache, startLighttpd, startNginxIndex } from "./listing_peers.ts";
@@ -187,4 +187,31 @@ Deno.test("client URL URL DIR downloads every URL; a failing one sets the exit c
   assert.equal(bad.code, 4, bad.stderr);
   assert.ok(exists(join(out.path, "e.txt")));
   assert.match(bad.stdout, /1 file saved .* 1 failed/);
+});
+
+Deno.test("client -r checks each file against its Repr-Digest: a mismatch is exit 7, no file", async () => {
+  const good = "good\n";
+  const listing = `<a href="good.txt">g</a><a href="bad.txt">b</a>`;
+  await using srv = startFake(async (c, first) => {
+    let req: string | null = first;
+    for (let i = 0; i < 10 && req !== null; i++) {
+      const path = req.split(" ")[1];
+      const body = path === "/p/" ? listing : good;
+      const digest = path === "/p/good.txt"
+        ? `Repr-Digest: sha-256=:${sha256b64(good)}:\r\n`
+        : path === "/p/bad.txt"
+        ? `Repr-Digest: sha-256=:${sha256b64("other")}:\r\n`
+        : "Content-Type: text/html\r\n";
+      await c.write(`HTTP/1.1 200 OK\r\n${digest}Content-Length: ${body.length}\r\n\r\n${body}`);
+      req = await c.readRequest();
+    }
+  });
+  await using out = await tempDir();
+  const r = await runCli(["-r", "--json", `${srv.origin}/p/`, out.path]);
+  assert.equal(r.code, 7, r.stderr);
+  assert.match(r.stderr, /checksum mismatch/);
+  const m = JSON.parse(r.stdout).mirrors[0];
+  assert.deepEqual([m.files, m.verified, m.failed], [1, 1, 1]);
+  assert.equal(await Deno.readTextFile(join(out.path, "p", "good.txt")), good);
+  assert.ok(!exists(join(out.path, "p", "bad.txt")));
 });
