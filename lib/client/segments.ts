@@ -29,6 +29,7 @@ import { BodyReader, responseFraming } from "../http/body.ts";
 import { parseContentRange } from "../http/range.ts";
 import type { ResponseHead } from "../http/response.ts";
 import { describeConn } from "../net/conn_info.ts";
+import { ReverseDns } from "../net/reverse_dns.ts";
 import type { ClientOptions } from "./args.ts";
 import { runDownload, type Ui } from "./download.ts";
 import { ClientError, EXIT, fileError } from "./errors.ts";
@@ -186,7 +187,7 @@ export async function runSegmented(opts: ClientOptions, report: Report, ui: Ui):
     for (let attempt = 0;; attempt++) {
       const hx = await pool.exchange("HEAD", opts.target.path);
       pool.release(hx.conn, !willClose(hx.result.head));
-      if (attempt === 0) recordHead(report, ui, hx, opts);
+      if (attempt === 0) await recordHead(report, ui, hx, opts);
       const why = whyNotSegmented(hx.result.head);
       if (why !== null) {
         ui.info(`* --segments ${opts.segments}: one connection instead: ${why}`);
@@ -216,16 +217,23 @@ export async function runSegmented(opts: ClientOptions, report: Report, ui: Ui):
   }
 }
 
-function recordHead(report: Report, ui: Ui, hx: Exchange, opts: ClientOptions): void {
+async function recordHead(
+  report: Report,
+  ui: Ui,
+  hx: Exchange,
+  opts: ClientOptions,
+): Promise<void> {
   const c = hx.conn.connected;
   report.connection = describeConn(c.conn, {
     hostName: opts.target.host,
     resolvedAddress: c.address,
+    reverseName: await new ReverseDns().lookup(c.address),
     timeoutsMs: { connect: opts.timeoutMs, read: opts.timeoutMs },
   });
   report.timingsMs.nameLookup = c.lookupMs;
   report.timingsMs.tcpConnect = c.connectMs;
   report.rtt.handshakeMs = c.connectMs;
+  report.timingsMs.firstByte = hx.result.firstByteMs;
   report.request = { line: hx.request.line, headers: hx.request.fields };
   report.response = {
     statusLine: hx.result.statusLine,
@@ -296,7 +304,8 @@ async function fetchSegments(
       if (stopped) throw new ChangedError("stopped");
       const length = checkRange(ex, seg, want, where);
       for (const f of ex.result.head.fields) {
-        if (f[0].toLowerCase() === "repr-digest") digests.push(f);
+        const known = digests.some(([k, v]) => k.toLowerCase() === "repr-digest" && v === f[1]);
+        if (f[0].toLowerCase() === "repr-digest" && !known) digests.push(f);
       }
       const body = new BodyReader(
         ex.conn.reader,
