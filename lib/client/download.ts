@@ -40,6 +40,7 @@ import {
   removeMeta,
   savePaths,
 } from "./save.ts";
+import { isSegmentedPart } from "./segments.ts";
 import { type ResumeFrom, saveResponse } from "./transfer.ts";
 
 /** Where the output goes. */
@@ -107,6 +108,13 @@ async function resumePoint(
 ): Promise<ResumeFrom | null> {
   const part = await readPart(paths);
   if (part === null || part.size === 0) return null;
+  if (await isSegmentedPart(paths)) {
+    ui.info(
+      `* ${paths.part} holds --segments ranges with gaps: starting over (--segments resumes it)`,
+    );
+    await removeMeta(paths);
+    return null;
+  }
   const meta: PartMeta | null = part.meta;
   if (meta !== null && meta.url !== url) {
     ui.info(`* ${paths.part} came from ${meta.url}, not ${url}: starting over`);

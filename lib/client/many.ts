@@ -17,6 +17,7 @@
 
 import type { ClientOptions } from "./args.ts";
 import { runDownload } from "./download.ts";
+import { runSegmented } from "./segments.ts";
 import { mirror, type MirrorResult, worse } from "./mirror.ts";
 import { formatUrl } from "./names.ts";
 import { ProgressBoard } from "./progress_board.ts";
@@ -66,7 +67,7 @@ export async function runMany(opts: ClientOptions, io: Io): Promise<number> {
     reports.push(report);
     board.expected = opts.jobs.length;
     try {
-      await runDownload(
+      await (opts.segments > 1 ? runSegmented : runDownload)(
         { ...opts, ...job, jobs: [job] },
         report,
         { info: () => {}, progress: null, track: board.trackAs(job.name), verbose: false },

@@ -110,6 +110,19 @@ export function whyNotSegmented(head: ResponseHead): string | null {
   return null;
 }
 
+/**
+ * Whether DIR/NAME.part was written by `--segments` (its meta has `segments`): such a part has
+ * the file's full size with holes where segments had not arrived, so the one-connection resume,
+ * which appends from the part's size, must never continue it.
+ */
+export async function isSegmentedPart(paths: SavePaths): Promise<boolean> {
+  try {
+    return Array.isArray(JSON.parse(await Deno.readTextFile(paths.meta))?.segments);
+  } catch {
+    return false;
+  }
+}
+
 /** The meta of an earlier segmented run of the same representation, or null. */
 async function readSegmentedMeta(paths: SavePaths, want: PartMeta): Promise<SegmentedMeta | null> {
   try {

@@ -385,3 +385,13 @@ Deno.test("default output is compact: connection parameters, RTT, status, saved 
   const q = await runCli(["-q", "-f", "localhost", String(srv.port), "f.bin", dir.path]);
   assert.deepEqual([q.code, q.stdout, q.stderr], [0, "", ""]);
 });
+
+Deno.test("--json: a usage error is a JSON object on stdout too, with the hint apart", async () => {
+  const r = await runCli(["--json", "-O", "x", "127.0.0.1:9/a"]);
+  assert.equal(r.code, 2);
+  const j = JSON.parse(r.stdout);
+  assert.deepEqual([j.ok, j.exitCode, j.error], [false, 2, 'unknown option "-O"']);
+  assert.match(j.hint, /did you mean -o\?/);
+  const bare = JSON.parse((await runCli(["--json", "127.0.0.1:9/a"])).stdout);
+  assert.match(bare.hint, /did you mean http:\/\/127\.0\.0\.1:9\/a/);
+});

@@ -79,7 +79,7 @@ function rangeServer(
       const [method] = req.split(" ");
       const body = versions[state.version];
       const etag = `"v${state.version + 1}"`;
-      const m = /^range: bytes=(\d+)-(\d+)\r$/im.exec(req);
+      const m = /^range: bytes=(\d+)-(\d*)\r$/im.exec(req);
       if (method === "HEAD" || m === null) {
         await c.write(
           `HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\nAccept-Ranges: bytes\r\n` +
@@ -88,7 +88,15 @@ function rangeServer(
         if (method !== "HEAD") await c.write(body);
       } else {
         const start = Number(m[1]);
-        const end = Number(m[2]);
+        const end = m[2] === "" ? body.length - 1 : Number(m[2]);
+        if (start >= body.length) {
+          await c.write(
+            `HTTP/1.1 416 Range Not Satisfiable\r\nContent-Range: bytes */${body.length}\r\n` +
+              `Content-Length: 0\r\nETag: ${etag}\r\n\r\n`,
+          );
+          req = await c.readRequest();
+          continue;
+        }
         state.ranges++;
         const cut = onRange(start, state);
         const v = versions[state.version];
@@ -165,4 +173,24 @@ Deno.test("client --segments falls back to one connection when the server has no
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /--segments 4: one connection instead: .*byte ranges/);
   assert.equal(sha256(await Deno.readFile(join(out.path, "f.bin"))), sha256(pattern(MiB, 9)));
+});
+
+Deno.test("a --segments .part with gaps is never finished by the one-connection resume (-c)", async () => {
+  const data = pattern(MiB, 6);
+  let cutOnce = true;
+  await using srv = rangeServer([data], (start) => {
+    if (start === MiB / 2 && cutOnce) {
+      cutOnce = false;
+      return 10;
+    }
+    return null;
+  });
+  await using out = await tempDir();
+  const first = await runCli(["--segments", "4", `${srv.origin}/f.bin`, out.path]);
+  assert.equal(first.code, 5, first.stderr);
+  assert.equal((await Deno.stat(join(out.path, "f.bin.part"))).size, MiB); // full size, gaps
+  const plain = await runCli(["-c", `${srv.origin}/f.bin`, out.path]);
+  assert.equal(plain.code, 0, plain.stderr);
+  assert.match(plain.stdout, /holds --segments ranges with gaps: starting over/);
+  assert.equal(sha256(await Deno.readFile(join(out.path, "f.bin"))), sha256(data));
 });
