@@ -1,6 +1,7 @@
 /**
  * Ferry's download client:
- * `deno run -A client.ts [options] HOST PORT FILE DIR` or `client.ts [options] URL [DIR]`.
+ * `deno run -A client.ts [options] HOST PORT FILE DIR`, `client.ts [options] URL... [DIR]`, or
+ * `client.ts -r [options] URL/ [DIR]`.
  *
  * Parses the command line and hands over to `lib/client`; see `--help` for the options and the
  * exit codes.
