@@ -21,7 +21,7 @@ import { median, type Table } from "./stats.ts";
 const MIRROR_FILES = 1000;
 const SEGMENTED_BYTES = 256 * 1024 * 1024;
 
-async function freePort(): Promise<number> {
+function freePort(): number {
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (l.addr as Deno.NetAddr).port;
   l.close();
@@ -78,8 +78,8 @@ export async function clientMany(
     using f = await Deno.open(`${root}/www/big.bin`, { write: true, create: true });
     await f.truncate(SEGMENTED_BYTES);
   }
-  const port = await freePort();
-  const slow = await freePort();
+  const port = freePort();
+  const slow = freePort();
   await Deno.writeTextFile(
     `${root}/nginx.conf`,
     `daemon off; master_process off; worker_processes 1;

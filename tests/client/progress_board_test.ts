@@ -10,7 +10,7 @@ Deno.test("progressLine fits any width: the bar gives way, then the line is cut"
     const l = progressLine(50 * 2 ** 20, 100 * 2 ** 20, 2000, 0, width);
     assert.ok(l.length <= width, `${width}: ${l}`);
   }
-  assert.match(progressLine(1, 2, 1000, 0, 200), /^\[#+-+\]  50%/);
+  assert.match(progressLine(1, 2, 1000, 0, 200), /^\[#+-+\] {2}50%/);
   assert.doesNotMatch(progressLine(1, 2, 1000, 0, 36), /\[/);
 });
 
@@ -42,7 +42,8 @@ Deno.test("ProgressBoard: aggregate + one line per transfer, each within the wid
   board.finish();
   // Every redraw starts by going back to the block's first line and erasing below.
   for (const w of writes) assert.ok(w.startsWith("\r"), JSON.stringify(w));
-  assert.match(writes.at(-1)!, /^\r(\x1b\[\d+A)?\x1b\[J$/);
+  const ESC = String.fromCharCode(0x1b);
+  assert.match(writes.at(-1)!, new RegExp(`^\\r(${ESC}\\[\\d+A)?${ESC}\\[J$`));
 });
 
 Deno.test("ProgressBoard shows at most MAX_TRANSFER_LINES transfers", () => {
