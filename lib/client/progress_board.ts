@@ -93,6 +93,12 @@ export class ProgressBoard {
     };
   }
 
+  /** Counts `bytes` of a transfer too short to get a line of its own. */
+  addBytes(bytes: number): void {
+    this.#doneBytes += bytes;
+    this.#maybeDraw();
+  }
+
   /** A tracker factory for `Ui.track`, labelling each transfer `label`. */
   trackAs(label: string): (total: number | null, start: number) => Tracker {
     return (total, start) => this.add(label, total, start);
