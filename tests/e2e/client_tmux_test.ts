@@ -20,9 +20,18 @@ async function tmux(sock: string, ...args: string[]): Promise<string> {
 
 const PROGRESS = /\d+%|ETA|\d+(\.\d+)? [KMG]iB\/s/;
 
-async function runIn(columns: number, url: string, out: string, sockDir: string) {
+async function runIn(
+  columns: number,
+  url: string,
+  out: string,
+  sockDir: string,
+  options: { flags?: string; ready?: RegExp } = {},
+) {
   const sock = join(sockDir, `t${columns}`);
-  const cmd = `'${Deno.execPath()}' run -A '${CLIENT}' '${url}' '${out}'; echo EXIT=$?; sleep 60`;
+  const cmd = `'${Deno.execPath()}' run -A '${CLIENT}' ${
+    options.flags ?? ""
+  } '${url}' '${out}'; echo EXIT=$?; sleep 60`;
+  const ready = options.ready ?? /\d+%/;
   await tmux(sock, "new-session", "-d", "-x", String(columns), "-y", "40", cmd);
   try {
     let during = "";
@@ -35,7 +44,7 @@ async function runIn(columns: number, url: string, out: string, sockDir: string)
         after = screen;
         break;
       }
-      if (during === "" && PROGRESS.test(screen) && /\d+%/.test(screen)) during = screen;
+      if (during === "" && PROGRESS.test(screen) && ready.test(screen)) during = screen;
     }
     return { during, after };
   } finally {
@@ -71,3 +80,28 @@ for (const columns of [50, 120]) {
     assert.ok(used <= 16, `${used} lines on screen:\n${after}`);
   });
 }
+
+Deno.test("-r in tmux at 60 columns: an aggregate line plus one line per active transfer, none left after", async () => {
+  if (!havePeer("nginx") || !havePeer("tmux")) return;
+  await using srv = await tempDir();
+  await using out = await tempDir();
+  await using prefix = await tempDir();
+  await Deno.mkdir(join(srv.path, "tree"));
+  for (const name of ["one.bin", "two.bin"]) {
+    using f = await Deno.open(join(srv.path, "tree", name), { write: true, create: true });
+    await f.truncate(40 * 1024 * 1024);
+  }
+  await using nginx = await startNginxIndex(srv.path, prefix.path, { limitRate: "20m" });
+  const { during, after } = await runIn(60, `${nginx.origin}/tree/`, out.path, prefix.path, {
+    flags: "-r",
+    ready:
+      /2 active[\s\S]*one\.bin[\s\S]*\d+%[\s\S]*two\.bin|2 active[\s\S]*two\.bin[\s\S]*one\.bin/,
+  });
+  assert.match(after, /EXIT=0/, after);
+  const lines = during.split("\n").filter((l) => l.trim() !== "");
+  assert.equal(lines.filter((l) => /files done, \d+ active/.test(l)).length, 1, during);
+  assert.equal(lines.filter((l) => /^(one|two)\.bin /.test(l)).length, 2, during);
+  for (const l of during.split("\n")) assert.ok(l.length <= 60, l);
+  assert.doesNotMatch(after, /active|ETA/, after);
+  assert.match(after, /2 files saved/);
+});
