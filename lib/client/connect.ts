@@ -128,6 +128,10 @@ let warmed: Promise<boolean> | null = null;
 export function warmUpConnect(): Promise<boolean> {
   warmed ??= (async () => {
     try {
+      // Asked first, so that a narrow --allow-net never turns into a permission prompt.
+      if (Deno.permissions.querySync({ name: "net", host: "127.0.0.1" }).state !== "granted") {
+        return false;
+      }
       using l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
       const accepted = l.accept();
       const c = await Deno.connect({ hostname: "127.0.0.1", port: (l.addr as Deno.NetAddr).port });
