@@ -44,15 +44,25 @@ export class KeepAlivePool {
   /** The first connection opened (for the report's connection parameters). */
   first: Connected | null = null;
 
-  constructor(origin: Location, options: { timeoutMs: number }) {
+  #onFirst: ((c: Connected) => void) | undefined;
+
+  /** `onFirst` is called with the first connection opened (to show its parameters). */
+  constructor(
+    origin: Location,
+    options: { timeoutMs: number; onFirst?: (c: Connected) => void },
+  ) {
     this.#origin = origin;
     this.#timeoutMs = options.timeoutMs;
+    this.#onFirst = options.onFirst;
   }
 
   async #open(): Promise<PooledConn> {
     const connected = await openConnection(this.#origin, { timeoutMs: this.#timeoutMs });
     this.opened++;
-    this.first ??= connected;
+    if (this.first === null) {
+      this.first = connected;
+      this.#onFirst?.(connected);
+    }
     return {
       connected,
       reader: new ConnReader(connected.source, { readTimeoutMs: this.#timeoutMs }),

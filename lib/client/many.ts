@@ -22,7 +22,8 @@ import { mirror, type MirrorResult, worse } from "./mirror.ts";
 import { formatUrl } from "./names.ts";
 import { ProgressBoard } from "./progress_board.ts";
 import { formatBytes } from "./progress.ts";
-import { fmtMs, newReport, type Report } from "./report.ts";
+import { describeConn } from "../net/conn_info.ts";
+import { fmtMs, newReport, type Report, textConnectionCompact } from "./report.ts";
 import { type Io, jsonReport, toClientError } from "./run.ts";
 
 /** The closing summary line. */
@@ -51,6 +52,14 @@ export async function runMany(opts: ClientOptions, io: Io): Promise<number> {
         board,
         say: opts.verbose ? out : () => {},
         warn,
+        connected: (c, host) => {
+          const params = describeConn(c.conn, {
+            hostName: host,
+            resolvedAddress: c.address,
+            timeoutsMs: { connect: opts.timeoutMs, read: opts.timeoutMs },
+          });
+          out(textConnectionCompact(params, c.connectMs, c.warmed));
+        },
       });
       mirrors.push(m);
       exitCode = worse(exitCode, m.exitCode);

@@ -29,6 +29,7 @@ import { parseHttpDate } from "../http/response.ts";
 import type { ClientOptions } from "./args.ts";
 import { ClientError, EXIT, fileError, reasonOf } from "./errors.ts";
 import { willClose } from "./exchange.ts";
+import type { Connected } from "./connect.ts";
 import { KeepAlivePool } from "./keep_alive.ts";
 import { type ListingLink, parseHtmlListing, parseJsonListing } from "./listing_links.ts";
 import { checkName, formatUrl } from "./names.ts";
@@ -101,6 +102,8 @@ export interface MirrorEnv {
   say(text: string): void;
   /** A failure line (stderr). */
   warn(text: string): void;
+  /** The first connection is open (its parameters are shown once). */
+  connected?(c: Connected, host: string): void;
 }
 
 type Task =
@@ -160,7 +163,10 @@ export async function mirror(
     return r;
   }
 
-  const pool = new KeepAlivePool(origin, { timeoutMs: opts.timeoutMs });
+  const pool = new KeepAlivePool(origin, {
+    timeoutMs: opts.timeoutMs,
+    onFirst: (c) => env.connected?.(c, origin.host),
+  });
   const queue: Task[] = [{ kind: "dir", path: startPath, local: [], depth: 0 }];
   let entries = 0;
   let busy = 0;
