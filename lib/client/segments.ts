@@ -267,6 +267,13 @@ async function fetchSegments(
   const { pool, paths, head } = s;
   const url = formatUrl(opts.target);
   const size = Number(head.headers.get("content-length"));
+  if (opts.maxSize !== null && size > opts.maxSize) {
+    throw new ClientError(
+      EXIT.protocol,
+      `${url}: the file is ${size} bytes, over --max-size ${opts.maxSize}; stopped (raise ` +
+        `--max-size to allow it)`,
+    );
+  }
   const want = metaOf(head, url, size);
   const old = await readSegmentedMeta(paths, want);
   const meta: SegmentedMeta = old ?? { ...want, segments: splitRanges(size, opts.segments) };
