@@ -283,17 +283,25 @@ async function fetchSegments(
       `* resuming ${paths.part}: ${have} of ${size} bytes in ${meta.segments.length} segments`,
     );
     report.resume = "appended";
-  } else {
-    try {
+  }
+  // One descriptor for every segment: each write is a seek and a write with no await between
+  // them, so segments never move each other's position; and the path is opened once (a fresh
+  // part exclusively, so never through a link planted at its name).
+  let file: Deno.FsFile;
+  try {
+    if (old !== null) {
+      file = await Deno.open(paths.part, { write: true });
+    } else {
       await Deno.remove(paths.part).catch((e) => {
         if (!(e instanceof Deno.errors.NotFound)) throw e;
       });
-      using f = await Deno.open(paths.part, { write: true, createNew: true });
-      await f.truncate(size);
-    } catch (e) {
-      throw fileError(e, "create", paths.part);
+      file = await Deno.open(paths.part, { write: true, createNew: true });
+      await file.truncate(size);
     }
+  } catch (e) {
+    throw fileError(e, "create", paths.part);
   }
+  using _closer = { [Symbol.dispose]: () => file.close() };
   await writeMeta(paths, meta);
   report.partFile = paths.part;
   report.bytes.expected = size;
@@ -332,12 +340,11 @@ async function fetchSegments(
         responseFraming({ method: "GET", ...ex.result.head }),
       );
       const buf = new Uint8Array(SEGMENT_BUFFER_BYTES);
-      using file = await Deno.open(paths.part, { write: true });
-      file.seekSync(seg.next, Deno.SeekMode.Start);
       let got = 0;
       try {
         for (let n; (n = await body.read(buf)) !== null;) {
           if (stopped) throw new ChangedError("stopped");
+          file.seekSync(seg.next, Deno.SeekMode.Start);
           for (let off = 0; off < n;) off += file.writeSync(buf.subarray(off, n));
           got += n;
           seg.next += n;
