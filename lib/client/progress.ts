@@ -48,6 +48,20 @@ export function clip(text: string, width: number): string {
   return text;
 }
 
+/**
+ * The escape sequence that takes the cursor from the end of a block of lines drawn earlier
+ * (`cells` wide each) back to the block's first column and erases from there down (ED,
+ * ECMA-48 §8.3.39), at the terminal's current width `columns`. After a narrowing resize, a
+ * terminal that reflows (tmux, VTE, kitty, iTerm2, Windows Terminal) has wrapped each line that
+ * no longer fits over several rows, with the cursor on the last of them: going up only by the
+ * number of lines would leave the head of the old line behind (seen in tmux: 120 → 60 columns).
+ */
+export function backOver(cells: readonly number[], columns: number): string {
+  let rows = 0;
+  for (const c of cells) rows += Math.max(1, Math.ceil(c / Math.max(1, columns)));
+  return rows > 1 ? `\r\x1b[${rows - 1}A\x1b[J` : "\r\x1b[J";
+}
+
 /** Shortest interval between two redraws (≈10 per second: smooth to the eye, cheap). */
 export const REDRAW_INTERVAL_MS = 100;
 /** Width of the bar in cells. */
@@ -109,6 +123,8 @@ export class Progress {
   /** When the line was last drawn; the first update always draws. */
   #last = -Infinity;
   #drawn = false;
+  /** Cells of the line last drawn (0: none). */
+  #cells = 0;
 
   constructor(options: { total: number | null; start: number; write: (s: string) => void }) {
     this.#total = options.total;
@@ -122,16 +138,16 @@ export class Progress {
     if (now - this.#last < REDRAW_INTERVAL_MS) return;
     this.#last = now;
     this.#drawn = true;
-    // \r to the line start, then erase to its end (EL, ECMA-48 §8.3.41).
     // One cell short of the width: a line that fills the last column wraps on some terminals.
-    const width = terminalColumns() - 1;
-    this.#write(
-      `\r${progressLine(bytes, this.#total, now - this.#t0, this.#start, width)}\x1b[K`,
-    );
+    const columns = terminalColumns();
+    const line = progressLine(bytes, this.#total, now - this.#t0, this.#start, columns - 1);
+    // Back to the line's start (over the rows a narrowing resize wrapped it to), erase, draw.
+    this.#write(`${backOver([this.#cells], columns)}${line}`);
+    this.#cells = line.length;
   }
 
   /** Clears the line (the summary that follows says the rest). */
   finish(): void {
-    if (this.#drawn) this.#write("\r\x1b[K");
+    if (this.#drawn) this.#write(backOver([this.#cells], terminalColumns()));
   }
 }

@@ -20,6 +20,7 @@
 
 import type { Tracker } from "./download.ts";
 import {
+  backOver,
   clip,
   formatBytes,
   progressLine,
@@ -56,7 +57,8 @@ export class ProgressBoard {
   #lines = new Set<Line>();
   #t0 = performance.now();
   #last = -Infinity;
-  #drawn = 0;
+  /** Cells of each line drawn last (empty: nothing on screen). */
+  #drawn: number[] = [];
   /** Bytes of finished transfers, this run. */
   #doneBytes = 0;
   /** Transfers finished, and expected (0 = not known yet). */
@@ -142,18 +144,18 @@ export class ProgressBoard {
     // One cell short of the width: a line filling the last column wraps on some terminals.
     const lines = this.render(this.#columns() - 1, now);
     this.#write(`${this.#home()}${lines.join("\n")}`);
-    this.#drawn = lines.length;
+    this.#drawn = lines.map((l) => l.length);
   }
 
-  /** Back to the first line of the block, erasing it and everything below. */
+  /** Back to the first line of the block (over rows a narrowing resize wrapped), erasing it
+   * and everything below. */
   #home(): string {
-    const up = this.#drawn > 1 ? `\x1b[${this.#drawn - 1}A` : "";
-    return `\r${up}\x1b[J`;
+    return this.#drawn.length === 0 ? "\r\x1b[J" : backOver(this.#drawn, this.#columns());
   }
 
   #clear(): void {
-    if (this.#write !== null && this.#drawn > 0) this.#write(this.#home());
-    this.#drawn = 0;
+    if (this.#write !== null && this.#drawn.length > 0) this.#write(this.#home());
+    this.#drawn = [];
   }
 
   /** Removes the display (the summary that follows says the rest). */

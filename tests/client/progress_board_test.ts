@@ -2,7 +2,7 @@
  * plus the aggregate, redrawn in place and cleared at the end. */
 
 import assert from "node:assert/strict";
-import { clip, progressLine } from "../../lib/client/progress.ts";
+import { backOver, clip, progressLine } from "../../lib/client/progress.ts";
 import { MAX_TRANSFER_LINES, ProgressBoard } from "../../lib/client/progress_board.ts";
 
 Deno.test("progressLine fits any width: the bar gives way, then the line is cut", () => {
@@ -51,4 +51,12 @@ Deno.test("ProgressBoard shows at most MAX_TRANSFER_LINES transfers", () => {
   for (let i = 0; i < MAX_TRANSFER_LINES + 5; i++) board.add(`f${i}`, 10, 0);
   assert.equal(board.render(79).length, MAX_TRANSFER_LINES + 1);
   assert.match(board.aggregate(), new RegExp(`${MAX_TRANSFER_LINES + 5} active`));
+});
+
+Deno.test("backOver climbs the rows a narrowing resize wrapped the old lines to", () => {
+  const ESC = String.fromCharCode(0x1b);
+  assert.equal(backOver([0], 80), `\r${ESC}[J`);
+  assert.equal(backOver([79], 80), `\r${ESC}[J`); // still fits: same row
+  assert.equal(backOver([75], 60), `\r${ESC}[1A${ESC}[J`); // 120 → 60 columns: 2 rows
+  assert.equal(backOver([75, 30, 119], 60), `\r${ESC}[4A${ESC}[J`); // 2 + 1 + 2 rows
 });

@@ -25,7 +25,7 @@ async function runIn(
   url: string,
   out: string,
   sockDir: string,
-  options: { flags?: string; ready?: RegExp } = {},
+  options: { flags?: string; ready?: RegExp; resizeTo?: number } = {},
 ) {
   const sock = join(sockDir, `t${columns}`);
   const cmd = `'${Deno.execPath()}' run -A '${CLIENT}' ${
@@ -36,6 +36,7 @@ async function runIn(
   try {
     let during = "";
     let after = "";
+    let resized = "";
     const deadline = Date.now() + 60_000;
     for (let i = 0; i < 600 && Date.now() < deadline; i++) {
       await new Promise((r) => setTimeout(r, 100));
@@ -44,9 +45,19 @@ async function runIn(
         after = screen;
         break;
       }
-      if (during === "" && PROGRESS.test(screen) && ready.test(screen)) during = screen;
+      if (during === "" && PROGRESS.test(screen) && ready.test(screen)) {
+        during = screen;
+        if (options.resizeTo !== undefined) {
+          await tmux(sock, "resize-window", "-x", String(options.resizeTo));
+        }
+      } else if (during !== "" && resized === "" && options.resizeTo !== undefined) {
+        // Two redraws (100 ms apart) after the resize: the new width is in effect.
+        await new Promise((r) => setTimeout(r, 300));
+        const s2 = await tmux(sock, "capture-pane", "-p");
+        if (!s2.includes("EXIT=") && /\d+%/.test(s2)) resized = s2;
+      }
     }
-    return { during, after };
+    return { during, after, resized };
   } finally {
     await tmux(sock, "kill-server");
   }
@@ -63,16 +74,23 @@ for (const columns of [50, 120]) {
       await f.truncate(100 * 1024 * 1024);
     }
     await using nginx = await startNginxIndex(srv.path, prefix.path, { limitRate: "40m" });
-    const { during, after } = await runIn(
+    const resizeTo = columns > 60 ? 60 : undefined;
+    const { during, after, resized } = await runIn(
       columns,
       `${nginx.origin}/big.bin`,
       out.path,
       prefix.path,
+      { resizeTo },
     );
     assert.match(after, /EXIT=0/, after);
     const progressLines = (s: string) => s.split("\n").filter((l) => PROGRESS.test(l));
     assert.equal(progressLines(during).length, 1, during);
     for (const l of during.split("\n")) assert.ok(l.length <= columns, l);
+    if (resizeTo !== undefined) {
+      // Narrowed mid-download: the width is re-read, the bar still one line within it.
+      assert.equal(progressLines(resized).length, 1, resized);
+      for (const l of resized.split("\n")) assert.ok(l.length <= resizeTo, l);
+    }
     // Only the summary's own throughput figure may mention a rate afterwards.
     const left = progressLines(after).filter((l) => !/first byte/.test(l));
     assert.deepEqual(left, [], after);
