@@ -58,9 +58,10 @@ Deno.test("Progress redraws at most every 100 ms and clears its line", () => {
   const p = new Progress({ total: 100, start: 0, write: (s) => out.push(s) });
   for (let i = 0; i < 1000; i++) p.update(i % 100);
   assert.equal(out.length, 1, "a burst of updates draws once");
-  assert.ok(out[0].startsWith("\r[") && out[0].endsWith("\x1b[K"), out[0]);
+  // Back to the line's start, erase (ED), draw.
+  assert.ok(out[0].startsWith("\r\x1b[J["), out[0]);
   p.finish();
-  assert.equal(out[out.length - 1], "\r\x1b[K");
+  assert.equal(out[out.length - 1], "\r\x1b[J");
   const silent: string[] = [];
   new Progress({ total: null, start: 0, write: (s) => silent.push(s) }).finish();
   assert.deepEqual(silent, [], "nothing drawn, nothing to clear");
