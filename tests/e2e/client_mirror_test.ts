@@ -187,6 +187,14 @@ Deno.test("client URL URL DIR downloads every URL; a failing one sets the exit c
   assert.equal(bad.code, 4, bad.stderr);
   assert.ok(exists(join(out.path, "e.txt")));
   assert.match(bad.stdout, /1 file saved .* 1 failed/);
+
+  // HOST:PORT FILE DIR and the seed's HOST PORT FILE DIR: one file each.
+  const hp = await runCli([`127.0.0.1:${peer.port}`, "tree/b c.txt", join(out.path, "hp")]);
+  assert.equal(hp.code, 0, hp.stderr);
+  assert.equal(await Deno.readTextFile(join(out.path, "hp", "b c.txt")), "with a space\n");
+  const seed = await runCli(["127.0.0.1", String(peer.port), "tree/b c.txt", join(out.path, "s")]);
+  assert.equal(seed.code, 0, seed.stderr);
+  assert.ok(exists(join(out.path, "s", "b c.txt")));
 });
 
 Deno.test("client -r checks each file against its Repr-Digest: a mismatch is exit 7, no file", async () => {
