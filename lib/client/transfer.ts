@@ -111,8 +111,8 @@ export async function saveResponse(hop: FinalHop, ctx: SaveContext): Promise<voi
     announcedDigests(head.fields, head.status).length > 0;
   // One buffer for the whole download: the .part's prefix is hashed through it, the body
   // read into it, a trailer-announced digest checked through it.
-  // (Sized to a small file: a mirror of many small files would otherwise spend most of its
-  // time having the kernel zero 1 MiB per file.)
+  // Sized to the file when it is smaller: many small downloads (several URLs, -r) would
+  // otherwise each have the kernel zero 1 MiB they never use.
   const buf = new Uint8Array(
     total !== null && offset === 0
       ? Math.min(BUFFER_BYTES, Math.max(total, 16 * 1024))
