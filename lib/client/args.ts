@@ -16,7 +16,7 @@ import { parseArgs } from "node:util";
 import { parseArgsError, usageError } from "./args_errors.ts";
 import { ClientError, EXIT_TABLE } from "./errors.ts";
 import type { Location } from "./names.ts";
-import { classifyPositionals, type Job } from "./positionals.ts";
+import { classifyPositionals, folderName, type Job } from "./positionals.ts";
 
 /** Defaults of the options, shown by --help. */
 export const DEFAULTS = {
@@ -229,6 +229,7 @@ export function parseClientArgs(args: string[]): ParsedArgs {
     v.dir ?? null,
     v.output ?? null,
   );
+  if (v.recursive) { for (const j of jobs) folderName(j.target.path); }
   const { target, source, name } = jobs[0];
   if (dir === "" || dir.includes("\0")) throw usage("DIR must be a directory path");
 

@@ -98,11 +98,21 @@ export async function runMany(opts: ClientOptions, io: Io): Promise<number> {
     board.done++;
   };
 
+  // Nothing a job throws may end the run with a stack trace: it becomes a failure like any.
+  const guarded = async (i: number) => {
+    try {
+      await one(i);
+    } catch (e) {
+      const err = toClientError(e);
+      exitCode = worse(exitCode, err.code);
+      warn(`ferry: ${err.message}`);
+    }
+  };
   let next = 0;
   const lanes = opts.recursive ? 1 : Math.min(opts.parallel, opts.jobs.length);
   await Promise.all(
     Array.from({ length: lanes }, async () => {
-      while (next < opts.jobs.length) await one(next++);
+      while (next < opts.jobs.length) await guarded(next++);
     }),
   );
   board.finish();

@@ -32,8 +32,8 @@ import { willClose } from "./exchange.ts";
 import type { Connected } from "./connect.ts";
 import { KeepAlivePool } from "./keep_alive.ts";
 import { type ListingLink, parseHtmlListing, parseJsonListing } from "./listing_links.ts";
-import { checkName, formatUrl } from "./names.ts";
-import type { Job } from "./positionals.ts";
+import { formatUrl } from "./names.ts";
+import { folderName, type Job } from "./positionals.ts";
 import type { ProgressBoard } from "./progress_board.ts";
 import { newReport, safeText } from "./report.ts";
 import { prepareDir, savePaths } from "./save.ts";
@@ -125,10 +125,7 @@ export async function mirror(
   const startPath = path.endsWith("/") ? path : path + "/";
   const origin = { ...job.target, path: startPath };
   const url = formatUrl(origin);
-  const segs = startPath.split("/").filter((s) => s !== "");
-  const folder = segs.length === 0
-    ? null
-    : checkName(decodeURIComponent(segs[segs.length - 1]), url);
+  const folder = folderName(startPath); // checked when the arguments were parsed
   const r: MirrorResult = {
     url,
     into: folder === null ? opts.dir : join(opts.dir, folder),

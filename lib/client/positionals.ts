@@ -133,3 +133,29 @@ export function classifyPositionals(
   const unique = jobs.filter((j, i) => jobs.findIndex((k) => k.source === j.source) === i);
   return { jobs: unique, dir: dir ?? "." };
 }
+
+/**
+ * The local folder `-r` mirrors the folder at `path` into: its last segment, decoded and checked
+ * like any saved name, or null for the server's root (mirrored into DIR itself).
+ * @throws {ClientError} usage, when the segment is not a safe name.
+ */
+export function folderName(path: string): string | null {
+  const segs = path.split("?")[0].split("/").filter((s) => s !== "");
+  if (segs.length === 0) return null;
+  const last = segs[segs.length - 1];
+  let name: string;
+  try {
+    name = decodeURIComponent(last);
+  } catch {
+    name = last;
+  }
+  try {
+    return checkName(name, `-r ${path}`);
+  } catch {
+    throw usageError(
+      `-r ${path.slice(0, 80)}: the folder name ${JSON.stringify(name.slice(0, 80))} is not a ` +
+        `safe local name`,
+      "mirror its parent folder, or a folder with a plain name",
+    );
+  }
+}

@@ -186,3 +186,11 @@ Deno.test("parseClientArgs: URL... [DIR], -d, HOST:PORT FILE DIR and the seed fo
     [false, DEFAULTS.maxDepth, DEFAULTS.parallel, DEFAULTS.segments, false],
   );
 });
+
+Deno.test("parseClientArgs: -r refuses a folder whose name is unsafe once decoded", () => {
+  assert.throws(
+    () => parseClientArgs(["-r", "http://h/a%2Fb/"]),
+    /folder name "a\/b" is not a safe/,
+  );
+  assert.equal(run(["-r", "http://h/"]).recursive, true); // the root: into DIR itself
+});
