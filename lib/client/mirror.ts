@@ -44,6 +44,10 @@ import { saveResponse } from "./transfer.ts";
  * endless listings can make us do. */
 export const MAX_MIRROR_ENTRIES = 100_000;
 
+/** Entries a Ferry listing shows at most (lib/server/listing.ts MAX_LISTING_ENTRIES; the
+ * client may not import the server). A listing this long may be cut: said, not hidden. */
+const FERRY_LISTING_CAP = 10_000;
+
 /** Exit codes from most to least severe: a wrong file beats a missing one, a local fault beats
  * a remote one. The mirror exits with the most severe code among its failures. */
 export const SEVERITY: readonly number[] = [
@@ -206,6 +210,12 @@ export async function mirror(
       throw new ClientError(EXIT.protocol, `${where}: unreadable listing: ${reasonOf(e)}`);
     }
     env.say(`* ${where}: ${links.length} entries (${type.split(";")[0] || "no type"})`);
+    if (links.length >= FERRY_LISTING_CAP) {
+      env.warn(
+        `ferry: ${where}: the listing has ${links.length} entries, the most a Ferry server ` +
+          `lists; the folder may hold more that this mirror cannot see`,
+      );
+    }
     const localDir = t.local;
     for (const link of links) {
       if (++entries > MAX_MIRROR_ENTRIES) {
