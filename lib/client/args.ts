@@ -17,6 +17,7 @@ import { parseArgsError, usageError } from "./args_errors.ts";
 import { ClientError, EXIT_TABLE } from "./errors.ts";
 import type { Location } from "./names.ts";
 import { classifyPositionals, folderName, type Job } from "./positionals.ts";
+import { DEFAULT_RETRIES, DEFAULT_RETRY_BASE_MS, MAX_RETRIES } from "./retry.ts";
 
 /** Defaults of the options, shown by --help. */
 export const DEFAULTS = {
@@ -73,8 +74,19 @@ export interface ClientOptions {
   progress: boolean;
   /** Largest body accepted, in bytes; null = no limit. @default null */
   maxSize: number | null;
-  /** Resume from DIR/NAME.part. @default false */
+  /** Resume from DIR/NAME.part even without a remembered validator (an overlap is checked).
+   * @default false */
   resume: boolean;
+  /** Never resume: start over even when the .part's meta matches. @default false */
+  noContinue: boolean;
+  /** Retries after a transient failure. @default 5 */
+  retries: number;
+  /** First backoff in ms (doubles per retry, jittered). @default 1000 */
+  retryBaseMs: number;
+  /** Overall deadline in ms, or null for none. @default null */
+  maxTimeMs: number | null;
+  /** `-o -`: the body goes to stdout, everything else to stderr. @default false */
+  stdout: boolean;
   /** Expected sha-256, lower-case hex, or null. @default null */
   sha256: string | null;
   /** Compute the sha-256 even with nothing to check it against. @default false */
@@ -112,9 +124,19 @@ renamed to NAME once complete and verified. HOST may be a name, IPv4 or IPv6 add
 Every URL given is downloaded; a last argument that is not a URL is DIR.
 
 Options:
-  -o, --output NAME       save as DIR/NAME (a plain file name; default: last segment of FILE)
+  -o, --output NAME       save as DIR/NAME (a plain file name; default: last segment of FILE);
+                          "-o -" writes the body to stdout and everything else to stderr
   -f, --force             replace an existing DIR/NAME (default: refuse, exit 6)
-  -c, --continue          resume DIR/NAME.part with a Range request (default: start over)
+  -c, --continue          resume DIR/NAME.part even without a remembered validator: the last
+                          64 KiB are fetched again and compared first (default: a .part whose
+                          .part.meta matches the URL and holds a validator is resumed anyway)
+      --no-continue       start over even when the .part could be resumed
+      --retry N           retries after a connect failure, reset, timeout, 408, 429 or 5xx;
+                          each resumes with Range + If-Range (default ${DEFAULT_RETRIES})
+      --retry-delay SECS  first wait between attempts, doubled each time with jitter, at
+                          most 30 s; a longer Retry-After from the server is honoured
+                          (default ${DEFAULT_RETRY_BASE_MS / 1000})
+      --max-time SECONDS  give up after this long overall, exit 8 (default 0: no limit)
   -d, --dir DIR           save into DIR (instead of a last argument)
   -r, --recursive         mirror the folder at URL/ into DIR/<folder>/ from its listing
                           (Ferry's JSON, or the HTML of nginx, Apache, lighttpd, python
@@ -148,6 +170,9 @@ The body is checked against Repr-Digest / Content-Digest (sha-256, RFC 9530) whe
 server sends one; without one, --sha256 or --digest, nothing is hashed. Least privilege:
   deno run --allow-net=HOST --allow-read=DIR --allow-write=DIR client.ts HOST PORT FILE DIR
 
+A body sent with a Content-Encoding other than identity is refused (exit 5), never saved
+as if it were the file. Ctrl-C keeps the .part; the same command resumes it.
+
 ${EXIT_TABLE}`;
 
 function usage(message: string): ClientError {
@@ -158,6 +183,14 @@ function integer(v: string | undefined, name: string, max: number, dflt: number)
   if (v === undefined) return dflt;
   if (!/^\d+$/.test(v) || Number(v) > max) {
     throw usage(`${name} must be an integer from 0 to ${max}, got ${JSON.stringify(v)}`);
+  }
+  return Number(v);
+}
+
+function seconds(v: string | undefined, name: string, max: number, dflt: number): number {
+  if (v === undefined) return dflt;
+  if (!/^\d+(\.\d+)?$/.test(v) || Number(v) > max) {
+    throw usage(`${name} must be seconds from 0 to ${max}, got ${JSON.stringify(v)}`);
   }
   return Number(v);
 }
@@ -195,6 +228,10 @@ export function parseClientArgs(args: string[]): ParsedArgs {
         output: { type: "string", short: "o" },
         force: { type: "boolean", short: "f" },
         continue: { type: "boolean", short: "c" },
+        "no-continue": { type: "boolean" },
+        retry: { type: "string" },
+        "retry-delay": { type: "string" },
+        "max-time": { type: "string" },
         timeout: { type: "string" },
         "max-redirects": { type: "string" },
         "rtt-probes": { type: "string" },
@@ -221,14 +258,22 @@ export function parseClientArgs(args: string[]): ParsedArgs {
   if (v.help) return { kind: "help" };
   if (v.version) return { kind: "version" };
 
+  // `-o -`: the body goes to stdout; the name (for the .part of a resume) stays the derived one.
+  const stdout = v.output === "-";
+  if (stdout && v.recursive) {
+    throw usageError("-o - writes one file to stdout; -r saves a folder", "drop -o -, or -r");
+  }
   if (v.recursive && v.output !== undefined) {
     throw usageError("-o NAME names one file; -r saves a folder", "drop -o, or -r");
   }
   const { jobs, dir } = classifyPositionals(
     parsed.positionals,
     v.dir ?? null,
-    v.output ?? null,
+    stdout ? null : v.output ?? null,
   );
+  if (stdout && jobs.length > 1) {
+    throw usageError("-o - writes one file to stdout, but several URLs were given", "drop -o -");
+  }
   if (v.recursive) { for (const j of jobs) folderName(j.target.path); }
   const { target, source, name } = jobs[0];
   if (dir === "" || dir.includes("\0")) throw usage("DIR must be a directory path");
@@ -241,6 +286,7 @@ export function parseClientArgs(args: string[]): ParsedArgs {
   if (sha !== null && !/^[0-9a-f]{64}$/.test(sha)) {
     throw usage(`--sha256 must be 64 hex digits, got ${JSON.stringify(v.sha256!.slice(0, 80))}`);
   }
+  if (v.continue && v["no-continue"]) throw usage("-c and --no-continue contradict each other");
   return {
     kind: "run",
     options: {
@@ -262,6 +308,13 @@ export function parseClientArgs(args: string[]): ParsedArgs {
       progress: !(v["no-progress"] ?? false),
       maxSize: v["max-size"] === undefined ? null : parseSize(v["max-size"]),
       resume: v.continue ?? false,
+      noContinue: v["no-continue"] ?? false,
+      retries: integer(v.retry, "--retry", MAX_RETRIES, DEFAULT_RETRIES),
+      retryBaseMs: Math.round(
+        seconds(v["retry-delay"], "--retry-delay", 600, DEFAULT_RETRY_BASE_MS / 1000) * 1000,
+      ),
+      maxTimeMs: Math.round(seconds(v["max-time"], "--max-time", 31_536_000, 0) * 1000) || null,
+      stdout,
       sha256: sha,
       digest: v.digest ?? false,
       jobs,

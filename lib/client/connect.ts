@@ -91,6 +91,7 @@ export function resolveHost(host: string, timeoutMs: number): Promise<string[]> 
               EXIT.timeout,
               `looking up ${host} timed out after ${timeoutMs / 1000}s; check the name and ` +
                 `your DNS, or raise --timeout`,
+              { transient: "timeout" },
             ),
           ),
         timeoutMs,
@@ -156,8 +157,10 @@ async function connectOnce(
   hostname: string,
   port: number,
   timeoutMs: number,
+  stop?: AbortSignal,
 ): Promise<Deno.TcpConn> {
-  const signal = timeoutMs > 0 ? AbortSignal.timeout(timeoutMs) : undefined;
+  const timeout = timeoutMs > 0 ? AbortSignal.timeout(timeoutMs) : undefined;
+  const signal = timeout && stop ? AbortSignal.any([timeout, stop]) : timeout ?? stop;
   return await Deno.connect({ hostname, port, signal });
 }
 
@@ -167,11 +170,22 @@ async function connectOnce(
  */
 export async function openConnection(
   to: Location,
-  options: { timeoutMs: number },
+  options: { timeoutMs: number; signal?: AbortSignal },
 ): Promise<Connected> {
   const where = hostPort(to.host, to.port);
   const t0 = performance.now();
-  const addresses = await resolveHost(to.host, options.timeoutMs);
+  const stop = options.signal;
+  const addresses = stop === undefined
+    ? await resolveHost(to.host, options.timeoutMs)
+    : await new Promise<string[]>((resolve, reject) => {
+      // --max-time / Ctrl-C: stop waiting for the resolver (its thread finishes on its own).
+      const abort = () => reject(stop.reason);
+      if (stop.aborted) return abort();
+      stop.addEventListener("abort", abort, { once: true });
+      resolveHost(to.host, options.timeoutMs).then(resolve, reject).finally(() =>
+        stop.removeEventListener("abort", abort)
+      );
+    });
   const lookupMs = performance.now() - t0;
   const warm = await warmUpConnect();
   let last: unknown = null;
@@ -181,10 +195,10 @@ export async function openConnection(
       let conn: Deno.TcpConn;
       let connectedBy: Connected["connectedBy"] = "address";
       try {
-        conn = await connectOnce(address, to.port, options.timeoutMs);
+        conn = await connectOnce(address, to.port, options.timeoutMs, stop);
       } catch (e) {
         if (!(e instanceof Deno.errors.NotCapable) || isAddress(to.host)) throw e;
-        conn = await connectOnce(to.host, to.port, options.timeoutMs);
+        conn = await connectOnce(to.host, to.port, options.timeoutMs, stop);
         connectedBy = "name";
       }
       const connectMs = performance.now() - t1;
@@ -202,6 +216,7 @@ export async function openConnection(
     } catch (e) {
       const perm = permissionError(e, where);
       if (perm !== null) throw perm;
+      if (stop?.aborted) throw stop.reason;
       last = e;
     }
   }
@@ -212,6 +227,7 @@ export async function openConnection(
       EXIT.timeout,
       `connecting to ${where} timed out after ${options.timeoutMs / 1000}s; ` +
         `check that the server is up and reachable, or raise --timeout`,
+      { transient: "timeout" },
     );
   }
   const refused = last instanceof Deno.errors.ConnectionRefused;
@@ -220,5 +236,6 @@ export async function openConnection(
     `cannot connect to ${where}${addresses.length > 1 ? ` (${addresses.join(", ")})` : ""}: ${
       refused ? "connection refused" : reasonOf(last)
     }; check that the server is running and the port is right`,
+    { transient: "connect" },
   );
 }

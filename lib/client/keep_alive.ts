@@ -3,6 +3,8 @@
  * one at a time, so there are never more than `--parallel` of them). A request that fails on a
  * reused connection before any byte of the answer arrived — the server closed it while idle, as
  * RFC 9112 §9.3.1 lets it — is sent once more on a fresh one; nothing else is retried here.
+ * With a `signal` (the run's Stop: --max-time, Ctrl-C), a pending connect ends when it fires and
+ * every connection of the pool, idle or in use, is closed, so each pending read fails at once.
  *
  * @example
  * ```ts ignore
@@ -45,28 +47,52 @@ export class KeepAlivePool {
   first: Connected | null = null;
 
   #onFirst: ((c: Connected) => void) | undefined;
+  #signal: AbortSignal | undefined;
+  /** Every connection not yet closed (idle or in use), to close them all when stopped. */
+  #live = new Set<PooledConn>();
+  #onAbort = () => this.closeAll();
 
-  /** `onFirst` is called with the first connection opened (to show its parameters). */
+  /** `onFirst` is called with the first connection opened (to show its parameters); `signal`
+   * stops the pool (see the module doc). */
   constructor(
     origin: Location,
-    options: { timeoutMs: number; onFirst?: (c: Connected) => void },
+    options: { timeoutMs: number; onFirst?: (c: Connected) => void; signal?: AbortSignal },
   ) {
     this.#origin = origin;
     this.#timeoutMs = options.timeoutMs;
     this.#onFirst = options.onFirst;
+    this.#signal = options.signal;
+    this.#signal?.addEventListener("abort", this.#onAbort);
   }
 
   async #open(): Promise<PooledConn> {
-    const connected = await openConnection(this.#origin, { timeoutMs: this.#timeoutMs });
+    this.#signal?.throwIfAborted();
+    const connected = await openConnection(this.#origin, {
+      timeoutMs: this.#timeoutMs,
+      signal: this.#signal,
+    });
+    if (this.#signal?.aborted) {
+      connected.source.close();
+      this.#signal.throwIfAborted();
+    }
     this.opened++;
     if (this.first === null) {
       this.first = connected;
       this.#onFirst?.(connected);
     }
-    return {
+    const conn = {
       connected,
       reader: new ConnReader(connected.source, { readTimeoutMs: this.#timeoutMs }),
     };
+    this.#live.add(conn);
+    return conn;
+  }
+
+  #closeOne(conn: PooledConn): void {
+    this.#live.delete(conn);
+    try {
+      conn.connected.source.close();
+    } catch { /* already closed */ }
   }
 
   /** Sends `method path` (with `extra` fields) and reads the response head. */
@@ -86,10 +112,11 @@ export class KeepAlivePool {
           to,
           result: await sendAndReadHead(idle.connected, idle.reader, request),
         };
-      } catch {
+      } catch (e) {
         // Most likely closed while idle; GET and HEAD are idempotent (RFC 9110 §9.2.2), so
-        // once more on a fresh connection, below.
-        idle.connected.source.close();
+        // once more on a fresh connection, below (not when stopped).
+        this.#closeOne(idle);
+        if (this.#signal?.aborted) throw e;
       }
     }
     const conn = await this.#open();
@@ -101,20 +128,27 @@ export class KeepAlivePool {
         result: await sendAndReadHead(conn.connected, conn.reader, request),
       };
     } catch (e) {
-      conn.connected.source.close();
+      this.#closeOne(conn);
       throw e;
     }
   }
 
   /** Gives `conn` back: kept for the next request when `reusable`, else closed. */
   release(conn: PooledConn, reusable: boolean): void {
-    if (reusable) this.#idle.push(conn);
-    else conn.connected.source.close();
+    if (reusable && !this.#signal?.aborted) this.#idle.push(conn);
+    else this.#closeOne(conn);
   }
 
-  /** Closes every idle connection. */
+  /** Closes every idle connection (connections in use are closed by their release). */
   close(): void {
-    for (const c of this.#idle) c.connected.source.close();
+    for (const c of this.#idle) this.#closeOne(c);
+    this.#idle = [];
+    this.#signal?.removeEventListener("abort", this.#onAbort);
+  }
+
+  /** Closes every connection, idle or in use: a pending read on one fails at once. */
+  closeAll(): void {
+    for (const c of [...this.#live]) this.#closeOne(c);
     this.#idle = [];
   }
 }

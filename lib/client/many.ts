@@ -4,6 +4,11 @@
  * skipped, failed), and the exit code — 0 only if every file landed, else the most severe code
  * among the failures (mirror.ts {@linkcode SEVERITY}).
  *
+ * Each file gets `--retry` (download.ts's attempts, or mirror.ts's per file); `stop`
+ * (`--max-time`, Ctrl-C) ends every transfer at once — their .part files kept — and no new one
+ * starts; the run then exits 8 or 130. Every line printed goes through report.ts terminalText
+ * (server-chosen names and messages with C0/C1 and bidi controls escaped).
+ *
  * `--json` prints one object: `{ ok, exitCode, error, files: [report, ...], mirrors: [...],
  * summary: { files, bytes, ms, skipped, failed } }`, each report shaped as for one file.
  *
@@ -23,8 +28,17 @@ import { formatUrl } from "./names.ts";
 import { ProgressBoard } from "./progress_board.ts";
 import { formatBytes } from "./progress.ts";
 import { describeConn } from "../net/conn_info.ts";
-import { fmtMs, newReport, type Report, textConnectionCompact } from "./report.ts";
+import { EXIT } from "./errors.ts";
+import {
+  fmtMs,
+  jsonText,
+  newReport,
+  type Report,
+  terminalText,
+  textConnectionCompact,
+} from "./report.ts";
 import { type Io, jsonReport, toClientError } from "./run.ts";
+import { Stop } from "./stop.ts";
 
 /** The closing summary line. */
 export function summaryText(
@@ -35,12 +49,16 @@ export function summaryText(
 }
 
 /** Runs every job of `opts` (files and/or -r folders); returns the exit code. */
-export async function runMany(opts: ClientOptions, io: Io): Promise<number> {
+export async function runMany(
+  opts: ClientOptions,
+  io: Io,
+  stop: Stop = new Stop(null),
+): Promise<number> {
   const t0 = performance.now();
   const text = !opts.json && !opts.quiet;
   const board = new ProgressBoard({ write: opts.progress && !opts.quiet ? io.tty : null });
-  const out = (t: string) => text && board.println(t, io.out);
-  const warn = (t: string) => board.println(t, io.err);
+  const out = (t: string) => text && board.println(terminalText(t), io.out);
+  const warn = (t: string) => board.println(terminalText(t), io.err);
   const reports: Report[] = [];
   const mirrors: MirrorResult[] = [];
   let exitCode = 0;
@@ -50,6 +68,7 @@ export async function runMany(opts: ClientOptions, io: Io): Promise<number> {
     if (opts.recursive) {
       const m = await mirror(job, opts, {
         board,
+        stop,
         say: opts.verbose ? out : () => {},
         warn,
         connected: (c, host) => {
@@ -75,11 +94,20 @@ export async function runMany(opts: ClientOptions, io: Io): Promise<number> {
     const report = newReport(formatUrl(job.target));
     reports.push(report);
     board.expected = opts.jobs.length;
+    // Its own Stop (linked to the run's): each download closes its own connection when stopped.
+    const jobStop = stop.child();
     try {
       await (opts.segments > 1 ? runSegmented : runDownload)(
         { ...opts, ...job, jobs: [job] },
         report,
-        { info: () => {}, progress: null, track: board.trackAs(job.name), verbose: false },
+        {
+          // Its retries are worth a line (-v shows them all), nothing else of it is.
+          info: opts.verbose ? out : (t) => t.includes("* retry ") && out(t),
+          progress: null,
+          track: board.trackAs(job.name),
+          verbose: false,
+        },
+        jobStop,
       );
       report.exitCode = 0;
       out(
@@ -94,6 +122,8 @@ export async function runMany(opts: ClientOptions, io: Io): Promise<number> {
       report.error = err.message;
       exitCode = worse(exitCode, err.code);
       warn(`ferry: ${err.message}`);
+    } finally {
+      jobStop.dispose();
     }
     board.done++;
   };
@@ -112,10 +142,19 @@ export async function runMany(opts: ClientOptions, io: Io): Promise<number> {
   const lanes = opts.recursive ? 1 : Math.min(opts.parallel, opts.jobs.length);
   await Promise.all(
     Array.from({ length: lanes }, async () => {
-      while (next < opts.jobs.length) await guarded(next++);
+      while (next < opts.jobs.length && stop.reason === null) await guarded(next++);
     }),
   );
   board.finish();
+  if (stop.reason !== null) {
+    // Every transfer was ended, its .part kept; the summary below says what landed before.
+    const code = stop.reason === "interrupt" ? EXIT.interrupted : EXIT.timeout;
+    const why = stop.reason === "interrupt"
+      ? "interrupted"
+      : `--max-time ${opts.maxTimeMs! / 1000} s reached`;
+    exitCode = code;
+    warn(`ferry: ${why}: no further file started; each unfinished file's .part is kept`);
+  }
   const summary = {
     files: reports.filter((r) => r.ok).length + mirrors.reduce((n, m) => n + m.files, 0),
     bytes: reports.reduce((n, r) => n + (r.ok ? r.bytes.size : 0), 0) +
@@ -125,10 +164,16 @@ export async function runMany(opts: ClientOptions, io: Io): Promise<number> {
     failed: reports.filter((r) => !r.ok).length + mirrors.reduce((n, m) => n + m.failed, 0),
   };
   if (opts.json) {
-    io.out(JSON.stringify({
+    io.out(jsonText({
       ok: exitCode === 0,
       exitCode,
-      error: exitCode === 0 ? null : `${summary.failed} failed`,
+      error: exitCode === 0
+        ? null
+        : stop.reason === "interrupt"
+        ? "interrupted"
+        : stop.reason === "max-time"
+        ? "--max-time reached"
+        : `${summary.failed} failed`,
       files: reports.map(jsonReport),
       mirrors: mirrors.map((m) => ({ ...m, ms: Math.round(m.ms) })),
       summary: { ...summary, ms: Math.round(summary.ms) },

@@ -12,7 +12,13 @@
  *   the server's, as `wget -N` does: from the JSON listing without a request, else from a HEAD.
  *   A saved file gets the server's Last-Modified as its mtime, so the next run can compare.
  * - Each file goes through the one-file path (transfer.ts): .part, verification against
- *   Repr-Digest / Content-Digest when the server sends one, rename.
+ *   Repr-Digest / Content-Digest when the server sends one, rename. Every file is written
+ *   through safe_fs.ts (no link followed; the mtime set through the descriptor).
+ * - `--retry`: a listing or a file whose request fails transiently (reset, timeout, 5xx, 429)
+ *   is fetched again after the backoff, each file with a budget of its own; a file starts over
+ *   (its .part is replaced: no Range across a mirror's keep-alive reuse).
+ * - `--max-time`, Ctrl-C: every connection is closed, no new request starts, the workers end;
+ *   the result's exit code is 8 or 130 (a later run skips the files already saved).
  *
  * @example
  * ```ts ignore
@@ -37,7 +43,15 @@ import { folderName, type Job } from "./positionals.ts";
 import type { ProgressBoard } from "./progress_board.ts";
 import { newReport, safeText } from "./report.ts";
 import { prepareDir, savePaths } from "./save.ts";
-import { readText, safeMkdir, saveSmall, SMALL_FILE_BYTES } from "./mirror_files.ts";
+import {
+  readText,
+  safeMkdir,
+  saveSmall,
+  setMtimeSafely,
+  SMALL_FILE_BYTES,
+} from "./mirror_files.ts";
+import { withRetries } from "./retry_loop.ts";
+import { Stop } from "./stop.ts";
 import { saveResponse } from "./transfer.ts";
 
 /** Most entries (files and folders) one mirror visits: bounds what a server generating
@@ -108,6 +122,8 @@ export interface MirrorEnv {
   warn(text: string): void;
   /** The first connection is open (its parameters are shown once). */
   connected?(c: Connected, host: string): void;
+  /** --max-time and Ctrl-C. @default no stop */
+  stop?: Stop;
 }
 
 type Task =
@@ -125,6 +141,7 @@ export async function mirror(
   env: MirrorEnv,
 ): Promise<MirrorResult> {
   const t0 = performance.now();
+  const stop = env.stop ?? new Stop(null);
   const path = job.target.path.split("?")[0];
   const startPath = path.endsWith("/") ? path : path + "/";
   const origin = { ...job.target, path: startPath };
@@ -167,7 +184,9 @@ export async function mirror(
   const pool = new KeepAlivePool(origin, {
     timeoutMs: opts.timeoutMs,
     onFirst: (c) => env.connected?.(c, origin.host),
+    signal: stop.signal,
   });
+  const retryEnv = () => ({ opts, stop, budget: { used: 0 }, say: env.say });
   const queue: Task[] = [{ kind: "dir", path: startPath, local: [], depth: 0 }];
   let entries = 0;
   let busy = 0;
@@ -306,7 +325,7 @@ export async function mirror(
         env.board.addBytes(framing.length);
       } else {
         await saveResponse(
-          { connected: ex.conn.connected, reader: ex.conn.reader, ...ex },
+          { connected: ex.conn.connected, reader: ex.conn.reader, ...ex, rangeSent: false },
           {
             opts: { ...opts, force: true, resume: false, sha256: null, name: link.name },
             paths,
@@ -324,9 +343,9 @@ export async function mirror(
     const lm = parseHttpDate(head.headers.get("last-modified") ?? "");
     const mtime = Number.isFinite(lm) ? lm : link.mtimeMs;
     if (mtime !== null && !(small && Number.isFinite(lm))) {
-      try {
-        Deno.utimeSync(paths.final, new Date(), new Date(mtime));
-      } catch { /* the next run compares by HEAD, or downloads again */ }
+      // Not through a link (one swapped in at the final name meanwhile is left alone); when
+      // not possible, the next run compares by HEAD or downloads again.
+      setMtimeSafely(paths.final, mtime);
     }
     r.files++;
     r.bytes += report.bytes.size;
@@ -337,6 +356,7 @@ export async function mirror(
 
   const worker = async () => {
     for (;;) {
+      if (stop.reason !== null) return;
       const t = queue.shift();
       if (t === undefined) {
         if (busy === 0) return;
@@ -351,9 +371,11 @@ export async function mirror(
       }
       busy++;
       try {
-        if (t.kind === "dir") await listDir(t);
-        else await getFile(t);
+        if (t.kind === "dir") await withRetries(() => listDir(t), retryEnv());
+        else await withRetries(() => getFile(t), retryEnv());
       } catch (e) {
+        // Stopped: what failed was cut by the stop, not a failure of its own.
+        if (stop.reason !== null) return;
         fail(e, t.kind === "dir" ? t.path : t.link.path);
         if (t.kind === "file") env.board.done++;
       } finally {
@@ -369,5 +391,9 @@ export async function mirror(
   }
   r.connections = pool.opened;
   r.ms = performance.now() - t0;
+  if (stop.reason !== null) {
+    r.exitCode = stop.reason === "interrupt" ? EXIT.interrupted : EXIT.timeout;
+    r.errors.push(stop.reason === "interrupt" ? "interrupted" : "--max-time reached");
+  }
   return r;
 }

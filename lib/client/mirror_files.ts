@@ -1,7 +1,7 @@
 /**
  * The mirror's local side and its small bodies: folders created one checked level at a time
  * ({@linkcode safeMkdir}), small files saved with few trips to the runtime's file thread pool
- * ({@linkcode saveSmall}), and listing bodies read whole within a bound ({@linkcode readText}).
+ * ({@linkcode saveSmall}, through safe_fs.ts: no link followed), and listing bodies read whole within a bound ({@linkcode readText}).
  *
  * @example
  * ```ts ignore
@@ -20,8 +20,21 @@ import { readError } from "./exchange.ts";
 import type { Exchange } from "./keep_alive.ts";
 import { MAX_LISTING_BYTES } from "./listing_links.ts";
 import type { newReport } from "./report.ts";
+import { SafeFile } from "./safe_fs.ts";
 import type { savePaths } from "./save.ts";
 import { announcedDigests, mismatch, verify } from "./verify.ts";
+
+/** Sets the mtime of a saved file without following a link: opened O_NOFOLLOW (a regular file
+ * only), then futimes on the descriptor. False when that was not possible. */
+export function setMtimeSafely(path: string, mtimeMs: number): boolean {
+  try {
+    using f = SafeFile.openExisting(path, "read");
+    f.setTimes(new Date(), new Date(mtimeMs));
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** Creates `root/…segs` one level at a time, refusing anything at a level that is not a real
  * directory (a symlink planted there would lead the writes out of DIR). */
@@ -81,25 +94,27 @@ export async function saveSmall(
   if (!report.verification.verified && report.verification.checks.length > 0) {
     throw mismatch(report, paths);
   }
-  // Two trips to the blocking-I/O pool per file (open, rename); the write and the timestamp go
-  // through the open descriptor.
+  // One trip to the blocking-I/O pool per file (the rename); the open, the write and the
+  // timestamp are synchronous, the last two through the open descriptor.
   const lm = parseHttpDate(ex.result.head.headers.get("last-modified") ?? "");
   try {
-    let file: Deno.FsFile;
+    // Through safe_fs.ts: created O_CREAT|O_EXCL|O_NOFOLLOW, so never through a link planted
+    // at the .part's name (whatever is there is unlinked first, never followed).
+    let file: SafeFile;
     try {
-      // createNew (O_EXCL): never through a link planted at the .part's name.
-      file = await Deno.open(paths.part, { write: true, createNew: true });
+      file = SafeFile.createNew(paths.part);
     } catch (e) {
-      if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
-      await Deno.remove(paths.part);
-      file = await Deno.open(paths.part, { write: true, createNew: true });
+      if ((e as { code?: string }).code !== "EEXIST") throw e;
+      Deno.removeSync(paths.part);
+      file = SafeFile.createNew(paths.part);
     }
     try {
-      for (let off = 0; off < data.length;) off += file.writeSync(data.subarray(off));
-      if (Number.isFinite(lm)) file.utimeSync(new Date(), new Date(lm));
+      file.write(data);
+      if (Number.isFinite(lm)) file.setTimes(new Date(), new Date(lm));
     } finally {
       file.close();
     }
+    // rename replaces whatever is at the final name (a link included), never writes through it.
     await Deno.rename(paths.part, paths.final);
   } catch (e) {
     throw fileError(e, "save", paths.part);

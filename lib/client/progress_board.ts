@@ -27,6 +27,7 @@ import {
   REDRAW_INTERVAL_MS,
   terminalColumns,
 } from "./progress.ts";
+import { safeText } from "./report.ts";
 
 /** Transfer lines shown at most; the aggregate line counts the rest. */
 export const MAX_TRANSFER_LINES = 8;
@@ -78,9 +79,16 @@ export class ProgressBoard {
     return n;
   }
 
-  /** Starts a transfer line; its tracker updates and ends it. */
+  /** Starts a transfer line; its tracker updates and ends it. The label (a server's file name,
+   * often) is shown with C0/C1 and bidi controls escaped (report.ts safeText). */
   add(label: string, total: number | null, start: number): Tracker {
-    const line: Line = { label, total, start, bytes: start, t0: performance.now() };
+    const line: Line = {
+      label: safeText(label, 1000),
+      total,
+      start,
+      bytes: start,
+      t0: performance.now(),
+    };
     this.#lines.add(line);
     return {
       update: (bytes) => {

@@ -17,6 +17,13 @@
  * when the server sent a digest (Repr-Digest) or `--sha256` was given; without one, what is
  * checked is that every byte of every range arrived.
  *
+ * Files go through safe_fs.ts like every other download: the .part is opened without following
+ * a link (created `O_EXCL|O_NOFOLLOW`, or an existing one kept only when it is a regular file
+ * with one link), the meta read as untrusted input (meta.ts checks `segments` too) and replaced
+ * by rename. A transient failure of one range (a reset, a timeout, a 5xx) is retried from that
+ * range's next byte while `--retry` lasts (one budget for the whole file); `--max-time` and
+ * Ctrl-C close every connection, keep the .part and its meta, and end the run (exit 8 / 130).
+ *
  * @example
  * ```ts ignore
  * import { runSegmented } from "./segments.ts";
@@ -38,19 +45,28 @@ import { type Exchange, KeepAlivePool, type PooledConn } from "./keep_alive.ts";
 import { formatUrl } from "./names.ts";
 import { ProgressBoard } from "./progress_board.ts";
 import { type Report, safeText, textConnectionCompact } from "./report.ts";
+import { parseRetryAfter, retryableStatus } from "./retry.ts";
+import { type RetryBudget, withRetries } from "./retry_loop.ts";
+import { SafeFile } from "./safe_fs.ts";
 import {
   BUFFER_BYTES,
   checkFinalFree,
   finalize,
   hashFile,
+  isSegmentedPart,
   type PartMeta,
   prepareDir,
+  readPart,
   removeMeta,
   type SavePaths,
   savePaths,
+  type SegmentState,
   writeMeta,
 } from "./save.ts";
+import { Stop } from "./stop.ts";
 import { metaOf } from "./transfer.ts";
+
+export { isSegmentedPart, type SegmentState };
 import { announcedDigests, hex, mismatch, verify } from "./verify.ts";
 
 /** Smallest segment worth its own connection: below this, a handshake and a request cost more
@@ -62,16 +78,6 @@ export const MAX_RESTARTS = 2;
 export const META_INTERVAL_MS = 1000;
 /** Buffer per segment (socket → file). Smaller than save.ts's: N of them live at once. */
 const SEGMENT_BUFFER_BYTES = 256 * 1024;
-
-/** One segment's resume state, as kept in the meta. */
-export interface SegmentState {
-  /** First byte of the range. */
-  start: number;
-  /** Last byte of the range (inclusive). */
-  end: number;
-  /** The next byte to fetch: `end + 1` once done. */
-  next: number;
-}
 
 /** The meta of a segmented .part: the usual fields plus `segments`. */
 export interface SegmentedMeta extends PartMeta {
@@ -110,45 +116,43 @@ export function whyNotSegmented(head: ResponseHead): string | null {
   return null;
 }
 
-/**
- * Whether DIR/NAME.part was written by `--segments` (its meta has `segments`): such a part has
- * the file's full size with holes where segments had not arrived, so the one-connection resume,
- * which appends from the part's size, must never continue it.
- */
-export async function isSegmentedPart(paths: SavePaths): Promise<boolean> {
+/** The meta of an earlier segmented run of the same representation, or null. The .part is
+ * opened without following a link and the meta schema-checked (save.ts readPart, meta.ts); a
+ * .part that is a link or not a regular file is not resumed (it is replaced, never written
+ * through). */
+function readSegmentedMeta(paths: SavePaths, want: PartMeta): SegmentedMeta | null {
+  let part;
   try {
-    return Array.isArray(JSON.parse(await Deno.readTextFile(paths.meta))?.segments);
-  } catch {
-    return false;
-  }
-}
-
-/** The meta of an earlier segmented run of the same representation, or null. */
-async function readSegmentedMeta(paths: SavePaths, want: PartMeta): Promise<SegmentedMeta | null> {
-  try {
-    const st = await Deno.lstat(paths.part);
-    if (!st.isFile || st.size !== want.size) return null;
-    const m = JSON.parse(await Deno.readTextFile(paths.meta));
-    if (m?.url !== want.url || m.etag !== want.etag || m.lastModified !== want.lastModified) {
-      return null;
-    }
-    if (m.size !== want.size || !Array.isArray(m.segments) || m.segments.length === 0) return null;
-    const segs: SegmentState[] = [];
-    for (const s of m.segments) {
-      const ok = [s?.start, s?.end, s?.next].every(Number.isSafeInteger) &&
-        s.start <= s.next && s.next <= s.end + 1 && s.end < want.size!;
-      if (!ok) return null;
-      segs.push({ start: s.start, end: s.end, next: s.next });
-    }
-    return { ...want, segments: segs };
+    part = readPart(paths);
   } catch {
     return null;
   }
+  const m = part?.meta;
+  if (part === null || m === null || m === undefined || part.size !== want.size) return null;
+  if (m.url !== want.url || m.etag !== want.etag || m.lastModified !== want.lastModified) {
+    return null;
+  }
+  if (m.size !== want.size || m.segments === undefined) return null;
+  return { ...want, segments: m.segments.map((g) => ({ ...g })) };
 }
 
 /** Checks a 206 against the range asked for and the validator of the HEAD (RFC 9110 §14.4). */
 function checkRange(ex: Exchange, seg: SegmentState, want: PartMeta, where: string): number {
   const { head, statusLine } = ex.result;
+  if (head.status !== 206 && head.status !== 200) {
+    // An error status need not carry the validator: it is a failure of this range (retried
+    // when it says "later"), not a sign that the file changed.
+    throw new ClientError(
+      head.status >= 400 ? EXIT.httpStatus : EXIT.protocol,
+      `${where}: range ${seg.next}-${seg.end} answered ${safeText(statusLine.slice(9), 80)}`,
+      retryableStatus(head.status)
+        ? {
+          transient: "status",
+          retryAfterMs: parseRetryAfter(head.headers.get("retry-after"), Date.now()),
+        }
+        : {},
+    );
+  }
   const etag = head.headers.get("etag") ?? null;
   const lm = head.headers.get("last-modified") ?? null;
   if (
@@ -159,13 +163,7 @@ function checkRange(ex: Exchange, seg: SegmentState, want: PartMeta, where: stri
     throw new ChangedError(
       head.status === 200
         ? "the server sent the whole file instead of the range"
-        : `the validator changed (ETag ${want.etag ?? "-"} → ${etag ?? "-"})`,
-    );
-  }
-  if (head.status !== 206) {
-    throw new ClientError(
-      head.status >= 400 ? EXIT.httpStatus : EXIT.protocol,
-      `${where}: range ${seg.next}-${seg.end} answered ${safeText(statusLine.slice(9), 80)}`,
+        : `the validator changed (ETag ${want.etag ?? "-"} → ${safeText(etag ?? "-", 80)})`,
     );
   }
   const cr = parseContentRange(head.headers.get("content-range") ?? "");
@@ -190,27 +188,50 @@ function checkRange(ex: Exchange, seg: SegmentState, want: PartMeta, where: stri
 }
 
 /** Downloads per `opts` over `opts.segments` connections (see the module doc). */
-export async function runSegmented(opts: ClientOptions, report: Report, ui: Ui): Promise<void> {
+export async function runSegmented(
+  opts: ClientOptions,
+  report: Report,
+  ui: Ui,
+  stop: Stop = new Stop(null),
+): Promise<void> {
   const t0 = performance.now();
   const paths = savePaths(opts.dir, opts.name);
   await prepareDir(opts.dir);
   await checkFinalFree(paths, opts.force);
-  const pool = new KeepAlivePool(opts.target, { timeoutMs: opts.timeoutMs });
+  const pool = new KeepAlivePool(opts.target, { timeoutMs: opts.timeoutMs, signal: stop.signal });
+  const budget: RetryBudget = { used: 0 };
+  const retry = { opts, stop, budget, say: (t: string) => ui.info(t) };
   try {
     for (let attempt = 0;; attempt++) {
-      const hx = await pool.exchange("HEAD", opts.target.path);
+      let hx: Exchange;
+      try {
+        hx = await withRetries(() => pool.exchange("HEAD", opts.target.path), retry);
+      } catch (e) {
+        if (stop.reason !== null) throw stoppedError(stop, opts, paths);
+        throw e;
+      } finally {
+        report.retries = budget.used;
+      }
       pool.release(hx.conn, !willClose(hx.result.head));
       if (attempt === 0) await recordHead(report, ui, hx, opts);
       const why = whyNotSegmented(hx.result.head);
       if (why !== null) {
         ui.info(`* --segments ${opts.segments}: one connection instead: ${why}`);
         pool.close();
-        return await runDownload(opts, report, ui);
+        return await runDownload(opts, report, ui, stop);
       }
       try {
-        await fetchSegments(opts, report, ui, { pool, paths, head: hx.result.head, t0 });
+        await fetchSegments(opts, report, ui, {
+          pool,
+          paths,
+          head: hx.result.head,
+          t0,
+          stop,
+          budget,
+        });
         return;
       } catch (e) {
+        if (stop.reason !== null) throw stoppedError(stop, opts, paths);
         if (!(e instanceof ChangedError)) throw e;
         await Deno.remove(paths.part).catch(() => {});
         await removeMeta(paths);
@@ -228,6 +249,17 @@ export async function runSegmented(opts: ClientOptions, report: Report, ui: Ui):
   } finally {
     pool.close();
   }
+}
+
+/** The error for a segmented run that --max-time or Ctrl-C ended: the .part and its meta are
+ * kept, and the same command resumes every segment where it was. */
+function stoppedError(stop: Stop, opts: ClientOptions, paths: SavePaths): ClientError {
+  const kept = isSegmentedPart(paths)
+    ? `${paths.part} kept with its segments; the same command resumes them`
+    : "nothing kept";
+  return stop.reason === "interrupt"
+    ? new ClientError(EXIT.interrupted, `interrupted: ${kept}`)
+    : new ClientError(EXIT.timeout, `--max-time ${opts.maxTimeMs! / 1000} s reached: ${kept}`);
 }
 
 async function recordHead(
@@ -262,7 +294,14 @@ async function fetchSegments(
   opts: ClientOptions,
   report: Report,
   ui: Ui,
-  s: { pool: KeepAlivePool; paths: SavePaths; head: ResponseHead; t0: number },
+  s: {
+    pool: KeepAlivePool;
+    paths: SavePaths;
+    head: ResponseHead;
+    t0: number;
+    stop: Stop;
+    budget: RetryBudget;
+  },
 ): Promise<void> {
   const { pool, paths, head } = s;
   const url = formatUrl(opts.target);
@@ -275,7 +314,7 @@ async function fetchSegments(
     );
   }
   const want = metaOf(head, url, size);
-  const old = await readSegmentedMeta(paths, want);
+  const old = readSegmentedMeta(paths, want);
   const meta: SegmentedMeta = old ?? { ...want, segments: splitRanges(size, opts.segments) };
   const have = meta.segments.reduce((n, g) => n + (g.next - g.start), 0);
   if (old !== null) {
@@ -284,25 +323,33 @@ async function fetchSegments(
     );
     report.resume = "appended";
   }
-  // One descriptor for every segment: each write is a seek and a write with no await between
-  // them, so segments never move each other's position; and the path is opened once (a fresh
-  // part exclusively, so never through a link planted at its name).
-  let file: Deno.FsFile;
+  // One descriptor for every segment: each write is a positioned write with no await between
+  // seek and write, so segments never move each other's position; and the path is opened once
+  // through safe_fs.ts: a fresh part with O_CREAT|O_EXCL|O_NOFOLLOW (the old one, or whatever
+  // is planted at its name, unlinked first), an existing one with O_NOFOLLOW and kept only as a
+  // regular file with one link — never written through a link.
+  let file: SafeFile;
   try {
     if (old !== null) {
-      file = await Deno.open(paths.part, { write: true });
+      file = SafeFile.openExisting(paths.part, "rw");
+      if (file.size() !== size) {
+        file.close();
+        throw new ClientError(EXIT.local, `${paths.part} changed while being opened; retry`);
+      }
     } else {
-      await Deno.remove(paths.part).catch((e) => {
+      try {
+        Deno.removeSync(paths.part);
+      } catch (e) {
         if (!(e instanceof Deno.errors.NotFound)) throw e;
-      });
-      file = await Deno.open(paths.part, { write: true, createNew: true });
-      await file.truncate(size);
+      }
+      file = SafeFile.createNew(paths.part);
+      file.truncate(size);
     }
   } catch (e) {
     throw fileError(e, "create", paths.part);
   }
-  using _closer = { [Symbol.dispose]: () => file.close() };
-  await writeMeta(paths, meta);
+  using _closer = file;
+  writeMeta(paths, meta);
   report.partFile = paths.part;
   report.bytes.expected = size;
   report.bytes.resumedFrom = have;
@@ -311,7 +358,12 @@ async function fetchSegments(
   const digests: Array<[string, string]> = [...head.fields];
   const active = new Set<PooledConn>();
   let stopped = false;
-  const timer = setInterval(() => void writeMeta(paths, meta).catch(() => {}), META_INTERVAL_MS);
+  const saveMeta = () => {
+    try {
+      writeMeta(paths, meta);
+    } catch { /* the next write, or the final one, reports it */ }
+  };
+  const timer = setInterval(saveMeta, META_INTERVAL_MS);
   const tStart = performance.now();
   let received = 0;
 
@@ -321,7 +373,7 @@ async function fetchSegments(
       return;
     }
     const where = `${url} (segment ${i + 1})`;
-    const ex = await pool.exchange("GET", opts.target.path, [[
+    const ex = await s.pool.exchange("GET", opts.target.path, [[
       "Range",
       `bytes=${seg.next}-${seg.end}`,
     ]]);
@@ -344,8 +396,12 @@ async function fetchSegments(
       try {
         for (let n; (n = await body.read(buf)) !== null;) {
           if (stopped) throw new ChangedError("stopped");
-          file.seekSync(seg.next, Deno.SeekMode.Start);
-          for (let off = 0; off < n;) off += file.writeSync(buf.subarray(off, n));
+          file.seek(seg.next);
+          try {
+            file.write(buf.subarray(0, n));
+          } catch (e) {
+            throw fileError(e, "write", paths.part);
+          }
           got += n;
           seg.next += n;
           received += n;
@@ -369,23 +425,41 @@ async function fetchSegments(
   };
 
   let first: unknown = null;
+  const retry = {
+    opts,
+    stop: s.stop,
+    budget: s.budget,
+    say: (t: string) => board.println(t, ui.info),
+  };
+  const stopAll = () => {
+    stopped = true;
+    for (const c of active) c.connected.source.close();
+  };
+  s.stop.signal.addEventListener("abort", stopAll);
   try {
     await Promise.all(
       meta.segments.map(async (seg, i) => {
         try {
-          await one(seg, i);
+          // A transient failure retries this range from its next byte (not when the file
+          // changed, nor once another range failed for good or the run was stopped).
+          await withRetries(async () => {
+            if (stopped) throw new ChangedError("stopped");
+            await one(seg, i);
+          }, retry);
         } catch (e) {
           // The first failure stops the others: their connections are closed under them, and
           // what they throw then is only a consequence.
           if (stopped) return;
-          stopped = true;
           first = e;
-          for (const c of active) c.connected.source.close();
+          stopAll();
         }
       }),
     );
+    if (s.stop.reason !== null) throw stoppedError(s.stop, opts, paths);
     if (first !== null) throw first;
   } finally {
+    s.stop.signal.removeEventListener("abort", stopAll);
+    report.retries = s.budget.used;
     clearInterval(timer);
     board.finish();
     const end = performance.now();
@@ -394,7 +468,7 @@ async function fetchSegments(
     report.timingsMs.transfer = end - tStart;
     report.timingsMs.total = end - s.t0;
     report.throughputBytesPerSec = end > tStart ? (received * 1000) / (end - tStart) : 0;
-    await writeMeta(paths, meta).catch(() => {});
+    saveMeta();
   }
   for (const g of meta.segments) {
     if (g.next !== g.end + 1) {
@@ -404,7 +478,7 @@ async function fetchSegments(
   report.bytes.size = size;
   const announced = announcedDigests(digests, 206).length > 0;
   if (announced || opts.sha256 !== null || opts.digest) {
-    report.sha256 = hex(await hashFile(paths.part, new Uint8Array(BUFFER_BYTES)));
+    report.sha256 = hex(hashFile(paths.part, new Uint8Array(BUFFER_BYTES)));
   }
   verify(report, digests.filter(([k]) => k.toLowerCase() === "repr-digest"), 206, opts.sha256);
   if (!report.verification.verified && report.verification.checks.length > 0) {

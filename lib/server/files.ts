@@ -25,7 +25,8 @@ import { parseTarget } from "../http/target.ts";
 import { httpDate } from "../http/response.ts";
 import { contentType } from "./mime.ts";
 import { encodePathSegment } from "./escape.ts";
-import { prefersJson, readListing, renderListingHtml, renderListingJson } from "./listing.ts";
+import { MAX_LISTING_ENTRIES, readListing } from "./listing.ts";
+import { listingResponse } from "./listing_page.ts";
 import { type Representation, selectRepresentation } from "./representation.ts";
 import type { DigestCache } from "./digest_cache.ts";
 import { SMALL_FILE_MAX_BYTES, SmallFileCache } from "./small_cache.ts";
@@ -180,23 +181,15 @@ export class FileServer {
       }
       if (!this.listing) return errorReply(STATUS.Forbidden);
       const entries = await readListing(path, { dotfiles: this.dotfiles });
-      const json = prefersJson(head.headers.get("accept"));
-      const text = json
-        ? renderListingJson(target.path, entries)
-        : renderListingHtml(target.path, entries);
-      const body = encoder.encode(text);
-      return {
-        status: STATUS.OK,
-        fields: [
-          ["Content-Type", json ? "application/json; charset=utf-8" : "text/html; charset=utf-8"],
-          ["Content-Length", String(body.length)],
-          ["Cache-Control", "no-cache"],
-          ["Vary", "Accept"],
-          ["X-Content-Type-Options", "nosniff"],
-        ],
-        body,
-        length: body.length,
-      };
+      const { fields, body } = listingResponse(entries, {
+        target: head.target,
+        path: target.path,
+        accept: head.headers.get("accept"),
+        // TODO(merge): `!--no-archive` once the archive endpoint (?download=tar|zip) is in.
+        archive: true,
+        truncated: entries.length >= MAX_LISTING_ENTRIES,
+      });
+      return { status: STATUS.OK, fields, body, length: body.length };
     }
     if (!info.isFile) return errorReply(STATUS.Forbidden);
     // "/file.txt/" names a directory that does not exist (as nginx answers).

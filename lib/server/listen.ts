@@ -26,6 +26,7 @@ import { FileServer } from "./files.ts";
 import { type LogFormat, Logger } from "./log.ts";
 import { serializeHead } from "../http/response.ts";
 import { DigestCache } from "./digest_cache.ts";
+import { proxySettings, readProxyPreamble } from "./behind_proxy.ts";
 
 /** Everything a server can be told; each field's default is in {@linkcode DEFAULTS}. */
 export interface ServerOptions {
@@ -33,7 +34,7 @@ export interface ServerOptions {
   root: string;
   /** Bind address. @default "127.0.0.1" */
   host?: string;
-  /** Port; 0 picks a free one. @default 8080 */
+  /** Port; 0 picks a free one. @default 8000 */
   port?: number;
   /** Directory listings. @default true */
   listing?: boolean;
@@ -63,6 +64,14 @@ export interface ServerOptions {
   reusePort?: boolean;
   /** This worker's index and the number of workers (connection ids interleave). @default 0, 1 */
   worker?: { index: number; count: number };
+  /** Every connection begins with a PROXY header (v1/v2), from `trustedProxies` only.
+   * @default false */
+  proxyProtocol?: boolean;
+  /** CIDR blocks (or addresses) whose PROXY headers and X-Forwarded-For / Forwarded are
+   * believed. @default [] */
+  trustedProxies?: string[];
+  /** URL path of the health answer (200, or 503 while draining); none by default. */
+  healthPath?: string;
   /** Where log lines go. @default Deno.stdout */
   logOut?: { write(p: Uint8Array): Promise<number> };
 }
@@ -70,7 +79,7 @@ export interface ServerOptions {
 /** The defaults, with the reason for each. */
 export const DEFAULTS = {
   host: "127.0.0.1", // serve this machine only unless asked: sharing a directory is a choice
-  port: 8080,
+  port: 8000, // as `python -m http.server`, which people type without thinking
   // 10,000 idle keep-alive connections fit in ~80 MiB at ≤ 8 KiB each, and leave half of the
   // usual 20,000 file descriptors for open files.
   maxConnections: 10_000,
@@ -171,6 +180,10 @@ export class Server {
       nextId: 1 + (o.worker?.index ?? 0),
       idStep: o.worker?.count ?? 1,
     };
+    if (o.proxyProtocol || (o.trustedProxies?.length ?? 0) > 0) {
+      ctx.proxy = proxySettings(o.proxyProtocol ?? false, o.trustedProxies ?? []);
+    }
+    if (o.healthPath !== undefined) ctx.health = { path: o.healthPath, draining: false };
     return new Server(listener, ctx, o, digests);
   }
 
@@ -207,8 +220,33 @@ export class Server {
         rejectConn(conn);
         continue;
       }
-      serveConnection(conn, this.#ctx);
+      if (this.#ctx.proxy === undefined) serveConnection(conn, this.#ctx);
+      else this.#serveProxied(conn);
     }
+  }
+
+  /** A connection through a load balancer: PROXY header and trust first (behind_proxy.ts). */
+  async #serveProxied(conn: Deno.TcpConn): Promise<void> {
+    const ctx = this.#ctx;
+    const via = await readProxyPreamble(conn, ctx.proxy!, {
+      timeoutMs: ctx.limits.headTimeoutMs,
+      log: ctx.log,
+    });
+    if (via === null) return;
+    if (!this.#stopping) serveConnection(conn, ctx, via);
+    else {
+      try {
+        conn.close(); // the header came after shutdown began: nothing more is served
+      } catch { /* gone */ }
+    }
+  }
+
+  /**
+   * Starts a drain: the health path answers 503 from now on, so that a load balancer takes this
+   * instance out, while requests go on being served until {@linkcode shutdown}.
+   */
+  drain(): void {
+    if (this.#ctx.health !== undefined) this.#ctx.health.draining = true;
   }
 
   /**
@@ -255,13 +293,15 @@ export class Server {
     if (hostname === "0.0.0.0" || hostname === "::") {
       hosts.push("127.0.0.1");
       if (hostname === "::") hosts.push("::1");
-      try {
+      // Only when allowed: asking for it here would prompt (see permissions.ts).
+      const sys = Deno.permissions.querySync({ name: "sys", kind: "networkInterfaces" });
+      if (sys.state === "granted") {
         for (const i of Deno.networkInterfaces()) {
           if (i.address.startsWith("127.") || i.address === "::1") continue;
           if (i.family === "IPv6" && (hostname !== "::" || i.address.startsWith("fe80"))) continue;
           hosts.push(i.address);
         }
-      } catch { /* no --allow-sys: the loopback URL will do */ }
+      } // else: no --allow-sys, the loopback URL will do
     } else hosts.push(hostname);
     return hosts.map((h) => `http://${formatAddr({ transport: "tcp", hostname: h, port })}/`);
   }

@@ -194,3 +194,64 @@ Deno.test("parseClientArgs: -r refuses a folder whose name is unsafe once decode
   );
   assert.equal(run(["-r", "http://h/"]).recursive, true); // the root: into DIR itself
 });
+
+Deno.test("parseClientArgs: --retry, --retry-delay, --max-time, --no-continue, -o -", () => {
+  const d = run(["http://h/a.bin"]);
+  assert.deepEqual(
+    [d.retries, d.retryBaseMs, d.maxTimeMs, d.noContinue, d.stdout],
+    [5, 1000, null, false, false],
+  );
+  const o = run([
+    "--retry",
+    "2",
+    "--retry-delay",
+    "0.25",
+    "--max-time",
+    "90",
+    "--no-continue",
+    "-o",
+    "-",
+    "http://h/a.bin",
+  ]);
+  assert.deepEqual(
+    [o.retries, o.retryBaseMs, o.maxTimeMs, o.noContinue, o.stdout, o.name],
+    [2, 250, 90_000, true, true, "a.bin"],
+  );
+  assert.equal(run(["--max-time", "0", "http://h/a"]).maxTimeMs, null, "0 = no limit");
+  for (
+    const bad of [
+      ["--retry", "-1"],
+      ["--retry", "101"],
+      ["--retry", "x"],
+      ["--retry-delay", "1e3"],
+      ["--max-time", "-5"],
+      ["--max-time", "soon"],
+      ["-c", "--no-continue"],
+    ]
+  ) {
+    assert.throws(
+      () => parseClientArgs([...bad, "http://h/a"]),
+      (e: unknown) => e instanceof ClientError && e.code === EXIT.usage,
+      bad.join(" "),
+    );
+  }
+});
+
+Deno.test("parseClientArgs: -o - is one file to stdout: refused with -r or several URLs", () => {
+  for (
+    const bad of [
+      ["-o", "-", "-r", "http://h/d/"],
+      ["-o", "-", "http://h/a", "http://h/b"],
+    ]
+  ) {
+    assert.throws(
+      () => parseClientArgs(bad),
+      (e: unknown) => e instanceof ClientError && e.code === EXIT.usage && /-o -/.test(e.message),
+      bad.join(" "),
+    );
+  }
+  // The seed form and -d keep working with -o -.
+  const seed = run(["-o", "-", "127.0.0.1", "8000", "docs/a.txt", "out"]);
+  assert.deepEqual([seed.stdout, seed.name, seed.dir], [true, "a.txt", "out"]);
+  assert.equal(run(["-o", "-", "-d", "x", "http://h/a"]).stdout, true);
+});

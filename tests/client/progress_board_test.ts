@@ -60,3 +60,13 @@ Deno.test("backOver climbs the rows a narrowing resize wrapped the old lines to"
   assert.equal(backOver([75], 60), `\r${ESC}[1A${ESC}[J`); // 120 → 60 columns: 2 rows
   assert.equal(backOver([75, 30, 119], 60), `\r${ESC}[4A${ESC}[J`); // 2 + 1 + 2 rows
 });
+
+Deno.test("ProgressBoard: a server-chosen label is shown with C1 and bidi controls escaped", () => {
+  const board = new ProgressBoard({ write: null, columns: () => 200 });
+  board.add("invoice\u202efdp.exe", 10, 0);
+  board.add("a\u009b2Jb", 10, 0);
+  const text = board.render(199).join("\n");
+  assert.ok(!/[\u0080-\u009f\u202a-\u202e\u2066-\u2069]/.test(text), JSON.stringify(text));
+  assert.match(text, /invoice\\u202efdp\.exe/);
+  assert.match(text, /a\\x9b2Jb/);
+});

@@ -143,7 +143,8 @@ Deno.test("client --segments: a stopped download resumes each segment from its o
     return null;
   });
   await using out = await tempDir();
-  const first = await runCli(["--segments", "4", `${srv.origin}/f.bin`, out.path]);
+  // --retry 0: the reset ends this run (with retries the range would be fetched again at once).
+  const first = await runCli(["--retry", "0", "--segments", "4", `${srv.origin}/f.bin`, out.path]);
   assert.equal(first.code, 5, first.stderr);
   const meta = JSON.parse(await Deno.readTextFile(join(out.path, "f.bin.part.meta")));
   assert.equal(meta.etag, '"v1"');
@@ -161,6 +162,35 @@ Deno.test("client --segments: a stopped download resumes each segment from its o
     .filter((_, i) => i % 2 === 1).map(Number);
   assert.ok(ranges.includes(s2.next), `asked ${ranges} for segment 2 from ${s2.next}`);
   assert.ok(!ranges.includes(0) || meta.segments[0].next === 0, `${ranges}`);
+});
+
+Deno.test("client --segments --retry: a reset range is fetched again from its next byte", async () => {
+  const data = pattern(MiB, 7);
+  let cutOnce = true;
+  await using srv = rangeServer([data], (start) => {
+    if (start === MiB / 4 && cutOnce) {
+      cutOnce = false;
+      return 1000; // segment 2 resets after 1000 bytes
+    }
+    return null;
+  });
+  await using out = await tempDir();
+  const r = await runCli([
+    "--retry-delay",
+    "0.01",
+    "--json",
+    "--segments",
+    "4",
+    `${srv.origin}/f.bin`,
+    out.path,
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  const j = JSON.parse(r.stdout);
+  assert.equal(j.retries, 1);
+  assert.equal(sha256(await Deno.readFile(join(out.path, "f.bin"))), sha256(data));
+  const starts = srv.requests.flatMap((q) => /range: bytes=(\d+)-/i.exec(q) ?? [])
+    .filter((_, i) => i % 2 === 1).map(Number);
+  assert.ok(starts.includes(MiB / 4 + 1000), `asked ${starts}: segment 2 again from byte 1000`);
 });
 
 Deno.test("client --segments falls back to one connection when the server has no ranges, saying why", async () => {
@@ -186,7 +216,8 @@ Deno.test("a --segments .part with gaps is never finished by the one-connection 
     return null;
   });
   await using out = await tempDir();
-  const first = await runCli(["--segments", "4", `${srv.origin}/f.bin`, out.path]);
+  // --retry 0: the reset ends this run (with retries the range would be fetched again at once).
+  const first = await runCli(["--retry", "0", "--segments", "4", `${srv.origin}/f.bin`, out.path]);
   assert.equal(first.code, 5, first.stderr);
   assert.equal((await Deno.stat(join(out.path, "f.bin.part"))).size, MiB); // full size, gaps
   const plain = await runCli(["-c", `${srv.origin}/f.bin`, out.path]);

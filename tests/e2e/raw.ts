@@ -83,16 +83,22 @@ const READY = /http:\/\/(\[[0-9a-fA-F:.]+\]|[0-9.]+|localhost):(\d{1,5})\//;
  *
  * @param dir the directory to serve
  * @param extraArgs options placed before `0 DIR`, e.g. `["--log", "none", "--dotfiles"]`
- * @param options `port`: a fixed port instead of 0 (to restart a server where it was)
+ * @param options `port`: a fixed port instead of 0 (to restart a server where it was);
+ * `launch`: another way to start it (an installed or bundled server, other permissions): the
+ * program and its whole argument list, and where to run it
  */
 export async function startServer(
   dir: string,
   extraArgs: string[] = [],
-  options: { port?: number } = {},
+  options: { port?: number; launch?: { cmd: string; args: string[]; cwd?: string } } = {},
 ): Promise<RunningServer> {
-  const proc = new Deno.Command(Deno.execPath(), {
+  const launch = options.launch ?? {
+    cmd: Deno.execPath(),
     args: ["run", "-A", SERVER_TS, ...extraArgs, String(options.port ?? 0), dir],
-    cwd: REPO_ROOT,
+  };
+  const proc = new Deno.Command(launch.cmd, {
+    args: launch.args,
+    cwd: launch.cwd ?? REPO_ROOT,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
