@@ -59,6 +59,8 @@ export async function runMany(
   const board = new ProgressBoard({ write: opts.progress && !opts.quiet ? io.tty : null });
   const out = (t: string) => text && board.println(terminalText(t), io.out);
   const warn = (t: string) => board.println(terminalText(t), io.err);
+  // Without -v a job's own lines are left out, but for its retries: a pause is explained.
+  const retryLines = (t: string) => void (t.includes("\n* retry ") && out(t));
   const reports: Report[] = [];
   const mirrors: MirrorResult[] = [];
   let exitCode = 0;
@@ -69,7 +71,8 @@ export async function runMany(
       const m = await mirror(job, opts, {
         board,
         stop,
-        say: opts.verbose ? out : () => {},
+        // -v: every detail; otherwise only the retries (as for a URL's download below).
+        say: opts.verbose ? out : retryLines,
         warn,
         connected: (c, host) => {
           const params = describeConn(c.conn, {
@@ -102,7 +105,7 @@ export async function runMany(
         report,
         {
           // Its retries are worth a line (-v shows them all), nothing else of it is.
-          info: opts.verbose ? out : (t) => t.includes("* retry ") && out(t),
+          info: opts.verbose ? out : retryLines,
           progress: null,
           track: board.trackAs(job.name),
           verbose: false,

@@ -150,6 +150,17 @@ Deno.test("--retry applies to each file of a multi-URL run and of a mirror (503 
     const got = await Deno.readFile(join(out.path, "mirror", "d", p));
     assert.equal(sha256(got), sha256(body(`/d/${p}`)));
   }
+  // Without --json (and without -v) each retry is still one line.
+  seen.clear();
+  const text = await runCli([
+    "-r",
+    "--retry-delay",
+    "0.01",
+    `${srv.origin}/d/`,
+    join(out.path, "t"),
+  ]);
+  assert.equal(text.code, 0, text.stderr);
+  assert.equal(text.stdout.match(/^\* retry 1 of 5 in /gm)?.length, 2, text.stdout);
   // --retry 0: the 503 is a counted failure, not retried.
   seen.clear();
   const none = await runCli(["-r", "--retry", "0", `${srv.origin}/d/`, join(out.path, "none")]);
