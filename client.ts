@@ -11,6 +11,7 @@
 
 import { parseClientArgs, USAGE } from "./lib/client/args.ts";
 import { ClientError } from "./lib/client/errors.ts";
+import { jsonText, terminalText } from "./lib/client/report.ts";
 import { runClient } from "./lib/client/run.ts";
 import { VERSION } from "./lib/version.ts";
 
@@ -21,11 +22,12 @@ export async function main(args: string[]): Promise<number> {
     parsed = parseClientArgs(args);
   } catch (e) {
     if (!(e instanceof ClientError)) throw e;
-    console.error(`ferry: ${e.message}`);
+    // An argument quoted back (a pasted URL, say) is shown with its controls escaped.
+    console.error(`ferry: ${terminalText(e.message)}`);
     // --json promises one JSON object on stdout, a usage error included.
     if (args.includes("--json")) {
       const [error, hint] = e.message.split("\n  hint: ");
-      console.log(JSON.stringify({ ok: false, exitCode: e.code, error, hint: hint ?? null }));
+      console.log(jsonText({ ok: false, exitCode: e.code, error, hint: hint ?? null }));
     }
     return e.code;
   }

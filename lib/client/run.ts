@@ -124,6 +124,9 @@ export async function runClient(
       if (listen) Deno.removeSignalListener("SIGINT", onInterrupt);
     }
   }
+  if (options.segments > 1 && options.stdout) {
+    ui.info(`* --segments ${options.segments}: one connection instead: -o - writes in order`);
+  }
   try {
     await (options.segments > 1 && !options.stdout ? runSegmented : runDownload)(
       options,

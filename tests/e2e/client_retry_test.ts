@@ -213,6 +213,17 @@ Deno.test("-o -: the body on stdout (binary-safe, resumed after a reset), everyt
   assert.equal(j.code, 0);
   assert.equal(sha256(j.stdout), sha256(DATA));
   assert.equal(JSON.parse(new TextDecoder().decode(j.stderr)).ok, true, "the JSON on stderr");
+
+  // --segments writes at offsets into a .part: with -o - it is one connection, said on stderr.
+  const seg = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", CLIENT, "-o", "-", "--segments", "4", `${srv.origin}/f.bin`],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const segErr = new TextDecoder().decode(seg.stderr);
+  assert.equal(seg.code, 0, segErr);
+  assert.equal(sha256(seg.stdout), sha256(DATA));
+  assert.match(segErr, /--segments 4: one connection instead: -o - writes in order/);
 });
 
 Deno.test("Content-Encoding other than identity is never saved as the file (exit 5)", async () => {
