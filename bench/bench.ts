@@ -32,17 +32,18 @@ import {
 } from "./servers.ts";
 import type { Table } from "./stats.ts";
 import { clientDownload, clientTools, download, smallFiles, tooSlow } from "./workloads.ts";
+import { clientMany } from "./client_many.ts";
 
 const USAGE = `Usage: deno run -A bench/bench.ts [--quick] [--only NAME,...] [--rounds N] [--json]
 
   --quick         smoke run (< 2 min): 100 MiB only, wrk -d3s, 1,000 idle connections
   --only LIST     workloads and/or servers, comma-separated (none named: all of them)
-                    workloads: download, small, idle, client, workers, stalled
+                    workloads: download, small, idle, client, workers, stalled, many
                     servers:   ferry, nginx, nginx-nosendfile, lighttpd, python
   --rounds N      interleaved rounds (default 3; quick: 2)
   --json          also write bench/results/latest.json`;
 
-const WORKLOADS = ["download", "small", "idle", "client", "workers", "stalled"];
+const WORKLOADS = ["download", "small", "idle", "client", "workers", "stalled", "many"];
 /** Stalled readers (workload 6), full and quick. */
 const STALLED_COUNT = 2_000;
 const STALLED_QUICK = 500;
@@ -242,6 +243,11 @@ async function measure(
     tables.at(-1)!.notes.push(
       "wrk runs on the same 2 cores, so a second worker competes with the load generator.",
     );
+  }
+  if (o.workloads.has("many")) {
+    progress("workload 7: client mirror (vs wget -r) and --segments (vs aria2c)");
+    await Deno.mkdir(dataDir, { recursive: true });
+    tables.push(...await clientMany({ repo, tmp: dataDir, rounds: o.rounds, quick: o.quick }));
   }
   const order = (t: Table) => WORKLOADS.indexOf(t.id.split("-")[0]);
   return tables.sort((a, b) => order(a) - order(b)); // as numbered, whatever the run order

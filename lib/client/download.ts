@@ -29,7 +29,15 @@ import { buildRequest, type HeadResult, type Request, sendAndReadHead } from "./
 import { validatorOf } from "./meta.ts";
 import { formatUrl, type Location, resolveLocation } from "./names.ts";
 import { runProbes } from "./probe.ts";
-import { type Report, rttText, textConnection, textRequest, textResponse } from "./report.ts";
+import {
+  type Report,
+  rttText,
+  safeText,
+  textConnection,
+  textConnectionCompact,
+  textRequest,
+  textResponse,
+} from "./report.ts";
 import { nextDelayMs } from "./retry.ts";
 import { checkFinalFree, prepareDir, readPart, type SavePaths, savePaths } from "./save.ts";
 import { StdoutSink } from "./stdout_sink.ts";
@@ -43,6 +51,19 @@ export interface Ui {
   info(text: string): void;
   /** Draws the progress bar (stderr on a terminal), or null for none. */
   progress: ((s: string) => void) | null;
+  /** -v: request/response heads and every detail; otherwise the compact form. */
+  verbose?: boolean;
+  /** Progress of one body in a shared display (several transfers at once); replaces the
+   * single-line bar when set. */
+  track?: (total: number | null, start: number) => Tracker;
+}
+
+/** One transfer's line in a shared progress display. */
+export interface Tracker {
+  /** Bytes now in the file. */
+  update(bytes: number): void;
+  /** The transfer ended (its line goes away). */
+  finish(): void;
 }
 
 /** The final (non-redirect) response, its connection still open at the body. */
@@ -335,6 +356,11 @@ function record(
   report.timingsMs.tcpConnect = c.connectMs;
   report.timingsMs.firstByte = result.firstByteMs;
   report.rtt.handshakeMs = c.connectMs;
+  if (!ui.verbose) {
+    ui.info(textConnectionCompact(report.connection, c.connectMs, c.warmed));
+    ui.info(`< ${safeText(result.statusLine)}`);
+    return;
+  }
   ui.info(textConnection(report.connection, c.lookupMs, c.connectMs));
   if (c.connectedBy === "name") {
     ui.info(
