@@ -1,46 +1,20 @@
 /**
  * Usage errors in the house style: one line saying what is wrong, then a hint — never the raw
  * text of `node:util` parseArgs (`Unknown option '-O'. To specify a positional argument…`).
- * Unknown options get a "did you mean" from the known ones; a URL typed without its scheme gets
+ * Unknown options get a "did you mean" from the known ones (`suggest` of lib/cli_errors.ts, as
+ * the server's); a URL typed without its scheme gets
  * "did you mean http://…".
  *
  * @example
  * ```ts
- * import { closest } from "./args_errors.ts";
- * console.log(closest("--timout", ["--timeout", "--json"])); // --timeout
+ * import { isUrl, looksLikeBareUrl } from "./args_errors.ts";
+ * console.log(isUrl("http://h/f"), looksLikeBareUrl("example.com/f")); // true true
  * ```
  * @module
  */
 
 import { ClientError, EXIT } from "./errors.ts";
-
-/** Levenshtein distance, bounded inputs (option names and short words only). */
-function distance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = row[0];
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const cur = row[j];
-      row[j] = Math.min(row[j] + 1, row[j - 1] + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = cur;
-    }
-  }
-  return row[b.length];
-}
-
-/** The candidate nearest to `word` (case-insensitive first), or null when none is close. */
-export function closest(word: string, candidates: string[]): string | null {
-  const ci = candidates.find((c) => c !== word && c.toLowerCase() === word.toLowerCase());
-  if (ci !== undefined) return ci;
-  let best: string | null = null;
-  let bestD = Infinity;
-  for (const c of candidates) {
-    const d = distance(word, c);
-    if (d < bestD) [best, bestD] = [c, d];
-  }
-  return best !== null && bestD <= Math.max(1, Math.floor(word.length / 3)) ? best : null;
-}
+import { suggest } from "../cli_errors.ts";
 
 /** A usage error: `message`, then the hint on the next line. */
 export function usageError(message: string, hint = "see --help for the options"): ClientError {
@@ -63,10 +37,10 @@ export function parseArgsError(e: unknown, usage: string): ClientError {
   if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION" && unknown !== undefined) {
     const flag = unknown.split("=")[0];
     // A short option differing by case (-O for -o) is a different option, but the likely intent.
-    const guess = closest(flag, flags);
+    const guess = suggest(flag, flags);
     return usageError(
       `unknown option ${JSON.stringify(flag.slice(0, 40))}`,
-      guess !== null
+      guess !== undefined
         ? `did you mean ${guess}? (see --help)`
         : `see --help for the options; put -- before a positional argument that starts with -`,
     );

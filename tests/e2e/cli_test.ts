@@ -67,6 +67,8 @@ Deno.test("suggest() and parseArgsError(): house-style lines with 'did you mean'
       ["--dotfile=1", "--dotfiles"],
       ["--zzzzzz", undefined],
       ["-x", undefined],
+      ["-H", "-h"],
+      ["--HOST", "--host"],
     ] as Array<[string, string | undefined]>
   ) assert.equal(suggest(typed, known), want, typed);
   const err = (code: string, message: string) => Object.assign(new Error(message), { code });
