@@ -17,7 +17,6 @@
  * @module
  */
 
-import { join } from "node:path";
 import { crc32 } from "node:zlib";
 import { HttpError, STATUS } from "../http/status.ts";
 import type { RequestHead } from "../http/request.ts";
@@ -36,6 +35,16 @@ import {
   zipLocalLength,
 } from "../archive/zip.ts";
 import type { FileServer, Reply } from "./files.ts";
+import { listableName, servedInfo } from "./listing_entries.ts";
+import type { Confinement, Held } from "./verified_open.ts";
+import {
+  LARGE_CHUNK_BYTES,
+  largePool,
+  PROMOTE_BYTES,
+  PROMOTE_MS,
+  SMALL_CHUNK_BYTES,
+} from "./stream_body.ts";
+import { turnMs } from "./clock.ts";
 
 const encoder = new TextEncoder();
 
@@ -49,9 +58,10 @@ export const MAX_ARCHIVE_ENTRIES = 1_000_000;
  * bytes an entry): the one part of a zip that cannot be streamed. More → 403 (tar has no such
  * limit). */
 export const MAX_ZIP_CENTRAL_BYTES = 64 << 20;
-/** Output buffer (two of them: one filled while the other is written). Small files are packed
- * into it with their headers, so that 1,000 files of 4 KiB cost ~4 writes, not 2,000. */
-export const ARCHIVE_BUFFER_BYTES = 1 << 20;
+/** Output buffer of a fast client (two of them, leased from the per-process budget of
+ * lib/server/stream_body.ts: one filled while the other is written). Small files are packed into
+ * it with their headers, so that 1,000 files of 4 KiB cost ~4 writes, not 2,000. */
+export const ARCHIVE_BUFFER_BYTES = LARGE_CHUNK_BYTES;
 /** Folders nested deeper than this are not descended into (a bound on open directory handles;
  * real trees stay far below, and the path would pass PATH_MAX first). */
 const MAX_DEPTH = 512;
@@ -106,16 +116,16 @@ export function archiveFormat(target: string): ArchiveFormat | null {
   return null;
 }
 
-/** An entry found by the walk: the archive member and where it is on disk. */
+/** An entry found by the walk: the archive member, and for the streaming walk the verified
+ * object itself (a file's {@linkcode Held}, opened for reading in its turn). */
 interface Found extends ArchiveEntry {
-  path: string;
+  held?: Held;
 }
 
-function entryOf(name: string, path: string, info: Deno.FileInfo): Found {
+function entryOf(name: string, info: Deno.FileInfo): ArchiveEntry {
   const dir = info.isDirectory;
   return {
     name,
-    path,
     type: dir ? "directory" : "file",
     size: dir ? 0 : info.size,
     mtimeMs: info.mtime?.getTime() ?? 0,
@@ -123,114 +133,169 @@ function entryOf(name: string, path: string, info: Deno.FileInfo): Found {
   };
 }
 
-/** A directory being read: its entries, a batch of them already stat'ed, and its identity
- * (to refuse a symlink cycle). */
+/** What the walk found for one name: its stat, and (streaming walk) the verified object. */
+interface Item {
+  info: Deno.FileInfo;
+  held?: Held;
+}
+
+/** A directory being read through its verified descriptor: its entries, a batch of them
+ * already looked up, and its identity (to refuse a symlink cycle). */
 interface Level {
-  path: string;
+  held: Held;
+  /** Whether the walk opened `held` (and closes it); the top of the length walk is the
+   * request's own. */
+  owned: boolean;
   name: string;
   id: string;
   entries: AsyncIterator<Deno.DirEntry>;
   done: boolean;
-  /** Each entry's stat; "file" for a regular file not stat'ed (the streaming walk opens it
-   * and takes the open file's stat instead); null for what is not served. */
-  batch: Array<[string, Deno.FileInfo | null | "file"]>;
+  /** Each entry's item; null for what GET would not serve. */
+  batch: Array<[string, Item | null]>;
   next: number;
-  /** Whether regular files are stat'ed (the length walk needs their sizes). */
-  statFiles: boolean;
 }
 
-/** Opens a directory for the walk and stats its first batch, so that an unreadable directory
- * is known before it is listed; null when it cannot be read. */
+/** How a walk reads: the confinement, and whether it holds what it finds (the streaming walk)
+ * or only stats it (the length walk). */
+interface WalkMode {
+  confine: Confinement;
+  hold: boolean;
+}
+
+/** Starts reading the held directory and looks up its first batch, so that an unreadable
+ * directory is known before it is listed; null when it cannot be read (`held` then closed when
+ * owned). */
 async function openLevel(
-  files: FileServer,
-  path: string,
+  mode: WalkMode,
+  held: Held,
+  owned: boolean,
   name: string,
-  info: Deno.FileInfo,
-  statFiles: boolean,
 ): Promise<Level | null> {
+  const level: Level = {
+    held,
+    owned,
+    name,
+    id: `${held.info.dev}:${held.info.ino}`,
+    entries: Deno.readDir(held.path)[Symbol.asyncIterator](),
+    done: false,
+    batch: [],
+    next: 0,
+  };
   try {
-    const entries = (await files.readDirInRoot(path))[Symbol.asyncIterator]();
-    const level: Level = {
-      path,
-      name,
-      id: `${info.dev}:${info.ino}`,
-      entries,
-      done: false,
-      batch: [],
-      next: 0,
-      statFiles,
-    };
-    await fillBatch(files, level);
+    await fillBatch(mode, level);
     return level;
   } catch {
+    closeLevel(level);
     return null;
   }
 }
 
-/** Reads the next {@linkcode STAT_CONCURRENCY} entries of a level (dotfiles left out) and stats
- * them at once: the stats overlap in the runtime's blocking pool instead of queueing. */
-async function fillBatch(files: FileServer, level: Level): Promise<void> {
-  const found: Deno.DirEntry[] = [];
-  while (!level.done && found.length < STAT_CONCURRENCY) {
-    const r = await level.entries.next();
-    if (r.done) level.done = true;
-    else if (files.dotfiles || r.value.name.charCodeAt(0) !== 46 /* . */) found.push(r.value);
-  }
-  const stats = await Promise.all(
-    found.map((e) =>
-      !level.statFiles && e.isFile && !e.isSymlink
-        ? "file" as const
-        : files.statInRoot(join(level.path, e.name), e.isSymlink)
-    ),
-  );
-  level.batch = found.map((e, i) => [e.name, stats[i]]);
+/** Closes what a level still holds: its directory (when owned) and the batch not yet walked. */
+function closeLevel(level: Level): void {
+  if (level.owned) level.held.close();
+  for (let i = level.next; i < level.batch.length; i++) level.batch[i][1]?.held?.close();
+  level.batch = [];
   level.next = 0;
 }
 
 /**
- * The folder `top` (a file system path) and everything under it that GET would serve, depth
- * first, a folder before its contents; lazily: per level of depth, one directory's names and a
- * batch of stats in memory. Without `statFiles`, a regular file (not a link) comes with size
- * -1: its stat is taken when it is opened.
+ * Reads the next {@linkcode STAT_CONCURRENCY} names of a level that a listing would offer
+ * (lib/server/listing_entries.ts: no dotfiles when off, no name GET refuses) and looks them up
+ * at once, relative to the held directory: the length walk with the listing's own
+ * {@linkcode servedInfo}, the streaming walk with the verified open (which also holds the
+ * object: what is archived is what was verified). Both keep regular files and directories
+ * only; FIFOs, sockets and devices are never opened.
+ */
+async function fillBatch(mode: WalkMode, level: Level): Promise<void> {
+  const { confine } = mode;
+  const names: string[] = [];
+  while (!level.done && names.length < STAT_CONCURRENCY) {
+    const r = await level.entries.next();
+    if (r.done) level.done = true;
+    else if (listableName(r.value.name, confine.options.dotfiles)) names.push(r.value.name);
+  }
+  const items = await Promise.all(names.map(async (name): Promise<Item | null> => {
+    if (!mode.hold) {
+      const info = await servedInfo(level.held, name, confine);
+      return info === null ? null : { info };
+    }
+    let held: Held;
+    try {
+      held = await confine.open(`${level.held.path}/${name}`);
+    } catch {
+      return null; // vanished, a broken link, outside the root, a dotfile's link
+    }
+    if (!held.info.isFile && !held.info.isDirectory) {
+      held.close();
+      return null;
+    }
+    return { info: held.info, held };
+  }));
+  level.batch = names.map((n, i) => [n, items[i]]);
+  level.next = 0;
+}
+
+/**
+ * The folder `top` (held, verified) and everything under it that GET would serve, depth first,
+ * a folder before its contents; lazily: per level of depth, one directory's names and a batch
+ * of lookups in memory. Everything is looked up relative to a held directory, so renaming or
+ * swapping a path component meanwhile cannot lead the walk outside. Whatever it still holds is
+ * closed when the walk ends or is abandoned (`return()`).
  */
 async function* walk(
-  files: FileServer,
-  top: string,
+  mode: WalkMode,
+  top: Held,
+  ownsTop: boolean,
   topName: string,
-  statFiles: boolean,
 ): AsyncGenerator<Found> {
-  const info = await Deno.stat(top);
-  const root = await openLevel(files, top, topName, info, statFiles);
-  if (root === null) throw new HttpError(STATUS.Forbidden, "Forbidden");
-  yield entryOf(topName, top, info);
-  const stack: Level[] = [root];
-  while (stack.length > 0) {
-    const level = stack[stack.length - 1];
-    if (level.next === level.batch.length) {
-      if (level.done) {
-        stack.pop();
+  const stack: Level[] = [];
+  try {
+    const root = await openLevel(mode, top, ownsTop, topName);
+    if (root === null) throw new HttpError(STATUS.Forbidden, "Forbidden");
+    stack.push(root);
+    yield { ...entryOf(topName, top.info) };
+    while (stack.length > 0) {
+      const level = stack[stack.length - 1];
+      if (level.next === level.batch.length) {
+        if (level.done) {
+          closeLevel(stack.pop()!);
+          continue;
+        }
+        await fillBatch(mode, level);
         continue;
       }
-      await fillBatch(files, level);
-      continue;
+      const [name, item] = level.batch[level.next++];
+      if (item === null) continue; // vanished, broken link, outside the root, not served
+      const member = `${level.name}/${name}`;
+      const st = item.info;
+      if (st.isFile) {
+        yield { ...entryOf(member, st), held: item.held };
+      } else {
+        const id = `${st.dev}:${st.ino}`;
+        let held = item.held;
+        if (stack.length >= MAX_DEPTH || stack.some((l) => l.id === id)) { // a cycle
+          held?.close();
+          continue;
+        }
+        if (held === undefined) {
+          try {
+            held = await mode.confine.open(`${level.held.path}/${name}`);
+          } catch {
+            continue;
+          }
+          if (!held.info.isDirectory || `${held.info.dev}:${held.info.ino}` !== id) {
+            held.close(); // swapped since its stat: the length walk leaves it out
+            continue;
+          }
+        }
+        const sub = await openLevel(mode, held, true, member);
+        if (sub === null) continue;
+        yield entryOf(member, st);
+        stack.push(sub);
+      }
     }
-    const [name, st] = level.batch[level.next++];
-    if (st === null) continue; // vanished, broken link, outside the root
-    const path = join(level.path, name);
-    const member = `${level.name}/${name}`;
-    if (st === "file") {
-      yield { name: member, path, type: "file", size: -1, mtimeMs: 0, mode: 0o644 };
-    } else if (st.isFile) {
-      yield entryOf(member, path, st);
-    } else if (st.isDirectory) {
-      const id = `${st.dev}:${st.ino}`;
-      if (stack.length >= MAX_DEPTH || stack.some((l) => l.id === id)) continue; // a cycle
-      const sub = await openLevel(files, path, member, st, statFiles);
-      if (sub === null) continue;
-      yield entryOf(member, path, st);
-      stack.push(sub);
-    }
-    // FIFOs, sockets, devices: skipped (GET answers them 403 and never opens them).
+  } finally {
+    for (const l of stack) closeLevel(l);
   }
 }
 
@@ -241,13 +306,28 @@ class ArchiveChangedError extends Error {}
  * Buffers output into one of two buffers while the other is being written, counting every
  * byte against the announced length: it never writes past it, and {@linkcode finish} fails
  * unless it was met exactly.
+ *
+ * Memory follows the rules of lib/server/stream_body.ts: the buffers start small
+ * ({@linkcode SMALL_CHUNK_BYTES} each), so a client that does not read pins at most those; once
+ * the client takes {@linkcode PROMOTE_BYTES} within {@linkcode PROMOTE_MS} (more than a client
+ * that reads nothing takes into the kernel's socket buffers) and the per-process budget has room,
+ * a pair of 1 MiB buffers is taken from it ({@linkcode largePool}) and given back when the
+ * archive ends. A client that stalls after that keeps its pair until the write timeout or the
+ * minimum rate closes it: counted in the budget, so large buffers stay bounded per process.
  */
 class Output {
-  #bufs = [new Uint8Array(ARCHIVE_BUFFER_BYTES), new Uint8Array(ARCHIVE_BUFFER_BYTES)];
+  #bufs: [Uint8Array, Uint8Array] = [
+    new Uint8Array(SMALL_CHUNK_BYTES),
+    new Uint8Array(SMALL_CHUNK_BYTES),
+  ];
+  /** Whether `#bufs` is a pair leased from {@linkcode largePool}. */
+  large = false;
   #cur = 0;
   #pos = 0;
   #pending: Promise<void> | undefined;
   #write: (p: Uint8Array) => Promise<void>;
+  #windowAt = turnMs();
+  #windowBytes = 0;
   readonly limit: number;
   /** Bytes accepted so far (sent or buffered). */
   written = 0;
@@ -274,20 +354,25 @@ class Output {
   }
 
   async zeros(n: number): Promise<void> {
-    if (n > 0) await this.put(new Uint8Array(n));
+    while (n > 0) {
+      const k = Math.min(n, ZEROS.length);
+      await this.put(ZEROS.subarray(0, k));
+      n -= k;
+    }
   }
 
   /** Free space to read into: at most `max` bytes, and never past the limit. */
   space(max: number): Uint8Array {
-    const n = Math.min(max, ARCHIVE_BUFFER_BYTES - this.#pos, this.limit - this.written);
-    return this.#bufs[this.#cur].subarray(this.#pos, this.#pos + n);
+    const buf = this.#bufs[this.#cur];
+    const n = Math.min(max, buf.length - this.#pos, this.limit - this.written);
+    return buf.subarray(this.#pos, this.#pos + n);
   }
 
   /** Takes `n` bytes just read into {@linkcode space}. */
   async commit(n: number): Promise<void> {
     this.#pos += n;
     this.written += n;
-    if (this.#pos === ARCHIVE_BUFFER_BYTES) await this.#flush();
+    if (this.#pos === this.#bufs[this.#cur].length) await this.#flush();
   }
 
   async #flush(): Promise<void> {
@@ -298,6 +383,25 @@ class Output {
     this.#pending.catch(() => {}); // awaited later; a failure must not go unhandled meanwhile
     this.#cur ^= 1;
     this.#pos = 0;
+    if (!this.large) this.#promote(full.length);
+  }
+
+  /** Moves up to a leased pair of large buffers when the client has kept up (see the class
+   * doc). The buffer in flight stays with its write; the next one filled is large. */
+  #promote(n: number): void {
+    this.#windowBytes += n;
+    if (this.#windowBytes < PROMOTE_BYTES) return;
+    const now = turnMs();
+    if (now - this.#windowAt <= PROMOTE_MS) {
+      const pair = largePool.takePair();
+      if (pair !== null) {
+        this.#bufs = pair;
+        this.large = true;
+        return;
+      }
+    }
+    this.#windowAt = now;
+    this.#windowBytes = 0;
   }
 
   async finish(): Promise<void> {
@@ -307,11 +411,21 @@ class Output {
     this.#pending = undefined;
   }
 
-  /** Waits for a write still in flight (after a failure, before the buffers are dropped). */
-  async settle(): Promise<void> {
+  /** Waits for a write still in flight, then gives leased buffers back (after the end or a
+   * failure; the output is not used again). */
+  async close(): Promise<void> {
     await this.#pending?.catch(() => {});
+    this.#pending = undefined;
+    if (this.large) {
+      this.large = false;
+      largePool.give(this.#bufs[0]);
+      largePool.give(this.#bufs[1]);
+    }
   }
 }
+
+/** Padding source: tar pads each member to 512 bytes. */
+const ZEROS = new Uint8Array(1024);
 
 /** Copies the open file's `size` bytes into `out` (with their CRC-32 when `crc` is not null), and
  * proves it was whole and unchanged: not shorter, not longer, same size and mtime after. */
@@ -340,7 +454,8 @@ async function copyFile(
   return c >>> 0;
 }
 
-/** Pages of central directory records, kept until the end of a zip. */
+/** Pages of central directory records, kept until the end of a zip: the first small (a zip of
+ * a few files holds a few KiB), each next one twice the last, up to 1 MiB. */
 class Pages {
   #pages: Uint8Array[] = [];
   #pos = 0;
@@ -351,8 +466,10 @@ class Pages {
     }
     let off = 0;
     while (off < b.length) {
-      if (this.#pages.length === 0 || this.#pos === ARCHIVE_BUFFER_BYTES) {
-        this.#pages.push(new Uint8Array(ARCHIVE_BUFFER_BYTES));
+      const last = this.#pages[this.#pages.length - 1];
+      if (last === undefined || this.#pos === last.length) {
+        const size = last === undefined ? 4096 : Math.min(last.length * 2, ARCHIVE_BUFFER_BYTES);
+        this.#pages.push(new Uint8Array(size));
         this.#pos = 0;
       }
       const page = this.#pages[this.#pages.length - 1];
@@ -373,15 +490,15 @@ class Pages {
 
 /** The exact archive length from one walk's stats; 403 past the bounds. */
 async function measure(
-  files: FileServer,
-  top: string,
+  confine: Confinement,
+  top: Held,
   topName: string,
   format: ArchiveFormat,
 ): Promise<number> {
   let total = 0;
   let count = 0;
   let central = 0;
-  for await (const e of walk(files, top, topName, true)) {
+  for await (const e of walk({ confine, hold: false }, top, false, topName)) {
     if (++count > MAX_ARCHIVE_ENTRIES) {
       throw new HttpError(STATUS.Forbidden, "Forbidden: too many entries for one archive");
     }
@@ -399,19 +516,40 @@ async function measure(
   return total + central + zipEnd({ count, offset: total, size: central }).length;
 }
 
-/** A file opened ahead of its turn, with the stat of the open file: a small one read whole
- * (and closed), a larger one left open to be streamed in turn. */
+/** A file opened ahead of its turn, with the stat of the verified inode (the one opened): a
+ * small one read whole (and closed), a larger one left open to be streamed in turn. */
 type Prepared = { info: Deno.FileInfo; data: Uint8Array; handle?: undefined } | {
   info: Deno.FileInfo;
   data?: undefined;
   handle: Deno.FsFile;
 };
 
-/** Opens a file and reads it whole if small (one byte more is asked for, so that a file grown
- * since its stat is caught), closing it; a larger one is returned open. */
-async function readAhead(files: FileServer, path: string): Promise<Prepared> {
-  const { handle, info } = await files.openInRoot(path);
-  if (info.size > READ_AHEAD_MAX_BYTES) return { info, handle };
+/** Bytes of small files read ahead and not yet sent, per archive: with small output buffers
+ * (a client not shown fast yet, or stalled) little, so that a stalled archive holds little. */
+const AHEAD_BYTES_SMALL = SMALL_CHUNK_BYTES;
+const AHEAD_BYTES_LARGE = READ_AHEAD_FILES * READ_AHEAD_MAX_BYTES;
+/** Files opened ahead with small output buffers (descriptors held per stalled archive). */
+const READ_AHEAD_FILES_SMALL = 8;
+
+/** Opens the verified file `held` (closing `held`) and reads it whole if small and the
+ * read-ahead budget `ahead` has room (one byte more is asked for, so that a file grown since
+ * its stat is caught), closing it; otherwise it is returned open. */
+async function readAhead(
+  confine: Confinement,
+  held: Held,
+  ahead: { bytes: number; max: () => number },
+): Promise<Prepared> {
+  let handle: Deno.FsFile;
+  try {
+    handle = await confine.openFile(held); // 403 when no longer a regular file
+  } finally {
+    held.close();
+  }
+  const info = held.info;
+  if (info.size > READ_AHEAD_MAX_BYTES || ahead.bytes + info.size > ahead.max()) {
+    return { info, handle };
+  }
+  ahead.bytes += info.size;
   try {
     const buf = new Uint8Array(info.size + 1);
     let off = 0;
@@ -426,28 +564,36 @@ async function readAhead(files: FileServer, path: string): Promise<Prepared> {
     if (off < info.size) throw new ArchiveChangedError("file shrank");
     if (off > info.size) throw new ArchiveChangedError("file grew");
     return { info, data: buf.subarray(0, info.size) };
+  } catch (e) {
+    ahead.bytes -= info.size;
+    throw e;
   } finally {
     handle.close();
   }
 }
 
-/** The second walk: the archive itself, through `out`. Small files are opened and read up to
- * {@linkcode READ_AHEAD_FILES} ahead, so that their opens and reads overlap. */
+/** The second walk: the archive itself, through `out`. Files are opened (and small ones read)
+ * up to {@linkcode READ_AHEAD_FILES} ahead, so that their opens and reads overlap. */
 async function stream(
-  files: FileServer,
-  top: string,
+  confine: Confinement,
+  top: Held,
   topName: string,
   format: ArchiveFormat,
   out: Output,
 ): Promise<void> {
   const central = new Pages();
   let count = 0;
-  const entries = walk(files, top, topName, false);
+  const entries = walk({ confine, hold: true }, top, true, topName);
   const ahead: Array<{ found: Found; prepared?: Promise<Prepared> }> = [];
+  const budget = {
+    bytes: 0,
+    max: () => out.large ? AHEAD_BYTES_LARGE : AHEAD_BYTES_SMALL,
+  };
   let walked = false;
   try {
     for (;;) {
-      while (!walked && ahead.length < READ_AHEAD_FILES) {
+      const aheadFiles = out.large ? READ_AHEAD_FILES : READ_AHEAD_FILES_SMALL;
+      while (!walked && ahead.length < aheadFiles) {
         const r = await entries.next();
         if (r.done) {
           walked = true;
@@ -455,9 +601,9 @@ async function stream(
         }
         const found = r.value;
         let prepared: Promise<Prepared> | undefined;
-        // Regular files (size -1: not stat'ed) and small links: opened now, read if small.
-        if (found.type === "file" && found.size <= READ_AHEAD_MAX_BYTES) {
-          prepared = readAhead(files, found.path);
+        if (found.held !== undefined) {
+          prepared = readAhead(confine, found.held, budget);
+          found.held = undefined; // readAhead closes it
           prepared.catch(() => {}); // awaited in turn; a failure must not go unhandled meanwhile
         }
         ahead.push({ found, prepared });
@@ -475,10 +621,7 @@ async function stream(
         // archive cannot be what was announced, so the body is cut.
         if (prepared !== undefined) {
           ({ info, data, handle } = await prepared);
-          e = entryOf(found.name, found.path, info);
-        } else if (found.type === "file") {
-          ({ handle, info } = await files.openInRoot(found.path));
-          e = entryOf(found.name, found.path, info);
+          e = entryOf(found.name, info);
         }
         if (format === "tar") {
           await out.put(tarHeader(e));
@@ -502,11 +645,17 @@ async function stream(
         }
       } finally {
         handle?.close();
+        if (data !== undefined) budget.bytes -= data.length;
       }
     }
   } finally {
-    // Cut short: files opened ahead and still waiting are closed as their opens complete.
-    for (const a of ahead) a.prepared?.then((p) => p.handle?.close(), () => {});
+    // Cut short: files opened ahead and still waiting are closed as their opens complete, and
+    // the walk closes what it holds.
+    for (const a of ahead) {
+      a.found.held?.close();
+      a.prepared?.then((p) => p.handle?.close(), () => {});
+    }
+    await entries.return(undefined);
   }
   if (format === "tar") {
     await out.put(TAR_END);
@@ -543,8 +692,10 @@ export function contentDisposition(fileName: string): string {
 
 /** The folder an archive is asked for. */
 export interface ArchiveFolder {
-  /** The folder on disk (already resolved and checked as GET checks a listing). */
+  /** The folder as the request names it on disk (opened again by the streaming walk). */
   path: string;
+  /** The folder, opened and verified by the request (valid until the reply is returned). */
+  held: Held;
   /** Its decoded URL path segments: the last names the archive (none: the served root). */
   segments: readonly string[];
   format: ArchiveFormat;
@@ -559,14 +710,15 @@ export async function archiveReply(
   head: RequestHead,
   folder: ArchiveFolder,
 ): Promise<Reply> {
-  const { path, segments, format } = folder;
+  const { path, held, segments, format } = folder;
   if (!files.archive || !files.listing) {
     throw new HttpError(STATUS.Forbidden, "Forbidden: folder archives are off", { close: false });
   }
   const base = segments.length > 0
     ? segments[segments.length - 1]
     : files.root.split("/").filter(Boolean).pop() ?? "root";
-  const length = await measure(files, path, base, format);
+  const length = await measure(files.confine, held, base, format);
+  const id = `${held.info.dev}:${held.info.ino}`;
   const fields: Array<[string, string]> = [
     ["Content-Type", format === "zip" ? "application/zip" : "application/x-tar"],
     ["Content-Length", String(length)],
@@ -577,13 +729,19 @@ export async function archiveReply(
   const reply: Reply = { status: STATUS.OK, fields, length };
   if (head.method === "HEAD") return reply;
   reply.stream = async (write) => {
+    // The request's descriptor is closed once this reply is returned: the folder is opened
+    // and verified again, and must be the one measured.
+    const top = await files.confine.open(path);
+    if (!top.info.isDirectory || `${top.info.dev}:${top.info.ino}` !== id) {
+      top.close();
+      throw new ArchiveChangedError("folder replaced");
+    }
     const out = new Output(write, length);
     try {
-      await stream(files, path, base, format, out);
+      await stream(files.confine, top, base, format, out);
       await out.finish();
-    } catch (e) {
-      await out.settle();
-      throw e;
+    } finally {
+      await out.close();
     }
   };
   return reply;

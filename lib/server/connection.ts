@@ -25,14 +25,19 @@ import type { ReverseDns } from "../net/reverse_dns.ts";
 import { VERSION } from "../version.ts";
 import { errorReply, type FileServer, type Reply, replyForError } from "./files.ts";
 import type { Logger } from "./log.ts";
-import { SMALL_FILE_MAX_BYTES } from "./small_cache.ts";
 import { turnMs, turnPerfMs } from "./clock.ts";
+import { forwardedClient, type ProxySettings, type Via } from "./behind_proxy.ts";
+import { healthReply, type HealthState } from "./health.ts";
+import { type BodyStream, streamRange, TruncatedFileError } from "./stream_body.ts";
+import type { ConnLimiter } from "./conn_limits.ts";
+import { rateVerdict } from "./min_rate.ts";
 
-/** Bytes per file read while streaming. 1 MiB with the next read in flight during the current
- * write measured 3.1–3.4 GB/s on a 1 GiB file here, against 0.9 GB/s for 64 KiB chunks. */
-export const STREAM_CHUNK_BYTES = 1 << 20;
-/** Spare stream buffers kept for reuse (2 per streaming response); bounds idle memory. */
-const POOL_MAX = 16;
+export { LARGE_CHUNK_BYTES as STREAM_CHUNK_BYTES } from "./stream_body.ts";
+
+/** Replies up to this size go out as one buffer with their head (one write, one packet);
+ * larger ones are written from where they are, or streamed, so that a client that stops reading
+ * pins no per-response copy bigger than this (issue 11: ≤ 64 KiB per stalled connection). */
+const ONE_WRITE_MAX_BYTES = 32 << 10;
 
 const HEAD_LIMITS = { maxHeadBytes: MAX_HEAD_BYTES, maxFirstLineBytes: MAX_REQUEST_LINE_BYTES };
 
@@ -47,6 +52,11 @@ export interface ConnectionLimits {
   writeTimeoutMs: number;
   /** Requests served on one connection before it is closed. */
   maxRequests: number;
+  /** While a response is being written, the client must take at least this many bytes per
+   * second, measured over {@linkcode ConnectionLimits.rateWindowMs}; 0 = no minimum. */
+  minRate?: number;
+  /** The window of the minimum rate. */
+  rateWindowMs?: number;
 }
 
 /** What every connection shares. */
@@ -63,6 +73,12 @@ export interface ServerContext {
    * different workers never collide in one log). */
   nextId: number;
   idStep: number;
+  /** `--proxy-protocol` / `--trusted-proxy` (lib/server/behind_proxy.ts); absent: neither. */
+  proxy?: ProxySettings;
+  /** `--health-path` and whether the server is draining (lib/server/health.ts). */
+  health?: HealthState;
+  /** The connection caps (total and per address, across workers); released on close. */
+  limiter?: ConnLimiter;
 }
 
 /** The state of one connection, as the sweeper and shutdown see it. */
@@ -71,7 +87,7 @@ export interface ConnState {
   /** Connection id and the peer as `host:port` (empty when nothing is logged), for the log. */
   readonly id: number;
   readonly peer: string;
-  /** Absolute time (ms) after which the sweeper closes the connection; 0 = none. */
+  /** Absolute time (ms) after which the sweeper closes a "busy" connection; 0 = none. */
   deadline: number;
   /** "head": waiting for or reading a request head; "busy": answering one. */
   phase: "head" | "busy";
@@ -92,9 +108,28 @@ export interface ConnState {
   slot: number;
   /** Body bytes sent on it so far (for the log). */
   bytesOut: number;
-  /** Bytes of the current response written, minus its head's length: the body bytes actually
-   * sent, once positive (for the log of a response cut short). */
-  written: number;
+  /** `sent` where the current response's body begins (after its head): `sent` minus this is
+   * the body bytes actually sent, once positive (for the log of a response cut short). */
+  bodyFrom: number;
+  /** Behind a proxy: the proxy as `host:port` ("" when none), whether the peer's
+   * X-Forwarded-For / Forwarded are believed, and the client the current request names there
+   * ("" when none: `peer` stands). See lib/server/behind_proxy.ts. */
+  via: string;
+  forwarded: boolean;
+  fwdClient: string;
+  /** Bytes the kernel has accepted on it (heads included), for the minimum rate. */
+  sent: number;
+  /** The minimum-rate bucket (lib/server/min_rate.ts); `rateAt` 0: not measuring (reset at
+   * each idle wait). */
+  rateAt: number;
+  rateMark: number;
+  rateBalance: number;
+  rateFrom: number;
+  rateFromSent: number;
+  /** A large response body in progress (its buffers can be taken back when it stalls). */
+  stream: BodyStream | null;
+  /** What {@linkcode ConnLimiter.acquire} gave it (-1: nothing to release). */
+  limitToken: number;
 }
 
 /**
@@ -172,14 +207,6 @@ function isPlain(head: RequestHead): boolean {
   return true;
 }
 
-const pool: Uint8Array[] = [];
-function takeBuffer(): Uint8Array {
-  return pool.pop() ?? new Uint8Array(STREAM_CHUNK_BYTES);
-}
-function giveBuffer(b: Uint8Array): void {
-  if (pool.length < POOL_MAX) pool.push(b);
-}
-
 function closeConn(state: ConnState, why: string): void {
   if (state.closed) return;
   state.closed = true;
@@ -195,6 +222,8 @@ function closeConn(state: ConnState, why: string): void {
  */
 export function sweep(ctx: ServerContext, now = Date.now()): void {
   const { headTimeoutMs, idleTimeoutMs } = ctx.limits;
+  const minRate = ctx.limits.minRate ?? 0;
+  const windowMs = ctx.limits.rateWindowMs ?? 0;
   for (const s of ctx.conns) {
     if (s.phase === "head") {
       if (s.headStart === 0 && (s.reader.bytesRead > s.readMark || s.reader.buffered > 0)) {
@@ -208,6 +237,12 @@ export function sweep(ctx: ServerContext, now = Date.now()): void {
       if (now > deadline) closeConn(s, s.headStart > 0 || s.first ? "head timeout" : "idle");
     } else if (s.deadline > 0 && now > s.deadline) {
       closeConn(s, "write timeout");
+    } else if (s.deadline > 0) {
+      s.stream?.releaseIfStalled(now);
+      if (minRate > 0 && windowMs > 0) {
+        const why = rateVerdict(s, s.sent, now, minRate, windowMs);
+        if (why !== null) closeConn(s, why);
+      }
     }
   }
 }
@@ -220,7 +255,7 @@ async function writeAll(state: ConnState, p: Uint8Array, timeoutMs: number): Pro
     state.deadline = turnMs() + timeoutMs;
     const n = await state.conn.write(off === 0 ? p : p.subarray(off));
     off += n;
-    state.written += n;
+    state.sent += n;
   }
 }
 
@@ -261,47 +296,6 @@ async function readFull(file: Deno.FsFile, p: Uint8Array): Promise<boolean> {
   return true;
 }
 
-/** A file shrank while being sent: the promised length can no longer be met, so the
- * connection must close and the client see the truncation. */
-class TruncatedFileError extends Error {}
-
-/** Streams file bytes [start, end) with the next read in flight while the current write runs. */
-async function streamRange(
-  state: ConnState,
-  file: Deno.FsFile,
-  start: number,
-  end: number,
-  timeoutMs: number,
-): Promise<void> {
-  await file.seek(start, Deno.SeekMode.Start);
-  let remaining = end - start;
-  let cur = takeBuffer();
-  let next = takeBuffer();
-  let pendingRead: Promise<number | null> | undefined;
-  try {
-    let n = await file.read(cur.subarray(0, Math.min(remaining, cur.length)));
-    while (remaining > 0) {
-      if (n === null || n === 0) throw new TruncatedFileError();
-      remaining -= n;
-      pendingRead = remaining > 0
-        ? file.read(next.subarray(0, Math.min(remaining, next.length)))
-        : undefined;
-      await writeAll(state, cur.subarray(0, n), timeoutMs);
-      if (pendingRead === undefined) break;
-      n = await pendingRead;
-      pendingRead = undefined;
-      const t = cur;
-      cur = next;
-      next = t;
-    }
-  } finally {
-    // A read still in flight owns its buffer: wait for it before the buffer is reused.
-    if (pendingRead !== undefined) await pendingRead.catch(() => null);
-    giveBuffer(cur);
-    giveBuffer(next);
-  }
-}
-
 /** Sends a reply: head, then the in-memory body or the file parts. */
 async function sendReply(
   state: ConnState,
@@ -313,7 +307,7 @@ async function sendReply(
 ): Promise<void> {
   const timeoutMs = ctx.limits.writeTimeoutMs;
   const head = encoder.encode(headBytes(reply, keepAlive, http10));
-  state.written = -head.length;
+  state.bodyFrom = state.sent + head.length;
   const file = reply.file;
   if (isHead || (reply.body === undefined && file === undefined && reply.stream === undefined)) {
     file?.handle.close();
@@ -328,6 +322,12 @@ async function sendReply(
     await reply.stream((p) => writeAll(state, p, timeoutMs));
     return;
   }
+  if (reply.body !== undefined && reply.body.length > ONE_WRITE_MAX_BYTES) {
+    ensureNoDelay(state);
+    await writeAll(state, head, timeoutMs);
+    await writeAll(state, reply.body, timeoutMs);
+    return;
+  }
   if (reply.body !== undefined) {
     const all = new Uint8Array(head.length + reply.body.length);
     all.set(head);
@@ -340,7 +340,7 @@ async function sendReply(
     const parts = file.parts;
     // Small single-part file: head and body in one write (one packet, one syscall).
     if (
-      parts.length === 1 && parts[0].prefix === undefined && reply.length <= SMALL_FILE_MAX_BYTES
+      parts.length === 1 && parts[0].prefix === undefined && reply.length <= ONE_WRITE_MAX_BYTES
     ) {
       const all = new Uint8Array(head.length + reply.length);
       all.set(head);
@@ -361,14 +361,27 @@ async function sendReply(
   }
 }
 
+/** How a connection came in: through a proxy, and its place under the connection caps. */
+export interface ArrivedVia {
+  /** Who is behind the proxy it came through (lib/server/behind_proxy.ts). */
+  via?: Via;
+  /** What {@linkcode ConnLimiter.acquire} gave it (-1: nothing to release). @default -1 */
+  limitToken?: number;
+}
+
 /** Serves one connection until it closes. Never throws. */
-export async function serveConnection(conn: Deno.TcpConn, ctx: ServerContext): Promise<void> {
+export async function serveConnection(
+  conn: Deno.TcpConn,
+  ctx: ServerContext,
+  arrived: ArrivedVia = {},
+): Promise<void> {
+  const { via, limitToken = -1 } = arrived;
   const id = ctx.nextId;
   ctx.nextId += ctx.idStep;
   const started = ctx.log.enabled ? turnPerfMs() : 0; // for the log only
-  const reader = new ConnReader(conn);
+  const reader = new ConnReader(conn, { recycle: true });
   // getpeername costs a syscall: only when something is logged.
-  const peer = ctx.log.enabled ? formatAddr(conn.remoteAddr) : "";
+  const peer = !ctx.log.enabled ? "" : via !== undefined ? via.client : formatAddr(conn.remoteAddr);
   const state: ConnState = {
     conn,
     id,
@@ -385,11 +398,22 @@ export async function serveConnection(conn: Deno.TcpConn, ctx: ServerContext): P
     why: "done",
     slot: -1,
     bytesOut: 0,
-    written: 0,
+    bodyFrom: 0,
+    via: via?.proxy ?? "",
+    forwarded: ctx.log.enabled && (via?.forwarded ?? false), // only the log uses the client
+    fwdClient: "",
+    sent: 0,
+    rateAt: 0,
+    rateMark: 0,
+    rateBalance: 0,
+    rateFrom: 0,
+    rateFromSent: 0,
+    stream: null,
+    limitToken,
   };
   ctx.conns.add(state);
   let requests = 0;
-  if (ctx.log.enabled) logConnection(id, conn, ctx);
+  if (ctx.log.enabled) logConnection(id, conn, ctx, via);
 
   try {
     while (!state.closed) {
@@ -407,6 +431,7 @@ export async function serveConnection(conn: Deno.TcpConn, ctx: ServerContext): P
       try {
         // Idle wait first (cheap in memory: the read is awaited right here, in no frame of
         // its own), then the head, usually already whole.
+        if (reader.buffered === 0) state.rateAt = 0; // nothing asked: the rate bucket restarts
         if (reader.buffered === 0 ? reader.filled(await reader.readRaw()) === null : false) {
           state.why = "peer closed";
           break;
@@ -425,10 +450,23 @@ export async function serveConnection(conn: Deno.TcpConn, ctx: ServerContext): P
           he = got.length;
         }
         state.phase = "busy";
-        state.deadline = 0;
+        // The busy phase has a deadline too: finding, opening or listing what to send must
+        // make progress within the write timeout, like every write after it (writeAll pushes
+        // it on). Nothing here should block, but a stuck file system must not hold the
+        // connection forever.
+        state.deadline = turnMs() + ctx.limits.writeTimeoutMs;
         state.first = false;
         headAt = ctx.log.enabled ? turnPerfMs() : 0; // for the access log only
-        head = readPlainHead(buf, hs, he) ? null : parseRequestHead(buf, hs, he);
+        // From a trusted proxy the fields are needed (X-Forwarded-For): the full parse. The
+        // client the last request named is forgotten first: a head that fails to parse names
+        // none.
+        state.fwdClient = "";
+        head = !state.forwarded && readPlainHead(buf, hs, he)
+          ? null
+          : parseRequestHead(buf, hs, he);
+        if (state.forwarded) {
+          state.fwdClient = forwardedClient(head!, ctx.proxy!.trusted);
+        }
       } catch (e) {
         if (state.closed) break;
         if (e instanceof HttpError) {
@@ -466,6 +504,7 @@ export async function serveConnection(conn: Deno.TcpConn, ctx: ServerContext): P
           try {
             state.deadline = now + ctx.limits.writeTimeoutMs;
             const n = await conn.write(out);
+            state.sent += n;
             if (n < out.length) await writeAll(state, out.subarray(n), ctx.limits.writeTimeoutMs);
           } catch {
             if (!state.closed) state.why = "write failed";
@@ -490,6 +529,7 @@ export async function serveConnection(conn: Deno.TcpConn, ctx: ServerContext): P
     state.why = "error";
   } finally {
     ctx.conns.delete(state);
+    if (limitToken >= 0) ctx.limiter?.release(limitToken);
     closeConn(state, state.why);
     if (ctx.log.enabled) {
       ctx.log.close(id, peer, requests, state.bytesOut, turnPerfMs() - started, state.why);
@@ -510,7 +550,7 @@ async function answerBadHead(
   hs: number,
 ): Promise<boolean> {
   state.phase = "busy";
-  state.deadline = 0;
+  state.deadline = turnMs() + ctx.limits.writeTimeoutMs;
   const reply = replyForError(e);
   const keep = !reply.close && !ctx.draining;
   // The request line as sent, for the log (escaped there): "-" only when no head was read.
@@ -543,7 +583,8 @@ async function answer(
 ): Promise<boolean> {
   let reply: Reply;
   try {
-    reply = await ctx.files.respond(head);
+    reply = (ctx.health !== undefined ? healthReply(head, ctx.health) : undefined) ??
+      await ctx.files.respond(head);
   } catch (e) {
     reply = replyForError(e);
   }
@@ -562,7 +603,7 @@ async function answer(
         : "write failed";
     }
     // The body bytes that did go out (the head excluded), and that the response was cut.
-    const sent = Math.max(0, state.written);
+    const sent = Math.max(0, state.sent - state.bodyFrom);
     state.bytesOut += sent;
     logRequest(
       ctx,
@@ -602,9 +643,13 @@ function logRequest(
   aborted = false,
 ): void {
   if (!ctx.log.enabled) return;
+  // Behind a proxy, the client it names and the proxy beside it.
+  const fwd = state.fwdClient;
+  const proxy = fwd !== "" ? state.peer : state.via;
   ctx.log.access({
     conn: state.id,
-    peer: state.peer,
+    peer: fwd !== "" ? fwd : state.peer,
+    proxy: proxy !== "" ? proxy : undefined, // JSON.stringify leaves it out
     method,
     target,
     version,
@@ -649,17 +694,23 @@ function closeReason(ctx: ServerContext, hadBody: boolean): string {
 
 /** Logs the connection's parameters once the reverse lookup answers (bounded), off the path
  * of serving. */
-function logConnection(id: number, conn: Deno.Conn, ctx: ServerContext): void {
+function logConnection(id: number, conn: Deno.Conn, ctx: ServerContext, via?: Via): void {
   const { headTimeoutMs, idleTimeoutMs, writeTimeoutMs } = ctx.limits;
   const params = describeConn(conn, {
     timeoutsMs: { head: headTimeoutMs, idle: idleTimeoutMs, write: writeTimeoutMs },
   });
-  const addr = conn.remoteAddr as Deno.NetAddr;
+  let host = (conn.remoteAddr as Deno.NetAddr).hostname;
+  if (via !== undefined && via.proxy !== "") {
+    // The client the PROXY header named is the peer; the proxy stands beside it.
+    params.peer = via.client;
+    params.proxy = via.proxy;
+    host = via.client.replace(/^\[?(.*?)\]?:\d+$/, "$1");
+  }
   if (ctx.dns === null) {
     ctx.log.connection(id, params);
     return;
   }
-  ctx.dns.lookup(addr.hostname).then((name) => {
+  ctx.dns.lookup(host).then((name) => {
     params.hostName = name;
     params.reverseName = name;
     ctx.log.connection(id, params);

@@ -29,8 +29,11 @@ export const LOG_FLUSH_MS = 50;
 export interface AccessEntry {
   /** Connection number. */
   conn: number;
-  /** The client as `host:port`. */
+  /** The client as `host:port` (behind a trusted proxy: the client it names, without a port
+   * when it came from X-Forwarded-For / Forwarded). */
   peer: string;
+  /** Behind a trusted proxy: the proxy as `host:port`. Absent otherwise. */
+  proxy?: string;
   method: string;
   /** The request target as sent (escaped on output). */
   target: string;
@@ -117,7 +120,9 @@ export class Logger {
     } else {
       const ua = typeof e.userAgent === "string" ? readableText(e.userAgent) : "-";
       this.#push(
-        `${iso()} #${e.conn} ${e.peer} "${readableText(e.method)} ` +
+        `${iso()} #${e.conn} ${e.peer}${e.proxy === undefined ? "" : ` via ${e.proxy}`} "${
+          readableText(e.method)
+        } ` +
           `${readableText(e.target)} ${readableText(e.version)}" ` +
           `${e.status} ${e.bytes} ${tenths(e.ms)}ms "${ua}"${e.aborted ? " aborted" : ""}`,
       );
@@ -168,9 +173,15 @@ export class Logger {
   }
 
   async #drain(): Promise<void> {
-    while (this.#pending.length > 0) {
+    while (this.#pending.length > 0 || this.#dropped > 0) {
       if (this.#dropped > 0) {
-        this.#pending.push(`(${this.#dropped} log lines dropped: output too slow)`);
+        // In JSON every line stays JSON; `lines` counts exactly the lines left out since the
+        // previous notice.
+        this.#pending.push(
+          this.format === "json"
+            ? JSON.stringify({ event: "dropped", time: iso(), lines: this.#dropped })
+            : `(${this.#dropped} log lines dropped: output too slow)`,
+        );
         this.#dropped = 0;
       }
       const text = this.#pending.join("\n") + "\n";
@@ -194,7 +205,7 @@ export class Logger {
       clearTimeout(this.#timer);
       this.#timer = undefined;
     }
-    while (this.#writing !== undefined || this.#pending.length > 0) {
+    while (this.#writing !== undefined || this.#pending.length > 0 || this.#dropped > 0) {
       if (this.#timer !== undefined) {
         clearTimeout(this.#timer);
         this.#timer = undefined;

@@ -12,11 +12,13 @@
 import { DEFAULTS, type ServerOptions } from "./listen.ts";
 import { Logger } from "./log.ts";
 import { formatAddr } from "../net/conn_info.ts";
+import { ConnLimiter } from "./conn_limits.ts";
 
 /** Messages between the main thread and a worker. */
 export type WorkerMessage =
   | { type: "start"; options: ServerOptions }
   | { type: "shutdown"; graceMs?: number }
+  | { type: "drain" }
   | { type: "ready" }
   | { type: "stopped" }
   | { type: "error"; name: string; message: string };
@@ -33,8 +35,23 @@ function once(worker: Worker, ...types: string[]): Promise<WorkerMessage> {
   });
 }
 
+/** How the workers are started. */
+export interface WorkerOptions {
+  /**
+   * The module each worker runs: `worker_main.ts`, or a program that calls `serveAsWorker()`
+   * when it is loaded on a worker thread (`server.ts` does, so that a bundle of it, one file,
+   * can start its own workers). @default this folder's worker_main.ts
+   */
+  module?: string;
+}
+
 /** Starts `count` workers serving `options` on one port. */
-export async function startWorkers(options: ServerOptions, count: number) {
+export async function startWorkers(
+  options: ServerOptions,
+  count: number,
+  how: WorkerOptions = {},
+) {
+  const module = how.module ?? new URL("./worker_main.ts", import.meta.url).href;
   const hostname = options.host ?? DEFAULTS.host;
   // The honest check (see the module doc); also picks the port when 0 is asked for.
   const probe = Deno.listen({ hostname, port: options.port ?? DEFAULTS.port });
@@ -42,9 +59,11 @@ export async function startWorkers(options: ServerOptions, count: number) {
   probe.close();
 
   const workers: Worker[] = [];
+  // One set of connection counters for all: the caps are totals, not per worker.
+  const sharedLimits = ConnLimiter.sharedMemory();
   try {
     for (let i = 0; i < count; i++) {
-      const w = new Worker(new URL("./worker_main.ts", import.meta.url).href, { type: "module" });
+      const w = new Worker(module, { type: "module" });
       workers.push(w);
       const ready = once(w, "ready", "error");
       const { logOut: _, ...plain } = options;
@@ -55,6 +74,7 @@ export async function startWorkers(options: ServerOptions, count: number) {
           port,
           reusePort: true,
           worker: { index: i, count },
+          sharedLimits,
         },
       });
       const msg = await ready;
@@ -74,6 +94,10 @@ export async function startWorkers(options: ServerOptions, count: number) {
     urls(): string[] {
       const h = hostname === "0.0.0.0" || hostname === "::" ? "127.0.0.1" : hostname;
       return [`http://${formatAddr({ transport: "tcp", hostname: h, port })}/`];
+    },
+    /** Every worker's health path answers 503 from now on (see Server.drain). */
+    drain(): void {
+      for (const w of workers) w.postMessage({ type: "drain" });
     },
     async shutdown(graceMs?: number): Promise<void> {
       await Promise.all(workers.map((w) => {

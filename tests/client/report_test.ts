@@ -5,9 +5,11 @@ import { rttStats } from "../../lib/client/probe.ts";
 import { formatBytes, formatEta, Progress, progressLine } from "../../lib/client/progress.ts";
 import {
   fmtMs,
+  jsonText,
   newReport,
   rttText,
   safeText,
+  terminalText,
   textResponse,
   textSummary,
   verificationText,
@@ -38,7 +40,9 @@ Deno.test("formatBytes, formatEta and fmtMs", () => {
   assert.equal(formatEta(Infinity), "--:--");
   assert.equal(fmtMs(0.1234), "0.123 ms");
   assert.equal(fmtMs(12.345), "12.35 ms");
-  assert.equal(fmtMs(1234.56), "1234.6 ms");
+  assert.equal(fmtMs(1234.56), "1.23 s");
+  assert.equal(fmtMs(19830.6), "19.8 s");
+  assert.equal(fmtMs(125_400), "2 min 05 s");
 });
 
 Deno.test("progressLine: percent, speed and ETA when the size is known; bytes and speed when not", () => {
@@ -56,9 +60,10 @@ Deno.test("Progress redraws at most every 100 ms and clears its line", () => {
   const p = new Progress({ total: 100, start: 0, write: (s) => out.push(s) });
   for (let i = 0; i < 1000; i++) p.update(i % 100);
   assert.equal(out.length, 1, "a burst of updates draws once");
-  assert.ok(out[0].startsWith("\r[") && out[0].endsWith("\x1b[K"), out[0]);
+  // Back to the line's start, erase (ED), draw.
+  assert.ok(out[0].startsWith("\r\x1b[J["), out[0]);
   p.finish();
-  assert.equal(out[out.length - 1], "\r\x1b[K");
+  assert.equal(out[out.length - 1], "\r\x1b[J");
   const silent: string[] = [];
   new Progress({ total: null, start: 0, write: (s) => silent.push(s) }).finish();
   assert.deepEqual(silent, [], "nothing drawn, nothing to clear");
@@ -132,4 +137,32 @@ Deno.test("jsonReport rounds timings to the microsecond, leaves the rest", () =>
   assert.equal(j.timingsMs.total, 1.235);
   assert.equal(j.throughputBytesPerSec, 11);
   assert.equal(j.url, "http://h/x");
+});
+
+Deno.test("safeText and terminalText escape C1 controls and bidi overrides, keep other text", () => {
+  const table: Array<[string, string]> = [
+    ["a\u009b2Jb", "a\\x9b2Jb"], // 8-bit CSI
+    ["\u009d0;title\u0007", "\\x9d0;title\\x07"], // 8-bit OSC ... BEL
+    ["\u0090q\u009c", "\\x90q\\x9c"], // DCS ... ST
+    ["invoice\u202efdp.exe", "invoice\\u202efdp.exe"],
+    ["\u202a\u202b\u202c\u202d", "\\u202a\\u202b\\u202c\\u202d"],
+    ["\u2066x\u2067y\u2068z\u2069", "\\u2066x\\u2067y\\u2068z\\u2069"],
+    ["\u200e\u200f", "\\u200e\\u200f"],
+    ["café – naïve € ✓ 日本", "café – naïve € ✓ 日本"],
+  ];
+  for (const [input, want] of table) {
+    assert.equal(safeText(input), want, JSON.stringify(input));
+    assert.equal(terminalText(input), want, JSON.stringify(input));
+  }
+  assert.equal(terminalText("line 1\nline\u202e 2\r"), "line 1\nline\\u202e 2\\x0d");
+  assert.equal(safeText("a\nb"), "a\\x0ab");
+});
+
+Deno.test("jsonText: the same JSON value, with DEL, C1 and bidi controls escaped", () => {
+  const v = { h: "a\u009b2J\u007f\u202eb\u2028", n: 1, ok: "café" };
+  const text = jsonText(v);
+  assert.deepEqual(JSON.parse(text), v);
+  assert.doesNotMatch(text, /[\u007f-\u009f\u202e\u2028]/);
+  assert.match(text, /\\u009b/);
+  assert.match(text, /café/);
 });

@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
+  type ArchiveFolder,
   archiveFormat,
   archiveReply,
   contentDisposition,
@@ -16,6 +17,7 @@ import {
 import { FileServer } from "../../lib/server/files.ts";
 import { HttpError } from "../../lib/http/status.ts";
 import type { RequestHead } from "../../lib/http/request.ts";
+import type { Held } from "../../lib/server/verified_open.ts";
 
 const decoder = new TextDecoder();
 
@@ -101,6 +103,14 @@ function tarNames(tar: Uint8Array): string[] {
   return names.sort();
 }
 
+/** The folder `d` as files.ts hands it over: opened and verified (held until the end). */
+const helds: Held[] = [];
+async function folder(files: FileServer, d: string, format: "tar" | "zip"): Promise<ArchiveFolder> {
+  const held = await files.confine.open(d);
+  helds.push(held);
+  return { path: d, held, segments: ["d"], format };
+}
+
 Deno.test("archiveReply(): the stream is exactly Content-Length, under GET's policy", async () => {
   const tmp = await Deno.makeTempDir({ prefix: "ferry-archive-unit-" });
   try {
@@ -117,11 +127,11 @@ Deno.test("archiveReply(): the stream is exactly Content-Length, under GET's pol
     await new Deno.Command("mkfifo", { args: [join(d, "fifo")] }).output();
     const files = await FileServer.create({ root });
     for (const format of ["tar", "zip"] as const) {
-      const reply = await archiveReply(files, head(`/d/?download=${format}`), {
-        path: d,
-        segments: ["d"],
-        format: format,
-      });
+      const reply = await archiveReply(
+        files,
+        head(`/d/?download=${format}`),
+        await folder(files, d, format),
+      );
       const length = Number(reply.fields.find(([k]) => k === "Content-Length")![1]);
       assert.deepEqual(reply.length, length);
       const chunks: Uint8Array[] = [];
@@ -148,21 +158,13 @@ Deno.test("archiveReply(): the stream is exactly Content-Length, under GET's pol
         assert.deepEqual([...all.subarray(0, 4)], [0x50, 0x4b, 0x03, 0x04]);
       }
       // HEAD: the same fields, nothing to stream.
-      const h = await archiveReply(files, head("/d/", "HEAD"), {
-        path: d,
-        segments: ["d"],
-        format: format,
-      });
+      const h = await archiveReply(files, head("/d/", "HEAD"), await folder(files, d, format));
       assert.deepEqual(h.length, length);
       assert.deepEqual(h.stream, undefined);
     }
     // The dotfile policy and --no-archive.
     const dots = await FileServer.create({ root, dotfiles: true });
-    const r = await archiveReply(dots, head("/d/?download=tar"), {
-      path: d,
-      segments: ["d"],
-      format: "tar",
-    });
+    const r = await archiveReply(dots, head("/d/?download=tar"), await folder(dots, d, "tar"));
     const parts: Uint8Array[] = [];
     await r.stream!((p) => {
       parts.push(p.slice());
@@ -177,11 +179,11 @@ Deno.test("archiveReply(): the stream is exactly Content-Length, under GET's pol
     assert.ok(tarNames(tar).includes("d/.hidden"), "with --dotfiles");
     const off = await FileServer.create({ root, archive: false });
     await assert.rejects(
-      () =>
-        archiveReply(off, head("/d/?download=tar"), { path: d, segments: ["d"], format: "tar" }),
+      async () => archiveReply(off, head("/d/?download=tar"), await folder(off, d, "tar")),
       (e: unknown) => e instanceof HttpError && e.status === 403,
     );
   } finally {
+    for (const h of helds.splice(0)) h.close();
     await Deno.remove(tmp, { recursive: true });
   }
 });
