@@ -37,13 +37,7 @@ import {
 import type { FileServer, Reply } from "./files.ts";
 import { listableName, servedInfo } from "./listing_entries.ts";
 import type { Confinement, Held } from "./verified_open.ts";
-import {
-  LARGE_CHUNK_BYTES,
-  largePool,
-  PROMOTE_BYTES,
-  PROMOTE_MS,
-  SMALL_CHUNK_BYTES,
-} from "./stream_body.ts";
+import { LARGE_CHUNK_BYTES, largePool, PROMOTE_BYTES, PROMOTE_MS } from "./stream_body.ts";
 import { turnMs } from "./clock.ts";
 
 const encoder = new TextEncoder();
@@ -62,6 +56,11 @@ export const MAX_ZIP_CENTRAL_BYTES = 64 << 20;
  * lib/server/stream_body.ts: one filled while the other is written). Small files are packed into
  * it with their headers, so that 1,000 files of 4 KiB cost ~4 writes, not 2,000. */
 export const ARCHIVE_BUFFER_BYTES = LARGE_CHUNK_BYTES;
+/** Output buffer until the client has shown it keeps up (two of them): with the small files
+ * read ahead meanwhile ({@linkcode AHEAD_BYTES_SMALL}) and the walk's state, a stalled archive
+ * download stays within the 64 KiB per stalled connection of lib/server/stream_body.ts (two of
+ * its 16 KiB chunks measured ~75 KiB of server RSS per stalled archive, 8 KiB ones ~60). */
+export const ARCHIVE_SMALL_BYTES = 8 << 10;
 /** Folders nested deeper than this are not descended into (a bound on open directory handles;
  * real trees stay far below, and the path would pass PATH_MAX first). */
 const MAX_DEPTH = 512;
@@ -160,6 +159,9 @@ interface Level {
 interface WalkMode {
   confine: Confinement;
   hold: boolean;
+  /** Names looked up at once (fewer while the output is small: each held entry costs a
+   * descriptor and its stat until its turn). */
+  batch: () => number;
 }
 
 /** Starts reading the held directory and looks up its first batch, so that an unreadable
@@ -209,7 +211,8 @@ function closeLevel(level: Level): void {
 async function fillBatch(mode: WalkMode, level: Level): Promise<void> {
   const { confine } = mode;
   const names: string[] = [];
-  while (!level.done && names.length < STAT_CONCURRENCY) {
+  const batch = mode.batch();
+  while (!level.done && names.length < batch) {
     const r = await level.entries.next();
     if (r.done) level.done = true;
     else if (listableName(r.value.name, confine.options.dotfiles)) names.push(r.value.name);
@@ -308,7 +311,7 @@ class ArchiveChangedError extends Error {}
  * unless it was met exactly.
  *
  * Memory follows the rules of lib/server/stream_body.ts: the buffers start small
- * ({@linkcode SMALL_CHUNK_BYTES} each), so a client that does not read pins at most those; once
+ * ({@linkcode ARCHIVE_SMALL_BYTES} each), so a client that does not read pins at most those; once
  * the client takes {@linkcode PROMOTE_BYTES} within {@linkcode PROMOTE_MS} (more than a client
  * that reads nothing takes into the kernel's socket buffers) and the per-process budget has room,
  * a pair of 1 MiB buffers is taken from it ({@linkcode largePool}) and given back when the
@@ -317,8 +320,8 @@ class ArchiveChangedError extends Error {}
  */
 class Output {
   #bufs: [Uint8Array, Uint8Array] = [
-    new Uint8Array(SMALL_CHUNK_BYTES),
-    new Uint8Array(SMALL_CHUNK_BYTES),
+    new Uint8Array(ARCHIVE_SMALL_BYTES),
+    new Uint8Array(ARCHIVE_SMALL_BYTES),
   ];
   /** Whether `#bufs` is a pair leased from {@linkcode largePool}. */
   large = false;
@@ -446,13 +449,16 @@ async function copyFile(
     remaining -= n;
     await out.commit(n);
   }
-  if (await handle.read(new Uint8Array(1)) !== null) throw new ArchiveChangedError("file grew");
+  if (await handle.read(ONE_BYTE) !== null) throw new ArchiveChangedError("file grew");
   const after = await handle.stat();
   if (after.size !== info.size || after.mtime?.getTime() !== info.mtime?.getTime()) {
     throw new ArchiveChangedError("file changed");
   }
   return c >>> 0;
 }
+
+/** Scratch for the read that proves a file ended (its byte, if any, is never looked at). */
+const ONE_BYTE = new Uint8Array(1);
 
 /** Pages of central directory records, kept until the end of a zip: the first small (a zip of
  * a few files holds a few KiB), each next one twice the last, up to 1 MiB. */
@@ -498,7 +504,9 @@ async function measure(
   let total = 0;
   let count = 0;
   let central = 0;
-  for await (const e of walk({ confine, hold: false }, top, false, topName)) {
+  for await (
+    const e of walk({ confine, hold: false, batch: () => STAT_CONCURRENCY }, top, false, topName)
+  ) {
     if (++count > MAX_ARCHIVE_ENTRIES) {
       throw new HttpError(STATUS.Forbidden, "Forbidden: too many entries for one archive");
     }
@@ -526,10 +534,10 @@ type Prepared = { info: Deno.FileInfo; data: Uint8Array; handle?: undefined } | 
 
 /** Bytes of small files read ahead and not yet sent, per archive: with small output buffers
  * (a client not shown fast yet, or stalled) little, so that a stalled archive holds little. */
-const AHEAD_BYTES_SMALL = SMALL_CHUNK_BYTES;
+const AHEAD_BYTES_SMALL = ARCHIVE_SMALL_BYTES;
 const AHEAD_BYTES_LARGE = READ_AHEAD_FILES * READ_AHEAD_MAX_BYTES;
 /** Files opened ahead with small output buffers (descriptors held per stalled archive). */
-const READ_AHEAD_FILES_SMALL = 8;
+const READ_AHEAD_FILES_SMALL = 2;
 
 /** Opens the verified file `held` (closing `held`) and reads it whole if small and the
  * read-ahead budget `ahead` has room (one byte more is asked for, so that a file grown since
@@ -583,7 +591,8 @@ async function stream(
 ): Promise<void> {
   const central = new Pages();
   let count = 0;
-  const entries = walk({ confine, hold: true }, top, true, topName);
+  const batch = () => out.large ? STAT_CONCURRENCY : READ_AHEAD_FILES_SMALL;
+  const entries = walk({ confine, hold: true, batch }, top, true, topName);
   const ahead: Array<{ found: Found; prepared?: Promise<Prepared> }> = [];
   const budget = {
     bytes: 0,

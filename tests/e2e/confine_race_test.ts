@@ -198,6 +198,83 @@ Deno.test("confinement holds while entries are swapped with outside symlinks at 
   }
 });
 
+/**
+ * One client of folder archives: reads each body as far as it goes (an archive whose source
+ * changed under it is cut mid-body: counted, and its bytes checked all the same).
+ */
+async function archiveClient(
+  base: string,
+  paths: string[],
+  until: number,
+  t: Tally & { cut: number },
+): Promise<void> {
+  const decoder = new TextDecoder("latin1");
+  for (let i = 0; i < MAX_REQUESTS_PER_CLIENT && Date.now() < until; i++) {
+    const path = paths[i % paths.length].replace("#", String(i));
+    t.requests++;
+    let text = "";
+    let status = 0;
+    try {
+      const res = await fetch(base + path.replace(/^\//, ""), {
+        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+      });
+      status = res.status;
+      t.statuses.set(status, (t.statuses.get(status) ?? 0) + 1);
+      const reader = res.body!.getReader();
+      try {
+        for (;;) {
+          const r = await reader.read();
+          if (r.done) break;
+          text += decoder.decode(r.value, { stream: true });
+        }
+      } catch (e) {
+        if (e instanceof DOMException && e.name === "TimeoutError") throw e;
+        t.cut++; // cut mid-body: the tree changed between the walks or under a file
+      }
+    } catch (e) {
+      t.hangs.push(`${path}: ${e instanceof Error ? e.name : e}`);
+    }
+    if (text.includes(MARK)) t.leaks.push(`${path}: ${status} carried the secret's bytes`);
+    if (text.includes(OUTSIDE_NAME)) t.leaks.push(`${path}: ${status} held an outside entry`);
+  }
+}
+
+Deno.test("folder archives (tar, zip) never carry outside bytes while entries are swapped", async () => {
+  const { base, root, swaps } = await fixture();
+  const server = await startServer(root, ["--log", "none"]);
+  try {
+    const t = { requests: 0, leaks: [], hangs: [], statuses: new Map(), cut: 0 };
+    const { until, done: swapper } = await runSwapper(SWAP_MS, swaps);
+    const paths = [
+      "/?download=tar&#",
+      "/d/?download=tar&#",
+      "/?download=zip&#",
+      "/e/?download=tar&#",
+    ];
+    await Promise.all(
+      Array.from({ length: CLIENTS }, () => archiveClient(server.url, paths, until, t)),
+    );
+    const out = await swapper;
+    // After the race, one whole archive of the root: the public files, none of the secrets.
+    const after = new TextDecoder("latin1").decode(
+      await (await fetch(server.url + "?download=tar")).arrayBuffer(),
+    );
+    assert.ok(after.includes("public\n") && !after.includes(MARK), "the archive after the race");
+    console.log(
+      `  archive race: ${t.requests} archives, ${t.cut} cut, ${t.leaks.length} leaks, ` +
+        `${t.hangs.length} hangs, statuses ${JSON.stringify(Object.fromEntries(t.statuses))}`,
+    );
+    assert.ok(out.success, "the swapper ran");
+    assert.ok(t.requests > 10, `clients ran (${t.requests} archives)`);
+    assert.ok((t.statuses.get(200) ?? 0) > 0, "archives were sent");
+    assert.deepEqual(t.leaks.slice(0, 5), [], `${t.leaks.length} leaks`);
+    assert.deepEqual(t.hangs.slice(0, 5), [], `${t.hangs.length} hangs`);
+  } finally {
+    await server.stop();
+    await Deno.remove(base, { recursive: true });
+  }
+});
+
 async function mkfifo(path: string): Promise<boolean> {
   try {
     return (await new Deno.Command("mkfifo", { args: [path], stderr: "null" }).output()).success;
