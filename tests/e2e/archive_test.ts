@@ -204,10 +204,18 @@ Deno.test("folders as tar and zip: curl + tar/unzip/python recreate the tree byt
   }
 });
 
-Deno.test("--no-archive answers 403; so does --no-listing", async () => {
+Deno.test("--no-archive answers 403 and the listing page offers no archive links; --no-listing 403", async () => {
   const tmp = await Deno.makeTempDir({ prefix: "ferry-archive-" });
   try {
     await Deno.writeTextFile(join(tmp, "a.txt"), "a");
+    // With archives on, the listing page links both formats.
+    const on = await startServer(tmp, ["--log", "none"]);
+    try {
+      const page = await (await fetch(on.url)).text();
+      assert.ok(page.includes(`href="?download=zip"`) && page.includes(`href="?download=tar"`));
+    } finally {
+      await on.stop();
+    }
     for (const flag of ["--no-archive", "--no-listing"]) {
       const server = await startServer(tmp, ["--log", "none", flag]);
       try {
@@ -217,6 +225,10 @@ Deno.test("--no-archive answers 403; so does --no-listing", async () => {
             `GET /?download=${f} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`,
           );
           assert.deepEqual(r.status, 403, `${flag} ${f}`);
+        }
+        if (flag === "--no-archive") {
+          const page = await (await fetch(server.url)).text();
+          assert.ok(page.includes("a.txt") && !page.includes("?download="), "no archive links");
         }
       } finally {
         await server.stop();
