@@ -1,10 +1,13 @@
 /**
  * Folders as archives: `GET /dir/?download=tar` or `?download=zip` streams the folder through the
- * pure encoders of lib/archive. Every directory is read and every file opened through the
- * FileServer's own checked functions in files.ts — `readDirInRoot` (in {@linkcode openLevel}),
- * `statInRoot` (in {@linkcode fillBatch}), `openInRoot` (in {@linkcode readAhead} and
- * {@linkcode stream}) — and nothing else, so the archive follows exactly the confinement,
- * dotfile and symlink policy of GET; FIFOs, sockets and devices are skipped, never opened.
+ * pure encoders of lib/archive. Everything is opened through the verified open
+ * (lib/server/verified_open.ts), as GET opens: each directory is read through its held
+ * descriptor and its entries looked up relative to it ({@linkcode fillBatch}), with the entry
+ * policy of listings (lib/server/listing_entries.ts: `listableName`, `servedInfo`), and each file
+ * is read through `Confinement.openFile` on the inode that was verified. So the archive follows
+ * exactly the confinement, dotfile and symlink policy of GET, with its race guarantees (swapping
+ * entries meanwhile can cut an archive, never bring outside bytes in); FIFOs, sockets and devices
+ * are skipped, never opened.
  *
  * Two walks of the tree, both lazy (one directory's names at a time, so memory does not grow
  * with the tree): the first adds up the exact archive length from the stats, sent as
