@@ -10,6 +10,13 @@ import { parseArgs } from "node:util";
 import { DEFAULTS, Server, type ServerOptions } from "./lib/server/listen.ts";
 import { startWorkers } from "./lib/server/workers.ts";
 import { VERSION } from "./lib/version.ts";
+import {
+  generateSelfSigned,
+  loadTlsFiles,
+  SELF_SIGNED_DAYS,
+  selfSignedNames,
+  TlsFileError,
+} from "./lib/net/tls.ts";
 
 const s = (ms: number) => String(ms / 1000);
 
@@ -42,10 +49,18 @@ Options:
   --no-digest             do not compute or send Repr-Digest (sha-256)
   --log FORMAT            text, json or none (default text)
   --no-dns                no reverse lookups of clients in the log
+  --tls-cert FILE         serve HTTPS with this PEM certificate (chain, leaf first); needs
+                          --tls-key (default: plain HTTP)
+  --tls-key FILE          the PEM private key of --tls-cert
+  --tls-self-signed       serve HTTPS with a new self-signed ECDSA P-256 certificate for the
+                          bound address, localhost, 127.0.0.1, ::1 (and every interface when
+                          bound to 0.0.0.0/::), valid ${SELF_SIGNED_DAYS} days; made by the openssl program,
+                          written to a new temporary directory, path and SHA-256 printed
   -h, --help              this text
   -V, --version           print the version
 
-Exit codes: 0 stopped by a signal, 1 could not start (port in use, ...), 2 bad arguments.`;
+Exit codes: 0 stopped by a signal, 1 could not start (port in use, ...), 2 bad arguments
+(also an unusable TLS certificate or key: missing, unreadable, mismatched, expired).`;
 
 class UsageError extends Error {}
 
@@ -71,8 +86,58 @@ const secs = (v: string | undefined, name: string) => {
   return n === undefined ? undefined : Math.round(n * 1000);
 };
 
+/** Where the TLS certificate comes from: files, generated at start, or none (plain HTTP). */
+export type TlsSource = { certFile: string; keyFile: string } | "self-signed" | null;
+
+/** The machine's interface addresses (for a certificate when bound to a wildcard). */
+function interfaceAddresses(host: string): string[] {
+  if (host !== "0.0.0.0" && host !== "::") return [];
+  try {
+    return Deno.networkInterfaces()
+      .filter((i) => host === "::" || i.family === "IPv4")
+      .map((i) => i.address);
+  } catch {
+    return []; // no --allow-sys: the loopback names will do
+  }
+}
+
+/**
+ * Loads or makes the TLS certificate into `options.tls`; returns the lines to print (the
+ * self-signed certificate's path and fingerprint).
+ * @throws {TlsFileError} naming the file and the problem.
+ */
+async function prepareTls(options: ServerOptions, source: TlsSource): Promise<string[]> {
+  if (source === null) return [];
+  if (source !== "self-signed") {
+    const m = await loadTlsFiles(source.certFile, source.keyFile);
+    options.tls = { cert: m.cert, key: m.key };
+    return [`TLS certificate ${source.certFile} (SHA-256 ${m.fingerprint})`];
+  }
+  const host = options.host ?? DEFAULTS.host;
+  let dir: string;
+  try {
+    dir = await Deno.makeTempDir({ prefix: "ferry-tls-" });
+  } catch (e) {
+    throw new TlsFileError(
+      `--tls-self-signed: cannot make a directory for the certificate: ${
+        (e as Error).message.split("\n")[0]
+      } (run deno with --allow-write, or -A)`,
+    );
+  }
+  const names = selfSignedNames(host, interfaceAddresses(host));
+  const { certFile, material } = await generateSelfSigned(dir, names);
+  options.tls = { cert: material.cert, key: material.key };
+  return [
+    `TLS self-signed certificate ${certFile} for ${names.join(", ")}`,
+    `  SHA-256 fingerprint ${material.fingerprint}`,
+    `  trust it with: curl --cacert ${certFile}, client.ts --cacert ${certFile}`,
+  ];
+}
+
 /** Parses the command line into server options and the worker count. */
-export function parseServerArgs(args: string[]): { options: ServerOptions; workers: number } {
+export function parseServerArgs(
+  args: string[],
+): { options: ServerOptions; workers: number; tls: TlsSource } {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
@@ -92,6 +157,9 @@ export function parseServerArgs(args: string[]): { options: ServerOptions; worke
       "no-digest": { type: "boolean" },
       log: { type: "string" },
       "no-dns": { type: "boolean" },
+      "tls-cert": { type: "string" },
+      "tls-key": { type: "string" },
+      "tls-self-signed": { type: "boolean" },
     },
   });
   if (positionals.length !== 2) {
@@ -116,7 +184,23 @@ export function parseServerArgs(args: string[]): { options: ServerOptions; worke
   }
   const host = values.host ?? DEFAULTS.host;
   if (host.trim() === "") throw new UsageError("--host must not be empty");
+  const certFile = values["tls-cert"];
+  const keyFile = values["tls-key"];
+  if ((certFile === undefined) !== (keyFile === undefined)) {
+    throw new UsageError(
+      certFile === undefined ? "--tls-key needs --tls-cert" : "--tls-cert needs --tls-key",
+    );
+  }
+  if (certFile !== undefined && values["tls-self-signed"]) {
+    throw new UsageError("--tls-self-signed and --tls-cert/--tls-key exclude each other");
+  }
+  const tls: TlsSource = certFile !== undefined
+    ? { certFile, keyFile: keyFile! }
+    : values["tls-self-signed"]
+    ? "self-signed"
+    : null;
   return {
+    tls,
     workers: int(values.workers, "--workers", 1, 64) ?? 1,
     options: {
       root,
@@ -157,6 +241,14 @@ export async function main(args: string[]): Promise<number> {
     return 2;
   }
   const { options, workers } = parsed;
+  let tlsLines: string[];
+  try {
+    tlsLines = await prepareTls(options, parsed.tls);
+  } catch (e) {
+    if (!(e instanceof TlsFileError)) throw e;
+    console.error(`server.ts: ${e.message}`);
+    return 2;
+  }
   let server: { urls(): string[]; shutdown(graceMs?: number): Promise<void>; log: Server["log"] };
   try {
     server = workers > 1 ? await startWorkers(options, workers) : await Server.start(options);
@@ -181,6 +273,7 @@ export async function main(args: string[]): Promise<number> {
     return 1;
   }
   server.log.info(`Ferry ${VERSION} serving ${Deno.realPathSync(options.root)}`);
+  for (const line of tlsLines) server.log.info(line);
   for (const url of server.urls()) server.log.info(`  ${url}`);
   server.log.info("Press Ctrl-C to stop.");
 

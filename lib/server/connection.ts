@@ -22,6 +22,7 @@ import { errorReply, type FileServer, type Reply, replyForError } from "./files.
 import type { Logger } from "./log.ts";
 import { SMALL_FILE_MAX_BYTES } from "./small_cache.ts";
 import { turnMs, turnPerfMs } from "./clock.ts";
+import { handshakeFailure, serverHandshake, type TlsInfo } from "../net/tls.ts";
 
 /** Bytes per file read while streaming. 1 MiB with the next read in flight during the current
  * write measured 3.1–3.4 GB/s on a 1 GiB file here, against 0.9 GB/s for 64 KiB chunks. */
@@ -58,11 +59,13 @@ export interface ServerContext {
    * different workers never collide in one log). */
   nextId: number;
   idStep: number;
+  /** Connections are Deno.TlsConn: each starts with the TLS handshake. @default false */
+  tls?: boolean;
 }
 
 /** The state of one connection, as the sweeper and shutdown see it. */
 export interface ConnState {
-  readonly conn: Deno.TcpConn;
+  readonly conn: Deno.TcpConn | Deno.TlsConn;
   /** Connection id and the peer as `host:port` (empty when nothing is logged), for the log. */
   readonly id: number;
   readonly peer: string;
@@ -226,7 +229,8 @@ function ensureNoDelay(state: ConnState): void {
   if (state.noDelay) return;
   state.noDelay = true;
   try {
-    state.conn.setNoDelay(true);
+    // A Deno.TlsConn has no setNoDelay; there the runtime's own setting stands.
+    if ("setNoDelay" in state.conn) state.conn.setNoDelay(true);
   } catch { /* the peer may already be gone */ }
 }
 
@@ -339,7 +343,10 @@ async function sendReply(
 }
 
 /** Serves one connection until it closes. Never throws. */
-export async function serveConnection(conn: Deno.TcpConn, ctx: ServerContext): Promise<void> {
+export async function serveConnection(
+  conn: Deno.TcpConn | Deno.TlsConn,
+  ctx: ServerContext,
+): Promise<void> {
   const id = ctx.nextId;
   ctx.nextId += ctx.idStep;
   const started = ctx.log.enabled ? turnPerfMs() : 0; // for the log only
@@ -365,9 +372,19 @@ export async function serveConnection(conn: Deno.TcpConn, ctx: ServerContext): P
   };
   ctx.conns.add(state);
   let requests = 0;
-  if (ctx.log.enabled) logConnection(id, conn, ctx);
 
   try {
+    let tls: TlsInfo | null = null;
+    if (ctx.tls) {
+      // The handshake is the first head's wait: the sweeper's head timeout ends a stalled one.
+      try {
+        tls = await serverHandshake(conn as Deno.TlsConn, performance.now());
+      } catch (e) {
+        if (!state.closed) state.why = handshakeFailure(e);
+        return;
+      }
+    }
+    if (ctx.log.enabled) logConnection(id, conn, ctx, tls);
     while (!state.closed) {
       state.phase = "head";
       state.waitStart = turnMs();
@@ -392,6 +409,10 @@ export async function serveConnection(conn: Deno.TcpConn, ctx: ServerContext): P
           hs = reader.spanStart;
           he = reader.spanEnd;
         } else {
+          if (state.first && !ctx.tls && isTlsHello(reader.buffer)) {
+            state.why = "TLS handshake sent to the plain-HTTP port";
+            break;
+          }
           const got = await reader.readHead(HEAD_LIMITS);
           if (got === null) {
             state.why = "peer closed";
@@ -548,10 +569,16 @@ function closeReason(ctx: ServerContext, hadBody: boolean): string {
 
 /** Logs the connection's parameters once the reverse lookup answers (bounded), off the path
  * of serving. */
-function logConnection(id: number, conn: Deno.Conn, ctx: ServerContext): void {
+function logConnection(
+  id: number,
+  conn: Deno.Conn,
+  ctx: ServerContext,
+  tls: TlsInfo | null,
+): void {
   const { headTimeoutMs, idleTimeoutMs, writeTimeoutMs } = ctx.limits;
   const params = describeConn(conn, {
     timeoutsMs: { head: headTimeoutMs, idle: idleTimeoutMs, write: writeTimeoutMs },
+    tls,
   });
   const addr = conn.remoteAddr as Deno.NetAddr;
   if (ctx.dns === null) {
@@ -563,6 +590,13 @@ function logConnection(id: number, conn: Deno.Conn, ctx: ServerContext): void {
     params.reverseName = name;
     ctx.log.connection(id, params);
   });
+}
+
+/** Whether a connection's first bytes are a TLS handshake record (content type 22, version
+ * 3.x: RFC 8446 §5.1) rather than a request line — a client speaking https to a plain port.
+ * Checked only when the first head is not yet whole, so never on the fast path. */
+function isTlsHello(buf: Uint8Array): boolean {
+  return buf[0] === 0x16 && buf[1] === 0x03;
 }
 
 /** The reply sent to a connection accepted over the connection cap. */

@@ -26,6 +26,7 @@ import { FileServer } from "./files.ts";
 import { type LogFormat, Logger } from "./log.ts";
 import { serializeHead } from "../http/response.ts";
 import { DigestCache } from "./digest_cache.ts";
+import { ALPN_PROTOCOLS } from "../net/tls.ts";
 
 /** Everything a server can be told; each field's default is in {@linkcode DEFAULTS}. */
 export interface ServerOptions {
@@ -63,6 +64,9 @@ export interface ServerOptions {
   reusePort?: boolean;
   /** This worker's index and the number of workers (connection ids interleave). @default 0, 1 */
   worker?: { index: number; count: number };
+  /** Serve HTTPS with this PEM certificate chain and key (checked by lib/net/tls.ts
+   * loadTlsFiles). @default undefined: plain HTTP */
+  tls?: { cert: string; key: string };
   /** Where log lines go. @default Deno.stdout */
   logOut?: { write(p: Uint8Array): Promise<number> };
 }
@@ -104,7 +108,7 @@ export class Server {
   readonly log: Logger;
   /** Resolves when the accept loop has ended and every connection has closed. */
   readonly finished: Promise<void>;
-  #listener: Deno.TcpListener;
+  #listener: Deno.Listener<Deno.TcpConn | Deno.TlsConn, Deno.NetAddr>;
   #ctx: ServerContext;
   #maxConnections: number;
   #graceMs: number;
@@ -116,7 +120,7 @@ export class Server {
   rejected = 0;
 
   private constructor(
-    listener: Deno.TcpListener,
+    listener: Deno.Listener<Deno.TcpConn | Deno.TlsConn, Deno.NetAddr>,
     ctx: ServerContext,
     o: ServerOptions,
     digests: DigestCache | undefined,
@@ -156,11 +160,15 @@ export class Server {
       writeTimeoutMs: o.writeTimeoutMs ?? DEFAULTS.writeTimeoutMs,
       maxRequests: o.maxRequests ?? DEFAULTS.maxRequests,
     };
-    const listener = Deno.listen({
+    const where = {
       hostname: o.host ?? DEFAULTS.host,
       port: o.port ?? DEFAULTS.port,
       reusePort: o.reusePort ?? false,
-    });
+    };
+    // One task per accepted Deno.TlsConn, as for plain TCP; the handshake runs in that task.
+    const listener = o.tls === undefined
+      ? Deno.listen(where)
+      : Deno.listenTls({ ...where, ...o.tls, alpnProtocols: ALPN_PROTOCOLS });
     const ctx: ServerContext = {
       files,
       log,
@@ -170,6 +178,7 @@ export class Server {
       draining: false,
       nextId: 1 + (o.worker?.index ?? 0),
       idStep: o.worker?.count ?? 1,
+      tls: o.tls !== undefined,
     };
     return new Server(listener, ctx, o, digests);
   }
@@ -183,7 +192,7 @@ export class Server {
     let backoff = 0;
     let warned = false;
     for (;;) {
-      let conn: Deno.TcpConn;
+      let conn: Deno.TcpConn | Deno.TlsConn;
       try {
         conn = await this.#listener.accept();
       } catch (e) {
@@ -263,7 +272,8 @@ export class Server {
         }
       } catch { /* no --allow-sys: the loopback URL will do */ }
     } else hosts.push(hostname);
-    return hosts.map((h) => `http://${formatAddr({ transport: "tcp", hostname: h, port })}/`);
+    const scheme = this.#ctx.tls ? "https" : "http";
+    return hosts.map((h) => `${scheme}://${formatAddr({ transport: "tcp", hostname: h, port })}/`);
   }
 }
 

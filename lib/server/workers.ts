@@ -73,7 +73,11 @@ export async function startWorkers(options: ServerOptions, count: number) {
     log,
     urls(): string[] {
       const h = hostname === "0.0.0.0" || hostname === "::" ? "127.0.0.1" : hostname;
-      return [`http://${formatAddr({ transport: "tcp", hostname: h, port })}/`];
+      return [
+        `${options.tls ? "https" : "http"}://${
+          formatAddr({ transport: "tcp", hostname: h, port })
+        }/`,
+      ];
     },
     async shutdown(graceMs?: number): Promise<void> {
       await Promise.all(workers.map((w) => {
