@@ -14,6 +14,7 @@
 
 import { parseArgs } from "node:util";
 import { ClientError, EXIT, EXIT_TABLE } from "./errors.ts";
+import { type Credentials, parseUserOption, urlCredentials } from "./credentials.ts";
 import {
   checkHost,
   checkName,
@@ -72,6 +73,15 @@ export interface ClientOptions {
   sha256: string | null;
   /** Compute the sha-256 even with nothing to check it against. @default false */
   digest: boolean;
+  /** Basic credentials (-u, or the URL's user:pass@), sent only to the origin of `target`.
+   * @default null */
+  credentials?: Credentials | null;
+  /** PEM file of certificates trusted instead of the system's roots. @default null */
+  cacert?: string | null;
+  /** Skip certificate verification (-k). @default false */
+  insecure?: boolean;
+  /** Follow a redirect from https to http. @default false */
+  allowDowngrade?: boolean;
 }
 
 /** What the command line asks for. */
@@ -82,9 +92,9 @@ export type ParsedArgs =
 
 /** The --help text: every option, its default, and the exit codes. */
 export const USAGE = `Usage: client.ts [options] HOST PORT FILE DIR
-       client.ts [options] http://HOST[:PORT]/PATH [DIR]
+       client.ts [options] http[s]://[USER:PASS@]HOST[:PORT]/PATH [DIR]
 
-Download FILE from an HTTP/1.x server into DIR (created if missing; default "." in the URL
+Download FILE from an HTTP/1.x server (https:// over TLS) into DIR (created if missing; default "." in the URL
 form). FILE is a path on the server ("docs/a b.pdf" is fine); the file is saved as
 DIR/<last segment of FILE> ("index.html" for a path ending in "/"), first as NAME.part,
 renamed to NAME once complete and verified. HOST may be a name, IPv4 or IPv6 address.
@@ -105,6 +115,15 @@ Options:
       --digest            print the file's sha-256 even when there is nothing to check it
                           against (it costs ~0.8 s per GiB of one core)
       --json              print one JSON object on stdout instead of text
+  -u, --user USER:PASS    HTTP Basic credentials (or https://USER:PASS@HOST/ in the URL);
+                          sent only to that scheme, host and port (and to https on the same
+                          host after an http -> https redirect), never to another origin;
+                          shown as "Authorization: Basic ***"
+      --cacert FILE       trust the PEM certificate(s) in FILE (a CA bundle, or the server's
+                          self-signed certificate) instead of the system's roots
+  -k, --insecure          do not verify the server's certificate (a warning is printed each
+                          run; anyone on the path can read and change the download)
+      --allow-downgrade   follow a redirect from https to http (default: refuse, exit 5)
   -q, --quiet             print only errors
       --no-progress       no progress bar (it is shown only when stderr is a terminal)
   -h, --help              this text
@@ -170,6 +189,10 @@ export function parseClientArgs(args: string[]): ParsedArgs {
         json: { type: "boolean" },
         quiet: { type: "boolean", short: "q" },
         "no-progress": { type: "boolean" },
+        user: { type: "string", short: "u" },
+        cacert: { type: "string" },
+        insecure: { type: "boolean", short: "k" },
+        "allow-downgrade": { type: "boolean" },
         help: { type: "boolean", short: "h" },
         version: { type: "boolean", short: "V" },
       },
@@ -200,7 +223,7 @@ export function parseClientArgs(args: string[]): ParsedArgs {
   } else {
     throw usage(
       pos.length === 0
-        ? "missing arguments: HOST PORT FILE DIR, or an http:// URL"
+        ? "missing arguments: HOST PORT FILE DIR, or an http:// or https:// URL"
         : `expected HOST PORT FILE DIR or URL [DIR], got ${pos.length} argument(s)`,
     );
   }
@@ -215,6 +238,14 @@ export function parseClientArgs(args: string[]): ParsedArgs {
     throw usage(`--sha256 must be 64 hex digits, got ${JSON.stringify(v.sha256!.slice(0, 80))}`);
   }
   const name = v.output !== undefined ? checkName(v.output, "-o") : checkName(derived, source);
+  const credentials = v.user !== undefined
+    ? parseUserOption(v.user)
+    : pos.length <= 2
+    ? urlCredentials(pos[0])
+    : null;
+  if (v.cacert !== undefined && v.insecure) {
+    throw usage("--cacert and -k/--insecure exclude each other");
+  }
   return {
     kind: "run",
     options: {
@@ -238,6 +269,10 @@ export function parseClientArgs(args: string[]): ParsedArgs {
       resume: v.continue ?? false,
       sha256: sha,
       digest: v.digest ?? false,
+      credentials,
+      cacert: v.cacert ?? null,
+      insecure: v.insecure ?? false,
+      allowDowngrade: v["allow-downgrade"] ?? false,
     },
   };
 }

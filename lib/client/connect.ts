@@ -22,11 +22,13 @@
 import { lookup } from "node:dns";
 import { ClientError, EXIT, permissionError, reasonOf } from "./errors.ts";
 import { hostPort, type Location } from "./names.ts";
+import type { TlsInfo } from "../net/tls.ts";
+import { connectInsecure, startClientTls, type TlsTrust } from "./tls_connect.ts";
 
 /** A connected socket and what it took to get it. */
 export interface Connected {
-  /** The socket, `setNoDelay(true)` already applied. */
-  conn: Deno.TcpConn;
+  /** The socket (TLS on it for https), `setNoDelay(true)` already applied. */
+  conn: Deno.Conn;
   /** The socket as a read source that records first-byte times (give this to ConnReader). */
   source: TimedSource;
   /** The address connected to (no brackets). */
@@ -37,6 +39,9 @@ export interface Connected {
   connectMs: number;
   /** "address" normally; "name" when the permission scope forced a connect by name. */
   connectedBy: "address" | "name";
+  /** For https: ALPN, the TLS handshake time (apart from connectMs) and the verification;
+   * null for http. */
+  tls: TlsInfo | null;
 }
 
 /** A `Deno.Conn` as a read source that remembers when data last started arriving after
@@ -122,12 +127,13 @@ async function connectOnce(
 }
 
 /**
- * Resolves and connects to `to`, trying each address in turn.
- * @throws {ClientError} connect (3), timeout (8), with host, port and what to try.
+ * Resolves and connects to `to`, trying each address in turn; for https, then the TLS handshake
+ * (a failed handshake is not retried on the next address: the certificate would be the same).
+ * @throws {ClientError} connect (3), timeout (8), tls (9), with host, port and what to try.
  */
 export async function openConnection(
   to: Location,
-  options: { timeoutMs: number },
+  options: { timeoutMs: number; tls?: TlsTrust },
 ): Promise<Connected> {
   const where = hostPort(to.host, to.port);
   const t0 = performance.now();
@@ -136,6 +142,25 @@ export async function openConnection(
   let last: unknown = null;
   for (const address of addresses) {
     const t1 = performance.now();
+    const trust = options.tls ?? { cacertFile: null, insecure: false };
+    if (to.secure && trust.insecure) {
+      try {
+        const r = await connectInsecure(address, to, trust, options.timeoutMs);
+        return {
+          conn: r.conn,
+          source: new TimedSource(r.conn),
+          address,
+          lookupMs,
+          connectMs: r.connectMs,
+          connectedBy: "address",
+          tls: r.info,
+        };
+      } catch (e) {
+        if (e instanceof ClientError && e.code !== EXIT.connect) throw e;
+        last = e;
+        continue;
+      }
+    }
     try {
       let conn: Deno.TcpConn;
       let connectedBy: Connected["connectedBy"] = "address";
@@ -149,20 +174,30 @@ export async function openConnection(
       const connectMs = performance.now() - t1;
       conn.setNoDelay(true);
       const peer = conn.remoteAddr.hostname;
+      let tls: TlsInfo | null = null;
+      let stream: Deno.Conn = conn;
+      if (to.secure) {
+        const r = await startClientTls(conn, to, trust, options.timeoutMs);
+        stream = r.conn;
+        tls = r.info;
+      }
       return {
-        conn,
-        source: new TimedSource(conn),
+        conn: stream,
+        source: new TimedSource(stream),
         address: connectedBy === "name" ? peer : address,
         lookupMs,
         connectMs,
         connectedBy,
+        tls,
       };
     } catch (e) {
+      if (e instanceof ClientError) throw e; // the TLS handshake's verdict
       const perm = permissionError(e, where);
       if (perm !== null) throw perm;
       last = e;
     }
   }
+  if (last instanceof ClientError) throw last;
   if (
     last instanceof DOMException && (last.name === "TimeoutError" || last.name === "AbortError")
   ) {

@@ -23,6 +23,8 @@ import { ClientError, EXIT } from "./errors.ts";
 import { buildRequest, type HeadResult, type Request, sendAndReadHead } from "./exchange.ts";
 import { formatUrl, type Location, resolveLocation } from "./names.ts";
 import { runProbes } from "./probe.ts";
+import { authorizationField, maskFields, mayReceive } from "./credentials.ts";
+import { readCaFile, type TlsTrust } from "./tls_connect.ts";
 import { type Report, rttText, textConnection, textRequest, textResponse } from "./report.ts";
 import {
   checkFinalFree,
@@ -70,7 +72,12 @@ export async function runDownload(opts: ClientOptions, report: Report, ui: Ui): 
     const validator = resume.meta?.etag ?? resume.meta?.lastModified ?? null;
     if (validator !== null) extra.push(["If-Range", validator]);
   }
-  const hop = await requestFollowingRedirects(opts, report, ui, extra);
+  const trust: TlsTrust = {
+    caCerts: opts.cacert ? await readCaFile(opts.cacert) : undefined,
+    cacertFile: opts.cacert ?? null,
+    insecure: opts.insecure ?? false,
+  };
+  const hop = await requestFollowingRedirects(opts, report, ui, extra, trust);
   try {
     await saveResponse(hop, { opts, paths, resume, report, ui, t0 });
   } finally {
@@ -110,11 +117,13 @@ async function requestFollowingRedirects(
   report: Report,
   ui: Ui,
   extra: Array<[string, string]>,
+  trust: TlsTrust,
 ): Promise<FinalHop> {
   let to = opts.target;
   const seen = new Set([formatUrl(to)]);
+  const connect = (at: Location) => openConnection(at, { timeoutMs: opts.timeoutMs, tls: trust });
   for (let hops = 0;;) {
-    let c = await openConnection(to, { timeoutMs: opts.timeoutMs });
+    let c = await connect(to);
     report.connections++;
     try {
       let reader = new ConnReader(c.source, { readTimeoutMs: opts.timeoutMs });
@@ -128,13 +137,22 @@ async function requestFollowingRedirects(
         ui.info(`* RTT: ${rttText(report)}`);
         if (!probes.open) {
           c.source.close();
-          c = await openConnection(to, { timeoutMs: opts.timeoutMs });
+          c = await connect(to);
           report.connections++;
           reader = new ConnReader(c.source, { readTimeoutMs: opts.timeoutMs });
         }
       }
       const reverse = reverseDns.lookup(c.address);
-      const request = buildRequest({ method: "GET", to, keepAlive: false, extra });
+      // Credentials go only to the origin they were given for (lib/client/credentials.ts).
+      const creds = opts.credentials && mayReceive(opts.target, to)
+        ? [authorizationField(opts.credentials)]
+        : [];
+      const request = buildRequest({
+        method: "GET",
+        to,
+        keepAlive: false,
+        extra: [...creds, ...extra],
+      });
       const result = await sendAndReadHead(c, reader, request);
       record(report, ui, { c, to, request, result, reverse: await reverse, opts });
       const { head, statusLine } = result;
@@ -155,6 +173,13 @@ async function requestFollowingRedirects(
         throw e instanceof ClientError ? new ClientError(e.code, `${where}: ${e.message}`) : e;
       }
       const key = formatUrl(next);
+      if (to.secure && !next.secure && !opts.allowDowngrade) {
+        throw new ClientError(
+          EXIT.protocol,
+          `${where}: refusing the redirect from https to ${key}: the download would travel ` +
+            `unencrypted; pass --allow-downgrade to follow it`,
+        );
+      }
       if (++hops > opts.maxRedirects) {
         throw new ClientError(
           EXIT.protocol,
@@ -196,8 +221,11 @@ function record(
     resolvedAddress: c.address,
     reverseName: h.reverse,
     timeoutsMs: { connect: h.opts.timeoutMs, read: h.opts.timeoutMs },
+    tls: c.tls,
   });
-  report.request = { line: h.request.line, headers: h.request.fields };
+  // Credentials never reach the output: Authorization is shown as "Basic ***".
+  const shownFields = maskFields(h.request.fields);
+  report.request = { line: h.request.line, headers: shownFields };
   report.response = {
     statusLine: result.statusLine,
     status: result.head.status,
@@ -206,15 +234,16 @@ function record(
   };
   report.timingsMs.nameLookup = c.lookupMs;
   report.timingsMs.tcpConnect = c.connectMs;
+  report.timingsMs.tlsHandshake = c.tls?.handshakeMs ?? 0;
   report.timingsMs.firstByte = result.firstByteMs;
   report.rtt.handshakeMs = c.connectMs;
-  ui.info(textConnection(report.connection, c.lookupMs, c.connectMs));
+  ui.info(textConnection(report.connection, c.lookupMs, c.connectMs, c.tls?.handshakeMs));
   if (c.connectedBy === "name") {
     ui.info(
       "  (connected by name: --allow-net names the host, not its address, so the TCP connect " +
         "time includes a second lookup)",
     );
   }
-  ui.info(textRequest(h.request.line, h.request.fields));
+  ui.info(textRequest(h.request.line, shownFields));
   ui.info(textResponse(result.statusLine, result.head.fields));
 }

@@ -28,6 +28,8 @@ export const EXIT = {
   checksum: 7,
   /** Timed out. */
   timeout: 8,
+  /** TLS handshake or certificate verification failed. */
+  tls: 9,
 } as const;
 
 /** One of the {@linkcode EXIT} values. */
@@ -42,7 +44,8 @@ export const EXIT_TABLE = `Exit codes:
   5  protocol error or truncated body
   6  local file error (target exists without --force, permission, disk full)
   7  checksum mismatch
-  8  timed out`;
+  8  timed out
+  9  TLS handshake or certificate verification failed`;
 
 /** A failure with the exit code it maps to. `message` is the one line shown to the user. */
 export class ClientError extends Error {

@@ -8,7 +8,7 @@
  * | field | meaning |
  * |---|---|
  * | `ok` | true when the file was saved (or there was nothing to do) |
- * | `exitCode` | the process exit code (0, 2..8) |
+ * | `exitCode` | the process exit code (0, 2..9) |
  * | `error` | the one-line error message, or null |
  * | `url` | the first URL asked for |
  * | `finalUrl` | the URL the body came from, after redirects |
@@ -16,10 +16,10 @@
  * | `partFile` | DIR/NAME.part when one was left behind (resume with `-c`), else null |
  * | `redirects` | `[{ status, from, to }]`, one per hop followed |
  * | `connections` | TCP connections opened for requests (handshake probes not counted) |
- * | `connection` | the last connection, conn_info shape: `hostName`, `resolvedAddress`, `reverseName`, `peer`, `local`, `family`, `type`, `protocol`, `protocolNumber`, `timeoutsMs` |
+ * | `connection` | the last connection, conn_info shape: `hostName`, `resolvedAddress`, `reverseName`, `peer`, `local`, `family`, `type`, `protocol`, `protocolNumber`, `timeoutsMs`, `tls` (null, or `{ alpn, handshakeMs, verification }`) |
  * | `request` | `{ line, headers: [[name, value], ...] }` of the last request |
  * | `response` | `{ statusLine, status, headers: [[name, value], ...], trailers: [...] }` of the last response |
- * | `timingsMs` | `{ nameLookup, tcpConnect, firstByte, transfer, total }` (last hop, total overall) |
+ * | `timingsMs` | `{ nameLookup, tcpConnect, tlsHandshake, firstByte, transfer, total }` (last hop, total overall; tlsHandshake 0 for http) |
  * | `rtt` | `{ handshakeMs, probes }`; `probes` is null or `{ method, count, warmupMs, samplesMs, minMs, avgMs, maxMs, mdevMs }` with `method` "head", "tcp-handshake" or "head+tcp-handshake" |
  * | `bytes` | `{ received, resumedFrom, size, expected }`: body bytes this run, bytes already in the .part, the file's size, the size announced (or null) |
  * | `throughputBytesPerSec` | body bytes this run / transfer time |
@@ -66,6 +66,9 @@ export interface Report {
   timingsMs: {
     nameLookup: number;
     tcpConnect: number;
+    /** TLS handshake after the TCP connect (https; 0 for http), as curl's appconnect -
+     * connect. Optional for reports built elsewhere. */
+    tlsHandshake?: number;
     firstByte: number;
     transfer: number;
     total: number;
@@ -93,7 +96,14 @@ export function newReport(url: string): Report {
     connection: null,
     request: null,
     response: null,
-    timingsMs: { nameLookup: 0, tcpConnect: 0, firstByte: 0, transfer: 0, total: 0 },
+    timingsMs: {
+      nameLookup: 0,
+      tcpConnect: 0,
+      tlsHandshake: 0,
+      firstByte: 0,
+      transfer: 0,
+      total: 0,
+    },
     rtt: { handshakeMs: 0, probes: null },
     bytes: { received: 0, resumedFrom: 0, size: 0, expected: null },
     throughputBytesPerSec: 0,
@@ -125,9 +135,16 @@ export function safeText(s: string, max = 2000): string {
   );
 }
 
-/** The connection block for people: name, addresses, family, type, protocol, timeouts. */
-export function textConnection(p: ConnParams, lookupMs: number, connectMs: number): string {
-  return `* connected (name lookup ${fmtMs(lookupMs)}, TCP handshake ${fmtMs(connectMs)})\n` +
+/** The connection block for people: name, addresses, family, type, protocol, timeouts, and
+ * for https the TLS row (ALPN, handshake time, verification). */
+export function textConnection(
+  p: ConnParams,
+  lookupMs: number,
+  connectMs: number,
+  tlsMs?: number,
+): string {
+  const tls = tlsMs === undefined ? "" : `, TLS handshake ${fmtMs(tlsMs)}`;
+  return `* connected (name lookup ${fmtMs(lookupMs)}, TCP handshake ${fmtMs(connectMs)}${tls})\n` +
     formatConnBlock(p);
 }
 
@@ -156,6 +173,7 @@ export function textSummary(r: Report): string {
     [
       "timings",
       `name lookup ${fmtMs(t.nameLookup)}, TCP connect ${fmtMs(t.tcpConnect)}, ` +
+      (t.tlsHandshake ? `TLS handshake ${fmtMs(t.tlsHandshake)}, ` : "") +
       `request → first byte ${fmtMs(t.firstByte)}, transfer ${fmtMs(t.transfer)}, ` +
       `total ${fmtMs(t.total)}`,
     ],

@@ -55,6 +55,7 @@ export function jsonReport(r: Report): Report {
     timingsMs: {
       nameLookup: roundMs(t.nameLookup),
       tcpConnect: roundMs(t.tcpConnect),
+      tlsHandshake: roundMs(t.tlsHandshake ?? 0),
       firstByte: roundMs(t.firstByte),
       transfer: roundMs(t.transfer),
       total: roundMs(t.total),
@@ -84,6 +85,12 @@ export async function runClient(options: ClientOptions, io: Io = processIo()): P
     info: text ? io.out : () => {},
     progress: options.progress && !options.quiet ? io.tty : null,
   };
+  if (options.insecure) {
+    io.err(
+      "ferry: warning: -k/--insecure: the server's certificate is not verified; anyone on the " +
+        "path can read and change this download",
+    );
+  }
   try {
     await runDownload(options, report, ui);
     report.exitCode = EXIT.ok;

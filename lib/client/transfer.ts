@@ -67,6 +67,10 @@ export async function saveResponse(hop: FinalHop, ctx: SaveContext): Promise<voi
       `${where}: the server answered ${statusLine.slice(9)}${excerpt ? ` ("${excerpt}")` : ""}; ${
         head.status === 416
           ? "the .part no longer fits the file: run again without -c to start over"
+          : head.status === 401
+          ? (hop.request.fields.some(([k]) => k === "Authorization")
+            ? "the credentials were refused: check USER:PASS given with --user (or in the URL)"
+            : "the server wants credentials: pass --user USER:PASS")
           : head.status < 500
           ? "check the path and the host"
           : "a problem on the server's side: try again later"

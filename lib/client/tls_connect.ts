@@ -1,0 +1,297 @@
+/**
+ * The client's TLS: the handshake on a connected socket (`Deno.startTls`, so that the TCP
+ * connect and the TLS handshake are timed apart, as curl's time_connect / time_appconnect),
+ * trust from the system's roots or `--cacert FILE`, and failures turned into exit 9 with what
+ * was wrong (unknown issuer, name mismatch, expired) and what to try.
+ *
+ * `-k/--insecure`: `Deno.connectTls` / `Deno.startTls` cannot skip verification (the runtime
+ * offers only the process-wide `--unsafely-ignore-certificate-errors` flag). The runtime's
+ * Node-compatible `node:tls` does offer `rejectUnauthorized: false`, so an insecure connection
+ * is made with it and wrapped in the few methods of `Deno.Conn` the client uses
+ * ({@linkcode NodeTlsConn}).
+ *
+ * @module
+ */
+
+import * as nodeTls from "node:tls";
+import { ALPN_PROTOCOLS, type TlsInfo } from "../net/tls.ts";
+import { ClientError, EXIT, reasonOf } from "./errors.ts";
+import { hostPort, type Location } from "./names.ts";
+
+/** How the server's certificate is checked. */
+export interface TlsTrust {
+  /** PEM certificates trusted instead of the system's roots (--cacert), or undefined. */
+  caCerts?: string[];
+  /** The --cacert file, for messages. */
+  cacertFile: string | null;
+  /** Skip verification (-k). */
+  insecure: boolean;
+}
+
+/** Chunks a {@linkcode NodeTlsConn} buffers before it pauses the socket. */
+const NODE_READ_HIGH_WATER = 16;
+
+/**
+ * Reads a `--cacert` file: one or more PEM certificates.
+ * @throws {ClientError} usage (2) when it cannot be read or holds no certificate.
+ */
+export async function readCaFile(file: string): Promise<string[]> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(file);
+  } catch (e) {
+    throw new ClientError(EXIT.usage, `--cacert ${file}: cannot read it: ${reasonOf(e)}`);
+  }
+  const certs = text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g);
+  if (certs === null) {
+    throw new ClientError(EXIT.usage, `--cacert ${file}: no PEM certificate in it`);
+  }
+  return certs;
+}
+
+function verification(trust: TlsTrust): string {
+  return trust.insecure
+    ? "NOT verified (--insecure)"
+    : trust.cacertFile !== null
+    ? `verified (--cacert ${trust.cacertFile})`
+    : "verified (system roots)";
+}
+
+/** A TLS failure as exit 9 (or 8 for a timeout), with the cause in words and what to try. */
+export function tlsError(e: unknown, to: Location, trust: TlsTrust): ClientError {
+  if (e instanceof ClientError) return e;
+  const where = hostPort(to.host, to.port);
+  const msg = reasonOf(e);
+  let what: string;
+  let hint: string;
+  if (/UnknownIssuer|self.signed|unable to get local issuer/i.test(msg)) {
+    what = "the certificate is signed by an unknown issuer (self-signed, or a private CA)";
+    hint = trust.cacertFile !== null
+      ? `${trust.cacertFile} does not contain the server's certificate or its CA`
+      : "pass --cacert FILE with the server's certificate or its CA (or -k to skip " +
+        "verification, unsafe)";
+  } else if (/not valid for name|NotValidForName|hostname|altnames/i.test(msg)) {
+    what = `the certificate is not valid for the name "${to.host}" (${
+      /only valid for (.*)$/.exec(msg)?.[1] ?? msg
+    })`;
+    hint = "use a host name the certificate was issued for";
+  } else if (/expired|not valid after|NotValidYet|not valid before/i.test(msg)) {
+    what = `the certificate has expired or is not yet valid (${msg})`;
+    hint = "renew the server's certificate, or check this machine's clock";
+  } else if (/CaUsedAsEndEntity/i.test(msg)) {
+    what = "the server presents a CA certificate as its own (CaUsedAsEndEntity)";
+    hint = "the server needs an end-entity certificate (CA:FALSE)";
+  } else if (/corrupt message|InvalidContentType|wrong version/i.test(msg)) {
+    what = "the server did not answer in TLS";
+    hint = "it may speak plain HTTP on this port: try an http:// URL";
+  } else {
+    what = msg;
+    hint = "check that the server speaks TLS on this port";
+  }
+  return new ClientError(EXIT.tls, `TLS handshake with ${where} failed: ${what}; ${hint}`);
+}
+
+function timeoutError(to: Location, ms: number): ClientError {
+  return new ClientError(
+    EXIT.timeout,
+    `TLS handshake with ${hostPort(to.host, to.port)} timed out after ${ms / 1000}s; check ` +
+      `that the server speaks TLS on this port, or raise --timeout`,
+  );
+}
+
+/**
+ * Runs the TLS handshake over a connected socket: SNI and verification for `to.host`, ALPN
+ * http/1.1.
+ * @throws {ClientError} tls (9) or timeout (8).
+ */
+export async function startClientTls(
+  tcp: Deno.TcpConn,
+  to: Location,
+  trust: TlsTrust,
+  timeoutMs: number,
+): Promise<{ conn: Deno.TlsConn; info: TlsInfo }> {
+  const t0 = performance.now();
+  const conn = await Deno.startTls(tcp, {
+    hostname: to.host,
+    caCerts: trust.caCerts,
+    alpnProtocols: ALPN_PROTOCOLS,
+  });
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let timedOut = false;
+  try {
+    const hs = await Promise.race([
+      conn.handshake(),
+      new Promise<never>((_, reject) => {
+        if (timeoutMs > 0) {
+          timer = setTimeout(() => {
+            timedOut = true;
+            reject(timeoutError(to, timeoutMs));
+          }, timeoutMs);
+        }
+      }),
+    ]);
+    return {
+      conn,
+      info: {
+        alpn: hs.alpnProtocol,
+        handshakeMs: performance.now() - t0,
+        verification: verification(trust),
+      },
+    };
+  } catch (e) {
+    try {
+      conn.close();
+    } catch { /* closed */ }
+    throw timedOut ? e : tlsError(e, to, trust);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Connects with TLS and no certificate verification (`-k`), through `node:tls`; the TCP connect
+ * and the handshake are timed apart from the socket's events.
+ * @throws {ClientError} connect (3), tls (9) or timeout (8).
+ */
+export function connectInsecure(
+  address: string,
+  to: Location,
+  trust: TlsTrust,
+  timeoutMs: number,
+): Promise<{ conn: Deno.Conn; connectMs: number; info: TlsInfo }> {
+  const t0 = performance.now();
+  let tcpAt = 0;
+  const servername = to.host.includes(":") || /^[\d.]+$/.test(to.host) ? undefined : to.host;
+  return new Promise((resolve, reject) => {
+    const sock = nodeTls.connect({
+      host: address,
+      port: to.port,
+      servername,
+      rejectUnauthorized: false,
+      ALPNProtocols: ALPN_PROTOCOLS,
+    });
+    const timer = timeoutMs > 0
+      ? setTimeout(() => {
+        sock.destroy();
+        reject(timeoutError(to, timeoutMs));
+      }, timeoutMs)
+      : undefined;
+    sock.once("connect", () => tcpAt = performance.now());
+    sock.once("error", (e: Error) => {
+      clearTimeout(timer);
+      sock.destroy();
+      const code = (e as { code?: string }).code;
+      reject(
+        code === "ECONNREFUSED" || tcpAt === 0 && !/tls|ssl|certificate/i.test(e.message)
+          ? new ClientError(
+            EXIT.connect,
+            `cannot connect to ${hostPort(to.host, to.port)}: ${reasonOf(e)}; check that the ` +
+              `server is running and the port is right`,
+          )
+          : tlsError(e, to, trust),
+      );
+    });
+    sock.once("secureConnect", () => {
+      clearTimeout(timer);
+      const done = performance.now();
+      if (tcpAt === 0) tcpAt = done;
+      sock.setNoDelay(true);
+      const conn = new NodeTlsConn(sock);
+      resolve({
+        conn: conn as unknown as Deno.Conn,
+        connectMs: tcpAt - t0,
+        info: {
+          alpn: typeof sock.alpnProtocol === "string" ? sock.alpnProtocol : null,
+          handshakeMs: done - tcpAt,
+          verification: verification(trust),
+        },
+      });
+    });
+  });
+}
+
+function netAddr(host: string | undefined, port: number | undefined): Deno.NetAddr {
+  return { transport: "tcp", hostname: host ?? "", port: port ?? 0 };
+}
+
+/**
+ * A `node:tls` socket seen through the part of `Deno.Conn` the client uses: `read`, `write`,
+ * `close`, `setNoDelay`, `remoteAddr`, `localAddr`. Reads come from a small queue of the
+ * socket's chunks; past {@linkcode NODE_READ_HIGH_WATER} chunks the socket is paused, so a
+ * slow disk bounds memory as the runtime's own sockets do.
+ */
+export class NodeTlsConn {
+  #sock: nodeTls.TLSSocket;
+  #chunks: Uint8Array[] = [];
+  #ended = false;
+  #error: Error | null = null;
+  #wake: (() => void) | null = null;
+  /** The server's address. */
+  readonly remoteAddr: Deno.NetAddr;
+  /** This end's address. */
+  readonly localAddr: Deno.NetAddr;
+
+  constructor(sock: nodeTls.TLSSocket) {
+    this.#sock = sock;
+    this.remoteAddr = netAddr(sock.remoteAddress, sock.remotePort);
+    this.localAddr = netAddr(sock.localAddress, sock.localPort);
+    sock.on("data", (d: Uint8Array) => {
+      this.#chunks.push(new Uint8Array(d.buffer, d.byteOffset, d.byteLength));
+      if (this.#chunks.length >= NODE_READ_HIGH_WATER) sock.pause();
+      this.#notify();
+    });
+    sock.on("end", () => {
+      this.#ended = true;
+      this.#notify();
+    });
+    sock.on("close", () => {
+      this.#ended = true;
+      this.#notify();
+    });
+    sock.on("error", (e: Error) => {
+      this.#error = e;
+      this.#notify();
+    });
+  }
+
+  #notify(): void {
+    const w = this.#wake;
+    this.#wake = null;
+    w?.();
+  }
+
+  /** Reads into `p`; null at the end of the stream. */
+  async read(p: Uint8Array): Promise<number | null> {
+    while (this.#chunks.length === 0) {
+      if (this.#error !== null) throw this.#error;
+      if (this.#ended) return null;
+      await new Promise<void>((r) => this.#wake = r);
+    }
+    const c = this.#chunks[0];
+    const n = Math.min(c.length, p.length);
+    p.set(c.subarray(0, n));
+    if (n === c.length) this.#chunks.shift();
+    else this.#chunks[0] = c.subarray(n);
+    if (this.#chunks.length < NODE_READ_HIGH_WATER / 2 && this.#sock.isPaused()) {
+      this.#sock.resume();
+    }
+    return n;
+  }
+
+  /** Writes all of `p` (resolves once the socket has taken it). */
+  write(p: Uint8Array): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.#sock.write(p.slice(), (e?: Error | null) => e ? reject(e) : resolve(p.length));
+    });
+  }
+
+  /** Sets TCP_NODELAY. */
+  setNoDelay(on = true): void {
+    this.#sock.setNoDelay(on);
+  }
+
+  /** Closes the connection. */
+  close(): void {
+    this.#sock.destroy();
+  }
+}
