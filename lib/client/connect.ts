@@ -29,6 +29,8 @@ import { connectInsecure, startClientTls, type TlsTrust } from "./tls_connect.ts
 export interface Connected {
   /** The socket (TLS on it for https), `setNoDelay(true)` already applied. */
   conn: Deno.Conn;
+  /** Where the addresses are read (`remoteAddr`, `localAddr`): the TCP socket under TLS. */
+  addrs: Pick<Deno.Conn, "remoteAddr" | "localAddr">;
   /** The socket as a read source that records first-byte times (give this to ConnReader). */
   source: TimedSource;
   /** The address connected to (no brackets). */
@@ -148,6 +150,7 @@ export async function openConnection(
         const r = await connectInsecure(address, to, trust, options.timeoutMs);
         return {
           conn: r.conn,
+          addrs: r.conn,
           source: new TimedSource(r.conn),
           address,
           lookupMs,
@@ -183,6 +186,7 @@ export async function openConnection(
       }
       return {
         conn: stream,
+        addrs: conn,
         source: new TimedSource(stream),
         address: connectedBy === "name" ? peer : address,
         lookupMs,

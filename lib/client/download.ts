@@ -216,7 +216,7 @@ function record(
   },
 ): void {
   const { c, result } = h;
-  report.connection = describeConn(c.conn, {
+  report.connection = describeConn(c.addrs as Deno.Conn, {
     hostName: h.to.host,
     resolvedAddress: c.address,
     reverseName: h.reverse,

@@ -13,6 +13,7 @@
  * @module
  */
 
+import * as nodeNet from "node:net";
 import * as nodeTls from "node:tls";
 import { ALPN_PROTOCOLS, type TlsInfo } from "../net/tls.ts";
 import { ClientError, EXIT, reasonOf } from "./errors.ts";
@@ -81,8 +82,10 @@ export function tlsError(e: unknown, to: Location, trust: TlsTrust): ClientError
   } else if (/CaUsedAsEndEntity/i.test(msg)) {
     what = "the server presents a CA certificate as its own (CaUsedAsEndEntity)";
     hint = "the server needs an end-entity certificate (CA:FALSE)";
-  } else if (/corrupt message|InvalidContentType|wrong version/i.test(msg)) {
-    what = "the server did not answer in TLS";
+  } else if (
+    /corrupt message|InvalidContentType|wrong version|unexpected end of file|eof/i.test(msg)
+  ) {
+    what = `the server did not answer in TLS (${msg})`;
     hint = "it may speak plain HTTP on this port: try an http:// URL";
   } else {
     what = msg;
@@ -111,6 +114,7 @@ export async function startClientTls(
   timeoutMs: number,
 ): Promise<{ conn: Deno.TlsConn; info: TlsInfo }> {
   const t0 = performance.now();
+  // A TlsConn made by startTls does not carry the addresses: callers keep the TCP conn's.
   const conn = await Deno.startTls(tcp, {
     hostname: to.host,
     caCerts: trust.caCerts,
@@ -163,48 +167,63 @@ export function connectInsecure(
   let tcpAt = 0;
   const servername = to.host.includes(":") || /^[\d.]+$/.test(to.host) ? undefined : to.host;
   return new Promise((resolve, reject) => {
-    const sock = nodeTls.connect({
-      host: address,
-      port: to.port,
-      servername,
-      rejectUnauthorized: false,
-      ALPNProtocols: ALPN_PROTOCOLS,
-    });
+    let sock: nodeTls.TLSSocket | undefined;
+    const raw = nodeNet.connect({ host: address, port: to.port });
     const timer = timeoutMs > 0
       ? setTimeout(() => {
-        sock.destroy();
-        reject(timeoutError(to, timeoutMs));
+        (sock ?? raw).destroy();
+        reject(
+          tcpAt === 0
+            ? new ClientError(
+              EXIT.timeout,
+              `connecting to ${hostPort(to.host, to.port)} timed out after ${timeoutMs / 1000}s; ` +
+                `check that the server is up and reachable, or raise --timeout`,
+            )
+            : timeoutError(to, timeoutMs),
+        );
       }, timeoutMs)
       : undefined;
-    sock.once("connect", () => tcpAt = performance.now());
-    sock.once("error", (e: Error) => {
+    raw.once("error", (e: Error) => {
+      if (sock !== undefined) return; // the TLS socket reports it
       clearTimeout(timer);
-      sock.destroy();
-      const code = (e as { code?: string }).code;
+      raw.destroy();
       reject(
-        code === "ECONNREFUSED" || tcpAt === 0 && !/tls|ssl|certificate/i.test(e.message)
-          ? new ClientError(
-            EXIT.connect,
-            `cannot connect to ${hostPort(to.host, to.port)}: ${reasonOf(e)}; check that the ` +
-              `server is running and the port is right`,
-          )
-          : tlsError(e, to, trust),
+        new ClientError(
+          EXIT.connect,
+          `cannot connect to ${hostPort(to.host, to.port)}: ${
+            (e as { code?: string }).code === "ECONNREFUSED" ? "connection refused" : reasonOf(e)
+          }; check that the server is running and the port is right`,
+        ),
       );
     });
-    sock.once("secureConnect", () => {
-      clearTimeout(timer);
-      const done = performance.now();
-      if (tcpAt === 0) tcpAt = done;
-      sock.setNoDelay(true);
-      const conn = new NodeTlsConn(sock);
-      resolve({
-        conn: conn as unknown as Deno.Conn,
-        connectMs: tcpAt - t0,
-        info: {
-          alpn: typeof sock.alpnProtocol === "string" ? sock.alpnProtocol : null,
-          handshakeMs: done - tcpAt,
-          verification: verification(trust),
-        },
+    raw.once("connect", () => {
+      tcpAt = performance.now();
+      raw.setNoDelay(true);
+      const s = nodeTls.connect({
+        socket: raw,
+        servername,
+        rejectUnauthorized: false,
+        ALPNProtocols: ALPN_PROTOCOLS,
+      });
+      sock = s;
+      s.once("error", (e: Error) => {
+        clearTimeout(timer);
+        s.destroy();
+        reject(tlsError(e, to, trust));
+      });
+      s.once("secureConnect", () => {
+        clearTimeout(timer);
+        const done = performance.now();
+        const conn = new NodeTlsConn(s, raw);
+        resolve({
+          conn: conn as unknown as Deno.Conn,
+          connectMs: tcpAt - t0,
+          info: {
+            alpn: typeof s.alpnProtocol === "string" ? s.alpnProtocol : null,
+            handshakeMs: done - tcpAt,
+            verification: verification(trust),
+          },
+        });
       });
     });
   });
@@ -231,10 +250,10 @@ export class NodeTlsConn {
   /** This end's address. */
   readonly localAddr: Deno.NetAddr;
 
-  constructor(sock: nodeTls.TLSSocket) {
+  constructor(sock: nodeTls.TLSSocket, raw: nodeNet.Socket) {
     this.#sock = sock;
-    this.remoteAddr = netAddr(sock.remoteAddress, sock.remotePort);
-    this.localAddr = netAddr(sock.localAddress, sock.localPort);
+    this.remoteAddr = netAddr(raw.remoteAddress, raw.remotePort);
+    this.localAddr = netAddr(raw.localAddress, raw.localPort);
     sock.on("data", (d: Uint8Array) => {
       this.#chunks.push(new Uint8Array(d.buffer, d.byteOffset, d.byteLength));
       if (this.#chunks.length >= NODE_READ_HIGH_WATER) sock.pause();
