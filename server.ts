@@ -11,6 +11,14 @@ import { DEFAULTS, Server, type ServerOptions } from "./lib/server/listen.ts";
 import { startWorkers } from "./lib/server/workers.ts";
 import { VERSION } from "./lib/version.ts";
 import {
+  AuthConfigError,
+  type AuthUser,
+  hashPassword,
+  MAX_FAILURES_PER_MINUTE,
+  parseAuthFile,
+  parseAuthOption,
+} from "./lib/server/auth.ts";
+import {
   generateSelfSigned,
   loadTlsFiles,
   SELF_SIGNED_DAYS,
@@ -56,6 +64,14 @@ Options:
                           bound address, localhost, 127.0.0.1, ::1 (and every interface when
                           bound to 0.0.0.0/::), valid ${SELF_SIGNED_DAYS} days; made by the openssl program,
                           written to a new temporary directory, path and SHA-256 printed
+  --auth USER:PASS        require HTTP Basic credentials (RFC 7617) on every path, listings
+                          included; repeatable (the password shows in the process list:
+                          prefer --auth-file)
+  --auth-file FILE        users allowed in, one "user:scrypt$N$r$p$salt$hash" line each
+  --hash-password USER    read a password from stdin, print USER's --auth-file line, exit
+                          Refused attempts: after ${MAX_FAILURES_PER_MINUTE} in a minute from one address, 429 with
+                          Retry-After for that address only. Over plain HTTP on a non-loopback
+                          address a warning says that credentials travel in clear.
   -h, --help              this text
   -V, --version           print the version
 
@@ -137,7 +153,7 @@ async function prepareTls(options: ServerOptions, source: TlsSource): Promise<st
 /** Parses the command line into server options and the worker count. */
 export function parseServerArgs(
   args: string[],
-): { options: ServerOptions; workers: number; tls: TlsSource } {
+): { options: ServerOptions; workers: number; tls: TlsSource; authFile: string | null } {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
@@ -160,6 +176,8 @@ export function parseServerArgs(
       "tls-cert": { type: "string" },
       "tls-key": { type: "string" },
       "tls-self-signed": { type: "boolean" },
+      auth: { type: "string", multiple: true },
+      "auth-file": { type: "string" },
     },
   });
   if (positionals.length !== 2) {
@@ -199,8 +217,15 @@ export function parseServerArgs(
     : values["tls-self-signed"]
     ? "self-signed"
     : null;
+  let users: AuthUser[] = [];
+  try {
+    users = (values.auth ?? []).map(parseAuthOption);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
   return {
     tls,
+    authFile: values["auth-file"] ?? null,
     workers: int(values.workers, "--workers", 1, 64) ?? 1,
     options: {
       root,
@@ -218,8 +243,33 @@ export function parseServerArgs(
       writeTimeoutMs: secs(values["write-timeout"], "--write-timeout"),
       maxRequests: int(values["max-requests"], "--max-requests", 1, 1_000_000_000),
       graceMs: secs(values.grace, "--grace"),
+      auth: users.length > 0 ? { users } : undefined,
     },
   };
+}
+
+/** Whether `host` is a loopback address or name (credentials stay on this machine). */
+function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || host.startsWith("127.");
+}
+
+/** `--hash-password USER`: reads one line (the password) from stdin, prints the file line. */
+async function hashPasswordCommand(user: string): Promise<number> {
+  if (user === "" || user.includes(":") || /\s/.test(user)) {
+    console.error("server.ts: --hash-password needs a USER without ':' or spaces");
+    return 2;
+  }
+  if (Deno.stdin.isTerminal()) console.error(`password for ${user} (read from stdin):`);
+  const chunks: Uint8Array[] = [];
+  for await (const c of Deno.stdin.readable) chunks.push(c);
+  const text = new TextDecoder().decode(await new Blob(chunks as BlobPart[]).arrayBuffer());
+  const password = text.replace(/\r?\n$/, "");
+  if (password === "") {
+    console.error("server.ts: --hash-password: empty password on stdin");
+    return 2;
+  }
+  console.log(`${user}:${hashPassword(password)}`);
+  return 0;
 }
 
 /** Runs the server CLI; resolves to the exit code. */
@@ -228,6 +278,8 @@ export async function main(args: string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
+  const hp = args.indexOf("--hash-password");
+  if (hp >= 0) return await hashPasswordCommand(args[hp + 1] ?? "");
   if (args.includes("-V") || args.includes("--version")) {
     console.log(`ferry server ${VERSION}`);
     return 0;
@@ -241,6 +293,18 @@ export async function main(args: string[]): Promise<number> {
     return 2;
   }
   const { options, workers } = parsed;
+  if (parsed.authFile !== null) {
+    try {
+      const users = parseAuthFile(await Deno.readTextFile(parsed.authFile), parsed.authFile);
+      options.auth = { users: [...options.auth?.users ?? [], ...users] };
+    } catch (e) {
+      const msg = e instanceof AuthConfigError
+        ? e.message
+        : `cannot read --auth-file ${parsed.authFile}: ${(e as Error).message.split("\n")[0]}`;
+      console.error(`server.ts: ${msg}`);
+      return 2;
+    }
+  }
   let tlsLines: string[];
   try {
     tlsLines = await prepareTls(options, parsed.tls);
@@ -274,6 +338,16 @@ export async function main(args: string[]): Promise<number> {
   }
   server.log.info(`Ferry ${VERSION} serving ${Deno.realPathSync(options.root)}`);
   for (const line of tlsLines) server.log.info(line);
+  if (options.auth !== undefined) {
+    server.log.info(`HTTP Basic authentication: ${options.auth.users.length} user(s)`);
+    const host = options.host ?? DEFAULTS.host;
+    if (options.tls === undefined && !isLoopback(host)) {
+      server.log.warn(
+        `authentication over plain HTTP on ${host}: passwords travel in clear to anyone on ` +
+          `the network; add --tls-cert/--tls-key or --tls-self-signed`,
+      );
+    }
+  }
   for (const url of server.urls()) server.log.info(`  ${url}`);
   server.log.info("Press Ctrl-C to stop.");
 

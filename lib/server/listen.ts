@@ -27,6 +27,7 @@ import { type LogFormat, Logger } from "./log.ts";
 import { serializeHead } from "../http/response.ts";
 import { DigestCache } from "./digest_cache.ts";
 import { ALPN_PROTOCOLS } from "../net/tls.ts";
+import { type AuthConfig, AuthGate } from "./auth.ts";
 
 /** Everything a server can be told; each field's default is in {@linkcode DEFAULTS}. */
 export interface ServerOptions {
@@ -67,6 +68,8 @@ export interface ServerOptions {
   /** Serve HTTPS with this PEM certificate chain and key (checked by lib/net/tls.ts
    * loadTlsFiles). @default undefined: plain HTTP */
   tls?: { cert: string; key: string };
+  /** HTTP Basic access control on every request (lib/server/auth.ts). @default undefined */
+  auth?: AuthConfig;
   /** Where log lines go. @default Deno.stdout */
   logOut?: { write(p: Uint8Array): Promise<number> };
 }
@@ -179,6 +182,7 @@ export class Server {
       nextId: 1 + (o.worker?.index ?? 0),
       idStep: o.worker?.count ?? 1,
       tls: o.tls !== undefined,
+      auth: o.auth === undefined ? null : new AuthGate(o.auth),
     };
     return new Server(listener, ctx, o, digests);
   }
@@ -252,6 +256,7 @@ export class Server {
     while (conns.size > 0) await new Promise((r) => setTimeout(r, 5));
     await this.#acceptLoop;
     clearInterval(this.#sweeper);
+    this.#ctx.auth?.close();
     await this.#digests?.close();
     this.#ctx.files.cache.close();
     await this.log.flush();

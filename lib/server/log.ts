@@ -40,6 +40,9 @@ export interface AccessEntry {
   bytes: number;
   /** From head received to response sent. */
   ms: number;
+  /** The authenticated user (or `name (refused)`), when access control is on. Never a
+   * password. */
+  user?: string;
 }
 
 const encoder = new TextEncoder();
@@ -104,7 +107,8 @@ export class Logger {
     } else {
       this.#push(
         `${iso()} #${e.conn} ${e.peer} "${e.method} ${escapeControl(e.target)} ${e.version}" ` +
-          `${e.status} ${e.bytes} ${tenths(e.ms)}ms`,
+          `${e.status} ${e.bytes} ${tenths(e.ms)}ms` +
+          (e.user === undefined ? "" : ` user=${JSON.stringify(escapeControl(e.user))}`),
       );
     }
   }

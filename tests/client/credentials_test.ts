@@ -1,0 +1,42 @@
+import assert from "node:assert/strict";
+import {
+  authorizationField,
+  maskFields,
+  mayReceive,
+  parseUserOption,
+  urlCredentials,
+} from "../../lib/client/credentials.ts";
+import type { Location } from "../../lib/client/names.ts";
+
+Deno.test("mayReceive(): credentials go to their origin, and from http to https on the same host only", () => {
+  const http: Location = { host: "h", port: 80, path: "/" };
+  const https: Location = { host: "h", port: 443, path: "/", secure: true };
+  const table: Array<[Location, Location, boolean]> = [
+    [http, { host: "h", port: 80, path: "/x" }, true],
+    [http, { host: "H", port: 80, path: "/" }, true],
+    [http, { host: "other", port: 80, path: "/" }, false],
+    [http, { host: "h", port: 8080, path: "/" }, false],
+    [http, https, true],
+    [http, { host: "other", port: 443, path: "/", secure: true }, false],
+    [https, http, false],
+    [https, { host: "h", port: 8443, path: "/", secure: true }, false],
+  ];
+  for (const [from, to, want] of table) {
+    assert.equal(mayReceive(from, to), want, `${JSON.stringify(from)} -> ${JSON.stringify(to)}`);
+  }
+});
+
+Deno.test("credentials: -u and URL userinfo parsed, header encoded as UTF-8, masked for output", () => {
+  assert.deepEqual(parseUserOption("ann:a:b"), { user: "ann", pass: "a:b" });
+  assert.throws(() => parseUserOption("ann"), /USER:PASS/);
+  assert.deepEqual(urlCredentials("https://b%C3%B6b:p%40ss@h/"), { user: "böb", pass: "p@ss" });
+  assert.equal(urlCredentials("https://h/"), null);
+  assert.deepEqual(authorizationField({ user: "ä", pass: "b" }), [
+    "Authorization",
+    "Basic w6Q6Yg==",
+  ]);
+  assert.deepEqual(maskFields([["Host", "h"], ["Authorization", "Basic w6Q6Yg=="]]), [
+    ["Host", "h"],
+    ["Authorization", "Basic ***"],
+  ]);
+});
