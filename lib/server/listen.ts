@@ -264,22 +264,29 @@ export class Server {
 
   /** The URLs at which the server can be reached, for the start-up banner. */
   urls(): string[] {
-    const { hostname, port } = this.addr;
-    const hosts: string[] = [];
-    if (hostname === "0.0.0.0" || hostname === "::") {
-      hosts.push("127.0.0.1");
-      if (hostname === "::") hosts.push("::1");
-      try {
-        for (const i of Deno.networkInterfaces()) {
-          if (i.address.startsWith("127.") || i.address === "::1") continue;
-          if (i.family === "IPv6" && (hostname !== "::" || i.address.startsWith("fe80"))) continue;
-          hosts.push(i.address);
-        }
-      } catch { /* no --allow-sys: the loopback URL will do */ }
-    } else hosts.push(hostname);
-    const scheme = this.#ctx.tls ? "https" : "http";
-    return hosts.map((h) => `${scheme}://${formatAddr({ transport: "tcp", hostname: h, port })}/`);
+    return serverUrls(this.addr.hostname, this.addr.port, this.#ctx.tls ? "https" : "http");
   }
+}
+
+/**
+ * The URLs of a server bound to `hostname`: that address, or for a wildcard (0.0.0.0, ::) the
+ * loopback address and one URL per interface address (IPv6 ones only for ::, link-local
+ * fe80:: left out: they need a zone to be reached).
+ */
+export function serverUrls(hostname: string, port: number, scheme: "http" | "https"): string[] {
+  const hosts: string[] = [];
+  if (hostname === "0.0.0.0" || hostname === "::") {
+    hosts.push("127.0.0.1");
+    if (hostname === "::") hosts.push("::1");
+    try {
+      for (const i of Deno.networkInterfaces()) {
+        if (i.address.startsWith("127.") || i.address === "::1") continue;
+        if (i.family === "IPv6" && (hostname !== "::" || i.address.startsWith("fe80"))) continue;
+        if (!hosts.includes(i.address)) hosts.push(i.address);
+      }
+    } catch { /* no --allow-sys: the loopback URL will do */ }
+  } else hosts.push(hostname);
+  return hosts.map((h) => `${scheme}://${formatAddr({ transport: "tcp", hostname: h, port })}/`);
 }
 
 /** Answers 503 to a connection over the cap and closes it, spending at most a second on it. */

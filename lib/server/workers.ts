@@ -9,9 +9,8 @@
  * @module
  */
 
-import { DEFAULTS, type ServerOptions } from "./listen.ts";
+import { DEFAULTS, type ServerOptions, serverUrls } from "./listen.ts";
 import { Logger } from "./log.ts";
-import { formatAddr } from "../net/conn_info.ts";
 
 /** Messages between the main thread and a worker. */
 export type WorkerMessage =
@@ -72,12 +71,7 @@ export async function startWorkers(options: ServerOptions, count: number) {
   return {
     log,
     urls(): string[] {
-      const h = hostname === "0.0.0.0" || hostname === "::" ? "127.0.0.1" : hostname;
-      return [
-        `${options.tls ? "https" : "http"}://${
-          formatAddr({ transport: "tcp", hostname: h, port })
-        }/`,
-      ];
+      return serverUrls(hostname, port, options.tls ? "https" : "http");
     },
     async shutdown(graceMs?: number): Promise<void> {
       await Promise.all(workers.map((w) => {
