@@ -137,7 +137,7 @@ Deno.test("usage errors: exit 2 with one line", async (t) => {
     [["127.0.0.1", "http", "f", "d"], /PORT must be a number from 1 to 65535/],
     [["127.0.0.1", "70000", "f", "d"], /PORT must be a number/],
     [["bad host", "80", "f", "d"], /is not a host name/],
-    [["https://example.com/x"], /https: URLs are not supported \(no TLS/],
+    [["ftp://example.com/x"], /ftp: URLs are not supported/],
     [["ftp://example.com/x"], /ftp: URLs are not supported/],
     [["--bogus", "http://h/x"], /Unknown option '--bogus'/],
     [["--timeout", "soon", "http://h/x"], /--timeout must be seconds/],
@@ -320,6 +320,7 @@ Deno.test("text output shows connection, request, response, timings; --json has 
   assert.deepEqual(Object.keys(j.timingsMs), [
     "nameLookup",
     "tcpConnect",
+    "tlsHandshake",
     "firstByte",
     "transfer",
     "total",
@@ -334,8 +335,10 @@ Deno.test("text output shows connection, request, response, timings; --json has 
     "resolvedAddress",
     "reverseName",
     "timeoutsMs",
+    "tls",
     "type",
   ]);
+  assert.equal(j.connection.tls, null);
   assert.equal(j.ok, true);
   assert.equal(j.file, join(dir.path, "f.bin"));
 

@@ -205,10 +205,10 @@ const CASES: Case[] = [
     stderr: /refusing redirect to "file:\/\/\/etc\/passwd"/,
   },
   {
-    name: "redirect to https: is refused with the reason",
-    script: reply("HTTP/1.1 301 Moved\r\nLocation: https://example.com/f.bin\r\n\r\n"),
+    name: "redirect to ftp: is refused with the reason",
+    script: reply("HTTP/1.1 301 Moved\r\nLocation: ftp://example.com/f.bin\r\n\r\n"),
     code: 5,
-    stderr: /https is not supported/,
+    stderr: /only http: and https: redirects are followed/,
   },
   {
     name: "3xx without Location",
