@@ -20,6 +20,7 @@ import {
   checkName,
   checkPort,
   encodeFilePath,
+  formatUrl,
   type Location,
   nameFromPath,
   parseHttpUrl,
@@ -212,7 +213,7 @@ export function parseClientArgs(args: string[]): ParsedArgs {
   if ((pos.length === 1 || pos.length === 2) && /^[a-z][a-z0-9+.-]*:\/\//i.test(pos[0])) {
     target = parseHttpUrl(pos[0]);
     dir = pos[1] ?? ".";
-    source = pos[0];
+    source = formatUrl(target); // never the user:pass@ the URL may carry
     derived = nameFromPath(target.path);
   } else if (pos.length === 4) {
     const [host, port, file] = pos;

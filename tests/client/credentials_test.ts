@@ -40,3 +40,20 @@ Deno.test("credentials: -u and URL userinfo parsed, header encoded as UTF-8, mas
     ["Authorization", "Basic ***"],
   ]);
 });
+
+Deno.test("parseClientArgs(): URL credentials become options.credentials and never appear in messages", async () => {
+  const { parseClientArgs } = await import("../../lib/client/args.ts");
+  const r = parseClientArgs(["https://ann:top%20secret@h:8443/f.bin", "d"]);
+  assert.ok(r.kind === "run");
+  assert.deepEqual(r.options.credentials, { user: "ann", pass: "top secret" });
+  assert.equal(r.options.source, "https://h:8443/f.bin");
+  assert.deepEqual(r.options.target, { host: "h", port: 8443, path: "/f.bin", secure: true });
+  assert.throws(() => parseClientArgs(["https://ann:topsecret@h/a%2Fb"]), (e) => {
+    assert.match((e as Error).message, /refusing to save as/);
+    assert.doesNotMatch((e as Error).message, /topsecret/);
+    return true;
+  });
+  const u = parseClientArgs(["-u", "bob:pw", "https://ann:x@h/f"]);
+  assert.ok(u.kind === "run");
+  assert.deepEqual(u.options.credentials, { user: "bob", pass: "pw" }, "-u wins");
+});
