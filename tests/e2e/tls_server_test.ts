@@ -301,10 +301,12 @@ Deno.test("server.ts TLS bad input: plain HTTP to the TLS port, ClientHello to a
 Deno.test("server.ts --tls-self-signed: the printed fingerprint is openssl's; curl --cacert works for 127.0.0.1 and localhost", async () => {
   if (!havePeer("openssl") || !havePeer("curl")) return;
   const f = await fixture();
-  const server = await startServer(f.root, ["--tls-self-signed"]);
+  const server = await startServer(f.root, ["--tls-self-signed", "--log", "json"]);
   let certDir: string | undefined;
   try {
-    const out = server.stdout();
+    const out = server.stdout().split("\n").filter((l) => l.startsWith("{")).map((l) =>
+      JSON.parse(l)
+    ).filter((e) => e.event === "info").map((e) => e.message).join("\n");
     const m = /TLS self-signed certificate (\S+) for (.*)\n\s*SHA-256 fingerprint (\S+)/.exec(out);
     assert.ok(m !== null, out);
     const [, certFile, names, fingerprint] = m;
@@ -329,9 +331,37 @@ Deno.test("server.ts --tls-self-signed: the printed fingerprint is openssl's; cu
       assert.equal(r.code, 0, `${host}: ${r.err}`);
       assert.equal(sha256(r.out), f.bigSum);
     }
+    // The JSON log's connection event carries the TLS fields.
+    for (let i = 0; i < 40 && !server.stdout().includes('"event":"connection"'); i++) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const conn = server.stdout().split("\n").filter((l) => l.includes('"event":"connection"'))
+      .map((l) => JSON.parse(l));
+    assert.ok(conn.length > 0, server.stdout());
+    assert.equal(conn[0].tls.alpn, "http/1.1");
+    assert.ok(conn[0].tls.handshakeMs > 0);
   } finally {
     await server.stop();
     await Deno.remove(f.dir, { recursive: true });
     if (certDir !== undefined) await Deno.remove(certDir, { recursive: true }).catch(() => {});
+  }
+});
+
+Deno.test("server.ts --tls-self-signed without the openssl program: exit 2 saying so", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "ferry-tls-noopenssl-" });
+  try {
+    const r = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", SERVER_TS, "--tls-self-signed", "0", dir],
+      env: { PATH: "/nonexistent" },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(r.code, 2);
+    assert.match(
+      dec.decode(r.stderr).split("\n")[0],
+      /--tls-self-signed: the openssl program is not installed.*--tls-cert\/--tls-key/,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });
