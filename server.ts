@@ -117,6 +117,10 @@ function interfaceAddresses(host: string): string[] {
   }
 }
 
+/** The directory of a --tls-self-signed certificate: removed when the server stops (the key
+ * dies with the process; the next start makes a new one). */
+let selfSignedDir: string | null = null;
+
 /**
  * Loads or makes the TLS certificate into `options.tls`; returns the lines to print (the
  * self-signed certificate's path and fingerprint).
@@ -140,6 +144,7 @@ async function prepareTls(options: ServerOptions, source: TlsSource): Promise<st
       } (run deno with --allow-write, or -A)`,
     );
   }
+  selfSignedDir = dir;
   const names = selfSignedNames(host, interfaceAddresses(host));
   const { certFile, material } = await generateSelfSigned(dir, names);
   options.tls = { cert: material.cert, key: material.key };
@@ -334,6 +339,9 @@ export async function main(args: string[]): Promise<number> {
     } else {
       console.error(`server.ts: cannot listen on ${where}: ${(e as Error).message}`);
     }
+    if (selfSignedDir !== null) {
+      await Deno.remove(selfSignedDir, { recursive: true }).catch(() => {});
+    }
     return 1;
   }
   server.log.info(`Ferry ${VERSION} serving ${Deno.realPathSync(options.root)}`);
@@ -362,6 +370,7 @@ export async function main(args: string[]): Promise<number> {
   Deno.addSignalListener("SIGINT", onSignal);
   Deno.addSignalListener("SIGTERM", onSignal);
   await stopped;
+  if (selfSignedDir !== null) await Deno.remove(selfSignedDir, { recursive: true }).catch(() => {});
   Deno.removeSignalListener("SIGINT", onSignal);
   Deno.removeSignalListener("SIGTERM", onSignal);
   return 0;

@@ -343,8 +343,9 @@ Deno.test("server.ts --tls-self-signed: the printed fingerprint is openssl's; cu
   } finally {
     await server.stop();
     await Deno.remove(f.dir, { recursive: true });
-    if (certDir !== undefined) await Deno.remove(certDir, { recursive: true }).catch(() => {});
   }
+  assert.ok(certDir !== undefined);
+  assert.throws(() => Deno.statSync(certDir!), Deno.errors.NotFound, "removed at shutdown");
 });
 
 Deno.test("server.ts --tls-self-signed without the openssl program: exit 2 saying so", async () => {
