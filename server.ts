@@ -253,9 +253,13 @@ export function parseServerArgs(
   };
 }
 
-/** Whether `host` is a loopback address or name (credentials stay on this machine). */
-function isLoopback(host: string): boolean {
-  return host === "localhost" || host === "::1" || host.startsWith("127.");
+/** The start-up warning for access control over plain HTTP on an address other machines can
+ * reach (credentials in clear), or null: loopback only, or TLS on. */
+export function plainAuthWarning(host: string, tls: boolean): string | null {
+  const loopback = host === "localhost" || host === "::1" || host.startsWith("127.");
+  if (tls || loopback) return null;
+  return `authentication over plain HTTP on ${host}: passwords travel in clear to anyone on ` +
+    `the network; add --tls-cert/--tls-key or --tls-self-signed`;
 }
 
 /** `--hash-password USER`: reads one line (the password) from stdin, prints the file line. */
@@ -348,13 +352,8 @@ export async function main(args: string[]): Promise<number> {
   for (const line of tlsLines) server.log.info(line);
   if (options.auth !== undefined) {
     server.log.info(`HTTP Basic authentication: ${options.auth.users.length} user(s)`);
-    const host = options.host ?? DEFAULTS.host;
-    if (options.tls === undefined && !isLoopback(host)) {
-      server.log.warn(
-        `authentication over plain HTTP on ${host}: passwords travel in clear to anyone on ` +
-          `the network; add --tls-cert/--tls-key or --tls-self-signed`,
-      );
-    }
+    const warning = plainAuthWarning(options.host ?? DEFAULTS.host, options.tls !== undefined);
+    if (warning !== null) server.log.warn(warning);
   }
   for (const url of server.urls()) server.log.info(`  ${url}`);
   server.log.info("Press Ctrl-C to stop.");

@@ -75,3 +75,12 @@ Deno.test("AuthGate: plain and scrypt users in, wrong ones 401, repeated failure
     gate.close();
   }
 });
+
+Deno.test("plainAuthWarning(): warns for plain HTTP off loopback only", async () => {
+  const { plainAuthWarning } = await import("../../server.ts");
+  assert.match(plainAuthWarning("0.0.0.0", false)!, /passwords travel in clear.*--tls-cert/);
+  assert.match(plainAuthWarning("192.168.1.2", false)!, /on 192\.168\.1\.2/);
+  assert.equal(plainAuthWarning("0.0.0.0", true), null);
+  assert.equal(plainAuthWarning("127.0.0.1", false), null);
+  assert.equal(plainAuthWarning("::1", false), null);
+});
