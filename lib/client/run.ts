@@ -50,8 +50,12 @@ export function toClientError(e: unknown): ClientError {
 export function jsonReport(r: Report): Report {
   const t = r.timingsMs;
   const p = r.rtt.probes;
+  const tls = r.connection?.tls;
   return {
     ...r,
+    connection: r.connection === null || !tls
+      ? r.connection
+      : { ...r.connection, tls: { ...tls, handshakeMs: roundMs(tls.handshakeMs) } },
     timingsMs: {
       nameLookup: roundMs(t.nameLookup),
       tcpConnect: roundMs(t.tcpConnect),
