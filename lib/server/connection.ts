@@ -398,17 +398,9 @@ export async function serveConnection(
   let requests = 0;
 
   try {
-    let tls: TlsInfo | null = null;
     if (ctx.tls) {
-      // The handshake is the first head's wait: the sweeper's head timeout ends a stalled one.
-      try {
-        tls = await serverHandshake(conn as Deno.TlsConn, performance.now());
-      } catch (e) {
-        if (!state.closed) state.why = handshakeFailure(e);
-        return;
-      }
-    }
-    if (ctx.log.enabled) logConnection(id, conn, ctx, tls);
+      if (!await startTls(state, ctx)) return;
+    } else if (ctx.log.enabled) logConnection(id, conn, ctx, null);
     while (!state.closed) {
       state.phase = "head";
       state.waitStart = turnMs();
@@ -648,6 +640,24 @@ function logConnection(
     params.reverseName = name;
     ctx.log.connection(id, params);
   });
+}
+
+/**
+ * Runs the TLS handshake of a new connection, then logs the connection with its TLS fields.
+ * The handshake counts as the first head's wait, so the sweeper's head timeout ends a stalled
+ * one. Kept out of serveConnection so that its locals are not stored with every idle
+ * connection. Resolves to false (with `state.why` set) when the handshake failed.
+ */
+async function startTls(state: ConnState, ctx: ServerContext): Promise<boolean> {
+  let tls: TlsInfo;
+  try {
+    tls = await serverHandshake(state.conn as Deno.TlsConn, performance.now());
+  } catch (e) {
+    if (!state.closed) state.why = handshakeFailure(e);
+    return false;
+  }
+  if (ctx.log.enabled) logConnection(state.id, state.conn, ctx, tls);
+  return true;
 }
 
 /** Whether a connection's first bytes are a TLS handshake record (content type 22, version
