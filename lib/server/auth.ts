@@ -4,8 +4,8 @@
  * the same 401 whether the path exists or not. Users come from `--auth USER:PASS` (compared in
  * constant time) and `--auth-file FILE` (`user:scrypt$N$r$p$salt$hash` lines, made by
  * `server.ts --hash-password`). scrypt runs on a thread of its own
- * (lib/server/auth_worker.ts), once per distinct accepted credential (then remembered by its
- * SHA-256) and once per refused attempt — which the {@linkcode FailureLimiter} bounds per client
+ * (lib/server/auth_worker.ts), once per distinct accepted credential (then remembered) and once
+ * per refused attempt — which the {@linkcode FailureLimiter} bounds per client
  * address: past {@linkcode MAX_FAILURES_PER_MINUTE} refused attempts in a minute that address
  * gets 429 with Retry-After, and nobody else is slowed.
  *
@@ -35,7 +35,7 @@ export const FAILURE_WINDOW_MS = 60_000;
 /** Client addresses remembered by the limiter at most (the oldest is forgotten first): bounds
  * its memory under a spray of addresses. */
 export const MAX_TRACKED_ADDRESSES = 10_000;
-/** Accepted credentials remembered (by SHA-256), so scrypt runs once per user, not per request. */
+/** Accepted credentials remembered, so scrypt runs once per user, not per request. */
 const MAX_REMEMBERED = 1_000;
 /** scrypt checks waiting at most; more get 429 (try again) instead of queueing without bound. */
 const MAX_SCRYPT_QUEUE = 64;
@@ -186,7 +186,9 @@ const sha256 = (s: string) => createHash("sha256").update(s).digest();
 export class AuthGate {
   #plain = new Map<string, Uint8Array>(); // user → sha-256 of "user:pass"
   #scrypt = new Map<string, ScryptParams>();
-  /** sha-256 (hex) of accepted Authorization values → user. */
+  /** Accepted Authorization values → user: one Map lookup per request instead of a hash or a
+   * scrypt. The values stay in this process's memory only (as the request bytes do), bounded by
+   * {@linkcode MAX_REMEMBERED}; nothing of them is ever written out. */
   #remembered = new Map<string, string>();
   #limiter = new FailureLimiter();
   #worker: Worker | null = null;
@@ -224,8 +226,7 @@ export class AuthGate {
     if (authorization === undefined || authorization.length > MAX_CREDENTIALS_BYTES) {
       return { reply: this.#unauthorized, refused: null };
     }
-    const key = createHash("sha256").update(authorization).digest("hex");
-    const known = this.#remembered.get(key);
+    const known = this.#remembered.get(authorization);
     if (known !== undefined) return { user: known };
     const creds = decodeBasic(authorization);
     if (creds === null) {
@@ -241,7 +242,7 @@ export class AuthGate {
     if (this.#remembered.size >= MAX_REMEMBERED) {
       this.#remembered.delete(this.#remembered.keys().next().value!);
     }
-    this.#remembered.set(key, creds.user);
+    this.#remembered.set(authorization, creds.user);
     return { user: creds.user };
   }
 
