@@ -67,11 +67,11 @@ Options:
   --auth USER:PASS        require HTTP Basic credentials (RFC 7617) on every path, listings
                           included; repeatable (the password shows in the process list:
                           prefer --auth-file)
-  --auth-file FILE        users allowed in, one "user:scrypt$N$r$p$salt$hash" line each
+  --auth-file FILE        users allowed in, one "user:scrypt$N$r$p$salt$hash" line each;
+                          with --auth or --auth-file: after ${MAX_FAILURES_PER_MINUTE} refused attempts in a minute
+                          from one address, 429 + Retry-After for that address only; over
+                          plain HTTP off loopback, a warning that passwords travel in clear
   --hash-password USER    read a password from stdin, print USER's --auth-file line, exit
-                          Refused attempts: after ${MAX_FAILURES_PER_MINUTE} in a minute from one address, 429 with
-                          Retry-After for that address only. Over plain HTTP on a non-loopback
-                          address a warning says that credentials travel in clear.
   -h, --help              this text
   -V, --version           print the version
 
