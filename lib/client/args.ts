@@ -97,8 +97,9 @@ export const USAGE = `Usage: client.ts [options] HOST PORT FILE DIR
 
 Download FILE from an HTTP/1.x server (https: over TLS) into DIR (created if missing;
 default "." in the URL form). FILE is a path on the server ("docs/a b.pdf" is fine); the
-file is saved as DIR/<last segment of FILE> ("index.html" for a path ending in "/"), first as NAME.part,
-renamed to NAME once complete and verified. HOST may be a name, IPv4 or IPv6 address.
+file is saved as DIR/<last segment of FILE> ("index.html" for a path ending in "/"), first
+as NAME.part, renamed to NAME once complete and verified. HOST may be a name, IPv4 or IPv6
+address.
 
 Options:
   -o, --output NAME       save as DIR/NAME (a plain file name; default: last segment of FILE)
