@@ -146,7 +146,15 @@ async function prepareTls(options: ServerOptions, source: TlsSource): Promise<st
   }
   selfSignedDir = dir;
   const names = selfSignedNames(host, interfaceAddresses(host));
-  const { certFile, material } = await generateSelfSigned(dir, names);
+  let made: Awaited<ReturnType<typeof generateSelfSigned>>;
+  try {
+    made = await generateSelfSigned(dir, names);
+  } catch (e) {
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+    selfSignedDir = null;
+    throw e;
+  }
+  const { certFile, material } = made;
   options.tls = { cert: material.cert, key: material.key };
   return [
     `TLS self-signed certificate ${certFile} for ${names.join(", ")}`,

@@ -350,10 +350,12 @@ Deno.test("server.ts --tls-self-signed: the printed fingerprint is openssl's; cu
 
 Deno.test("server.ts --tls-self-signed without the openssl program: exit 2 saying so", async () => {
   const dir = await Deno.makeTempDir({ prefix: "ferry-tls-noopenssl-" });
+  const tmp = join(dir, "tmp");
+  await Deno.mkdir(tmp);
   try {
     const r = await new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", SERVER_TS, "--tls-self-signed", "0", dir],
-      env: { PATH: "/nonexistent" },
+      env: { PATH: "/nonexistent", TMPDIR: tmp },
       stdout: "piped",
       stderr: "piped",
     }).output();
@@ -362,6 +364,8 @@ Deno.test("server.ts --tls-self-signed without the openssl program: exit 2 sayin
       dec.decode(r.stderr).split("\n")[0],
       /--tls-self-signed: the openssl program is not installed.*--tls-cert\/--tls-key/,
     );
+    // No empty certificate directory is left behind: TMPDIR points into the test's own.
+    assert.deepEqual([...Deno.readDirSync(tmp)], []);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
