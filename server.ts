@@ -1,5 +1,5 @@
 /**
- * Ferry's file server: `deno run -A server.ts [options] PORT DIR`.
+ * Ferry's file server: `deno run -A server.ts [options] [PORT [DIR]]`.
  *
  * Parses the command line, starts {@linkcode Server} and runs until SIGINT/SIGTERM.
  *
@@ -7,8 +7,11 @@
  */
 
 import { parseArgs } from "node:util";
+import { type OptionsTable, parseArgsError } from "./lib/cli_errors.ts";
+import { checkPermissions, tempDirectory } from "./lib/server/permissions.ts";
 import { DEFAULTS, Server, type ServerOptions } from "./lib/server/listen.ts";
 import { startWorkers } from "./lib/server/workers.ts";
+import { onWorkerThread, serveAsWorker } from "./lib/server/worker_main.ts";
 import { VERSION } from "./lib/version.ts";
 import {
   AuthConfigError,
@@ -25,13 +28,16 @@ import {
   selfSignedNames,
   TlsFileError,
 } from "./lib/net/tls.ts";
+import { CidrSet } from "./lib/net/cidr.ts";
+import { checkHealthPath } from "./lib/server/health.ts";
 
 const s = (ms: number) => String(ms / 1000);
 
 /** The usage text, every option with its default. */
-export const USAGE = `Usage: server.ts [options] PORT DIR
+export const USAGE = `Usage: server.ts [options] [PORT [DIR]]
 
-Serve the files under DIR over HTTP/1.1. PORT 0 picks a free port.
+Serve the files under DIR (default: the current directory) over HTTP/1.1 on PORT (default
+${DEFAULTS.port}; 0 picks a free port).
 
 Options:
   --host ADDR             address to bind, IPv4 or IPv6 (default ${DEFAULTS.host};
@@ -44,9 +50,8 @@ Options:
   --idle-timeout SEC      close keep-alive connections idle this long (default ${
   s(DEFAULTS.idleTimeoutMs)
 })
-  --write-timeout SEC     close a client that reads nothing this long (default ${
-  s(DEFAULTS.writeTimeoutMs)
-})
+  --write-timeout SEC     close a client that reads nothing this long, or a response
+                          that takes this long to start (default ${s(DEFAULTS.writeTimeoutMs)})
   --max-requests N        requests per connection (default ${DEFAULTS.maxRequests})
   --grace SEC             on SIGINT/SIGTERM, let responses finish this long (default ${
   s(DEFAULTS.graceMs)
@@ -57,6 +62,16 @@ Options:
   --no-digest             do not compute or send Repr-Digest (sha-256)
   --log FORMAT            text, json or none (default text)
   --no-dns                no reverse lookups of clients in the log
+  --trusted-proxy CIDR    a load balancer whose PROXY header and X-Forwarded-For /
+                          Forwarded are believed (repeatable; e.g. 10.0.0.0/8, ::1;
+                          default: none, the fields are ignored)
+  --proxy-protocol        every connection starts with a PROXY header, v1 or v2
+                          (HAProxy send-proxy / send-proxy-v2); connections from
+                          outside --trusted-proxy are closed (default off)
+  --health-path PATH      answer PATH with 200 "ok" (503 while draining) for load
+                          balancer checks; refused if DIR holds PATH (default none)
+  --drain SEC             on SIGTERM, answer the health path 503 at once and keep
+                          serving for SEC, then stop as without it (default 0)
   --tls-cert FILE         serve HTTPS with this PEM certificate (chain, leaf first); needs
                           --tls-key (default: plain HTTP)
   --tls-key FILE          the PEM private key of --tls-cert
@@ -79,6 +94,8 @@ Exit codes: 0 stopped by a signal, 1 could not start (port in use, ...), 2 bad a
 (also an unusable TLS certificate or key: missing, unreadable, mismatched, expired).`;
 
 class UsageError extends Error {}
+/** Could not start for want of a permission: exit 1, not 2 (the arguments are fine). */
+class PermissionError extends Error {}
 
 function num(v: string | undefined, name: string, min: number, max: number): number | undefined {
   if (v === undefined) return undefined;
@@ -108,6 +125,10 @@ export type TlsSource = { certFile: string; keyFile: string } | "self-signed" | 
 /** The machine's interface addresses (for a certificate when bound to a wildcard). */
 function interfaceAddresses(host: string): string[] {
   if (host !== "0.0.0.0" && host !== "::") return [];
+  // Only when allowed: asking for it here would prompt (see lib/server/permissions.ts).
+  if (Deno.permissions.querySync({ name: "sys", kind: "networkInterfaces" }).state !== "granted") {
+    return []; // no --allow-sys: the loopback names will do
+  }
   try {
     return Deno.networkInterfaces()
       .filter((i) => host === "::" || i.family === "IPv4")
@@ -126,7 +147,11 @@ let selfSignedDir: string | null = null;
  * self-signed certificate's path and fingerprint).
  * @throws {TlsFileError} naming the file and the problem.
  */
-async function prepareTls(options: ServerOptions, source: TlsSource): Promise<string[]> {
+async function prepareTls(
+  options: ServerOptions,
+  source: TlsSource,
+  tempDir = tempDirectory(),
+): Promise<string[]> {
   if (source === null) return [];
   if (source !== "self-signed") {
     const m = await loadTlsFiles(source.certFile, source.keyFile);
@@ -136,7 +161,8 @@ async function prepareTls(options: ServerOptions, source: TlsSource): Promise<st
   const host = options.host ?? DEFAULTS.host;
   let dir: string;
   try {
-    dir = await Deno.makeTempDir({ prefix: "ferry-tls-" });
+    // In the directory whose permission was checked at start (lib/server/permissions.ts).
+    dir = await Deno.makeTempDir({ dir: tempDir, prefix: "ferry-tls-" });
   } catch (e) {
     throw new TlsFileError(
       `--tls-self-signed: cannot make a directory for the certificate: ${
@@ -163,50 +189,79 @@ async function prepareTls(options: ServerOptions, source: TlsSource): Promise<st
   ];
 }
 
+/** The options `parseArgs` knows; the text of each is in {@linkcode USAGE}. */
+const OPTIONS = {
+  host: { type: "string" },
+  workers: { type: "string" },
+  "max-connections": { type: "string" },
+  "head-timeout": { type: "string" },
+  "idle-timeout": { type: "string" },
+  "write-timeout": { type: "string" },
+  "max-requests": { type: "string" },
+  grace: { type: "string" },
+  "no-listing": { type: "boolean" },
+  dotfiles: { type: "boolean" },
+  "follow-symlinks": { type: "boolean" },
+  "no-digest": { type: "boolean" },
+  log: { type: "string" },
+  "no-dns": { type: "boolean" },
+  "trusted-proxy": { type: "string", multiple: true },
+  "proxy-protocol": { type: "boolean" },
+  "health-path": { type: "string" },
+  drain: { type: "string" },
+  "tls-cert": { type: "string" },
+  "tls-key": { type: "string" },
+  "tls-self-signed": { type: "boolean" },
+  auth: { type: "string", multiple: true },
+  "auth-file": { type: "string" },
+  "hash-password": { type: "string" }, // handled by main() before everything else
+} satisfies OptionsTable;
+
 /** Parses the command line into server options and the worker count. */
 export function parseServerArgs(
   args: string[],
-): { options: ServerOptions; workers: number; tls: TlsSource; authFile: string | null } {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    strict: true,
-    options: {
-      host: { type: "string" },
-      workers: { type: "string" },
-      "max-connections": { type: "string" },
-      "head-timeout": { type: "string" },
-      "idle-timeout": { type: "string" },
-      "write-timeout": { type: "string" },
-      "max-requests": { type: "string" },
-      grace: { type: "string" },
-      "no-listing": { type: "boolean" },
-      dotfiles: { type: "boolean" },
-      "follow-symlinks": { type: "boolean" },
-      "no-digest": { type: "boolean" },
-      log: { type: "string" },
-      "no-dns": { type: "boolean" },
-      "tls-cert": { type: "string" },
-      "tls-key": { type: "string" },
-      "tls-self-signed": { type: "boolean" },
-      auth: { type: "string", multiple: true },
-      "auth-file": { type: "string" },
-    },
-  });
-  if (positionals.length !== 2) {
+): {
+  options: ServerOptions;
+  workers: number;
+  drainMs: number;
+  tls: TlsSource;
+  authFile: string | null;
+} {
+  let parsed;
+  try {
+    parsed = parseArgs({ args, allowPositionals: true, strict: true, options: OPTIONS });
+  } catch (e) {
+    throw new UsageError(parseArgsError(e, OPTIONS));
+  }
+  const { values, positionals } = parsed;
+  if (positionals.length > 2) {
     throw new UsageError(
-      positionals.length < 2 ? "missing PORT and DIR" : `unexpected argument "${positionals[2]}"`,
+      `unexpected argument "${positionals[2]}" (PORT and DIR are already given)`,
     );
   }
-  const [portText, root] = positionals;
+  const [portText = String(DEFAULTS.port), root = "."] = positionals;
   if (!/^\d{1,5}$/.test(portText) || Number(portText) > 65535) {
-    throw new UsageError(`PORT must be a whole number from 0 to 65535, got "${portText}"`);
+    throw new UsageError(
+      `PORT must be a whole number from 0 to 65535, got "${portText}"` +
+        (positionals.length === 1 ? ` (to serve a directory: server.ts ${DEFAULTS.port} DIR)` : ""),
+    );
+  }
+  // Asked without prompting: a missing --allow-read is said as such, not as "does not exist".
+  if (Deno.permissions.querySync({ name: "read", path: root }).state !== "granted") {
+    throw new PermissionError(
+      `permission denied: reading DIR "${root}" needs --allow-read (e.g. --allow-read=${root}), ` +
+        `or run with -A`,
+    );
   }
   let info: Deno.FileInfo;
   try {
     info = Deno.statSync(root);
-  } catch {
-    throw new UsageError(`DIR "${root}" does not exist`);
+  } catch (e) {
+    throw new UsageError(
+      e instanceof Deno.errors.NotFound
+        ? `DIR "${root}" does not exist`
+        : `DIR "${root}" cannot be read: ${(e as Error).message}`,
+    );
   }
   if (!info.isDirectory) throw new UsageError(`DIR "${root}" is not a directory`);
   const log = values.log ?? "text";
@@ -236,10 +291,27 @@ export function parseServerArgs(
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
+  const trustedProxies = values["trusted-proxy"] ?? [];
+  try {
+    CidrSet.parse(trustedProxies);
+  } catch (e) {
+    throw new UsageError(`--trusted-proxy: ${(e as Error).message}`);
+  }
+  if (values["proxy-protocol"] && trustedProxies.length === 0) {
+    throw new UsageError(
+      "--proxy-protocol needs at least one --trusted-proxy CIDR (the load balancer's address)",
+    );
+  }
+  const healthPath = values["health-path"];
+  if (healthPath !== undefined) {
+    const bad = checkHealthPath(healthPath, root);
+    if (bad !== null) throw new UsageError(bad);
+  }
   return {
     tls,
     authFile: values["auth-file"] ?? null,
     workers: int(values.workers, "--workers", 1, 64) ?? 1,
+    drainMs: values.drain === undefined ? 0 : secs(values.drain, "--drain")!,
     options: {
       root,
       host: host.replace(/^\[(.*)\]$/, "$1"),
@@ -257,6 +329,9 @@ export function parseServerArgs(
       maxRequests: int(values["max-requests"], "--max-requests", 1, 1_000_000_000),
       graceMs: secs(values.grace, "--grace"),
       auth: users.length > 0 ? { users } : undefined,
+      trustedProxies,
+      proxyProtocol: values["proxy-protocol"] ?? false,
+      healthPath,
     },
   };
 }
@@ -295,8 +370,14 @@ export async function main(args: string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  const hp = args.indexOf("--hash-password");
-  if (hp >= 0) return await hashPasswordCommand(args[hp + 1] ?? "");
+  // Before PORT/DIR and the rest: it only prints a line for an --auth-file.
+  const hp = args.findIndex((a) => a === "--hash-password" || a.startsWith("--hash-password="));
+  if (hp >= 0) {
+    const a = args[hp];
+    return await hashPasswordCommand(
+      a.includes("=") ? a.slice(a.indexOf("=") + 1) : args[hp + 1] ?? "",
+    );
+  }
   if (args.includes("-V") || args.includes("--version")) {
     console.log(`ferry server ${VERSION}`);
     return 0;
@@ -305,11 +386,46 @@ export async function main(args: string[]): Promise<number> {
   try {
     parsed = parseServerArgs(args);
   } catch (e) {
-    const msg = e instanceof UsageError ? e.message : (e as Error).message.replace(/\. .*$/, "");
-    console.error(`server.ts: ${msg}\n\n${USAGE}`);
+    if (e instanceof PermissionError) {
+      console.error(`server.ts: ${e.message}`);
+      return 1;
+    }
+    const msg = e instanceof UsageError ? e.message : (e as Error).message.split("\n")[0];
+    console.error(`server.ts: ${msg}\nTry 'server.ts --help' for every option and its default.`);
     return 2;
   }
-  const { options, workers } = parsed;
+  const { options, workers, drainMs } = parsed;
+  const certTemp = parsed.tls === "self-signed" ? tempDirectory() : undefined;
+  const verdict = checkPermissions({
+    host: options.host ?? DEFAULTS.host,
+    port: options.port ?? DEFAULTS.port,
+    reverseDns: options.reverseDns ?? true,
+    files: [
+      ...(parsed.tls !== null && parsed.tls !== "self-signed"
+        ? [
+          { option: "--tls-cert", path: parsed.tls.certFile },
+          { option: "--tls-key", path: parsed.tls.keyFile },
+        ]
+        : []),
+      ...(parsed.authFile !== null ? [{ option: "--auth-file", path: parsed.authFile }] : []),
+    ],
+    selfSignedIn: certTemp,
+  });
+  if (verdict.error) {
+    console.error(`server.ts: ${verdict.error}`);
+    return 1;
+  }
+  for (const w of verdict.warnings) console.error(`server.ts: warning: ${w}`);
+  options.reverseDns = verdict.reverseDns;
+  // SO_REUSEPORT is behind --unstable-net, and asking for it without the flag ends the whole
+  // process from inside the worker: say so before. Deno.listenDatagram exists only with the flag.
+  if (workers > 1 && typeof (Deno as { listenDatagram?: unknown }).listenDatagram !== "function") {
+    console.error(
+      "server.ts: --workers needs the runtime flag --unstable-net (for SO_REUSEPORT): run " +
+        "deno run -A --unstable-net server.ts ..., or install with deno install -g -A --unstable-net",
+    );
+    return 1;
+  }
   if (parsed.authFile !== null) {
     try {
       const users = parseAuthFile(await Deno.readTextFile(parsed.authFile), parsed.authFile);
@@ -324,15 +440,22 @@ export async function main(args: string[]): Promise<number> {
   }
   let tlsLines: string[];
   try {
-    tlsLines = await prepareTls(options, parsed.tls);
+    tlsLines = await prepareTls(options, parsed.tls, certTemp);
   } catch (e) {
     if (!(e instanceof TlsFileError)) throw e;
     console.error(`server.ts: ${e.message}`);
     return 2;
   }
-  let server: { urls(): string[]; shutdown(graceMs?: number): Promise<void>; log: Server["log"] };
+  let server: {
+    urls(): string[];
+    shutdown(graceMs?: number): Promise<void>;
+    drain(): void;
+    log: Server["log"];
+  };
   try {
-    server = workers > 1 ? await startWorkers(options, workers) : await Server.start(options);
+    server = workers > 1
+      ? await startWorkers(options, workers, { module: import.meta.url })
+      : await Server.start(options);
   } catch (e) {
     const where = `${options.host}:${options.port}`;
     if (e instanceof Deno.errors.AddrInUse) {
@@ -374,13 +497,31 @@ export async function main(args: string[]): Promise<number> {
     server.log.info("shutting down: finishing responses in flight (Ctrl-C again to stop now)");
     server.shutdown().then(resolve);
   };
+  // --drain: SIGTERM (what orchestrators send) first takes the instance out of the balancer.
+  const onTerm = () => {
+    if (drainMs <= 0 || signals > 0) return onSignal();
+    signals++;
+    server.drain();
+    server.log.info(
+      `draining: health answers 503, still serving for ${
+        drainMs / 1000
+      } s (signal again to stop now)`,
+    );
+    setTimeout(() => {
+      signals = 0;
+      onSignal();
+    }, drainMs);
+  };
   Deno.addSignalListener("SIGINT", onSignal);
-  Deno.addSignalListener("SIGTERM", onSignal);
+  Deno.addSignalListener("SIGTERM", onTerm);
   await stopped;
   if (selfSignedDir !== null) await Deno.remove(selfSignedDir, { recursive: true }).catch(() => {});
   Deno.removeSignalListener("SIGINT", onSignal);
-  Deno.removeSignalListener("SIGTERM", onSignal);
+  Deno.removeSignalListener("SIGTERM", onTerm);
   return 0;
 }
 
-if (import.meta.main) Deno.exit(await main(Deno.args));
+if (import.meta.main) {
+  if (onWorkerThread()) serveAsWorker(); // a --workers thread started from this very file
+  else Deno.exit(await main(Deno.args));
+}

@@ -25,6 +25,7 @@ import {
   nameFromPath,
   parseHttpUrl,
 } from "./names.ts";
+import { DEFAULT_RETRIES, DEFAULT_RETRY_BASE_MS, MAX_RETRIES } from "./retry.ts";
 
 /** Defaults of the options, shown by --help. */
 export const DEFAULTS = {
@@ -68,8 +69,19 @@ export interface ClientOptions {
   progress: boolean;
   /** Largest body accepted, in bytes; null = no limit. @default null */
   maxSize: number | null;
-  /** Resume from DIR/NAME.part. @default false */
+  /** Resume from DIR/NAME.part even without a remembered validator (an overlap is checked).
+   * @default false */
   resume: boolean;
+  /** Never resume: start over even when the .part's meta matches. @default false */
+  noContinue: boolean;
+  /** Retries after a transient failure. @default 5 */
+  retries: number;
+  /** First backoff in ms (doubles per retry, jittered). @default 1000 */
+  retryBaseMs: number;
+  /** Overall deadline in ms, or null for none. @default null */
+  maxTimeMs: number | null;
+  /** `-o -`: the body goes to stdout, everything else to stderr. @default false */
+  stdout: boolean;
   /** Expected sha-256, lower-case hex, or null. @default null */
   sha256: string | null;
   /** Compute the sha-256 even with nothing to check it against. @default false */
@@ -102,9 +114,19 @@ as NAME.part, renamed to NAME once complete and verified. HOST may be a name, IP
 address.
 
 Options:
-  -o, --output NAME       save as DIR/NAME (a plain file name; default: last segment of FILE)
+  -o, --output NAME       save as DIR/NAME (a plain file name; default: last segment of FILE);
+                          "-o -" writes the body to stdout and everything else to stderr
   -f, --force             replace an existing DIR/NAME (default: refuse, exit 6)
-  -c, --continue          resume DIR/NAME.part with a Range request (default: start over)
+  -c, --continue          resume DIR/NAME.part even without a remembered validator: the last
+                          64 KiB are fetched again and compared first (default: a .part whose
+                          .part.meta matches the URL and holds a validator is resumed anyway)
+      --no-continue       start over even when the .part could be resumed
+      --retry N           retries after a connect failure, reset, timeout, 408, 429 or 5xx;
+                          each resumes with Range + If-Range (default ${DEFAULT_RETRIES})
+      --retry-delay SECS  first wait between attempts, doubled each time with jitter, at
+                          most 30 s; a longer Retry-After from the server is honoured
+                          (default ${DEFAULT_RETRY_BASE_MS / 1000})
+      --max-time SECONDS  give up after this long overall, exit 8 (default 0: no limit)
       --timeout SECONDS   connect and per-read timeout, 0 = none (default ${DEFAULTS.timeoutSeconds})
       --max-redirects N   redirects followed at most (default ${DEFAULTS.maxRedirects})
       --rtt-probes N      measure N extra round trips, ping-style min/avg/max/mdev: HEAD
@@ -118,9 +140,8 @@ Options:
                           against (it costs ~0.8 s per GiB of one core)
       --json              print one JSON object on stdout instead of text
   -u, --user USER:PASS    HTTP Basic credentials (or https://USER:PASS@HOST/ in the URL);
-                          sent only to that scheme, host and port (and to https on the same
-                          host after an http -> https redirect), never to another origin;
-                          shown as "Authorization: Basic ***"
+                          sent only to that scheme, host and port, never to another origin
+                          (http and https of one host are two); shown as "Basic ***"
       --cacert FILE       trust the PEM certificate(s) in FILE (a CA bundle, or the server's
                           self-signed certificate) instead of the system's roots
   -k, --insecure          do not verify the server's certificate (a warning is printed each
@@ -135,6 +156,9 @@ The body is checked against Repr-Digest / Content-Digest (sha-256, RFC 9530) whe
 server sends one; without one, --sha256 or --digest, nothing is hashed. Least privilege:
   deno run --allow-net=HOST --allow-read=DIR --allow-write=DIR client.ts HOST PORT FILE DIR
 
+A body sent with a Content-Encoding other than identity is refused (exit 5), never saved
+as if it were the file. Ctrl-C keeps the .part; the same command resumes it.
+
 ${EXIT_TABLE}`;
 
 function usage(message: string): ClientError {
@@ -145,6 +169,14 @@ function integer(v: string | undefined, name: string, max: number, dflt: number)
   if (v === undefined) return dflt;
   if (!/^\d+$/.test(v) || Number(v) > max) {
     throw usage(`${name} must be an integer from 0 to ${max}, got ${JSON.stringify(v)}`);
+  }
+  return Number(v);
+}
+
+function seconds(v: string | undefined, name: string, max: number, dflt: number): number {
+  if (v === undefined) return dflt;
+  if (!/^\d+(\.\d+)?$/.test(v) || Number(v) > max) {
+    throw usage(`${name} must be seconds from 0 to ${max}, got ${JSON.stringify(v)}`);
   }
   return Number(v);
 }
@@ -182,6 +214,10 @@ export function parseClientArgs(args: string[]): ParsedArgs {
         output: { type: "string", short: "o" },
         force: { type: "boolean", short: "f" },
         continue: { type: "boolean", short: "c" },
+        "no-continue": { type: "boolean" },
+        retry: { type: "string" },
+        "retry-delay": { type: "string" },
+        "max-time": { type: "string" },
         timeout: { type: "string" },
         "max-redirects": { type: "string" },
         "rtt-probes": { type: "string" },
@@ -239,7 +275,11 @@ export function parseClientArgs(args: string[]): ParsedArgs {
   if (sha !== null && !/^[0-9a-f]{64}$/.test(sha)) {
     throw usage(`--sha256 must be 64 hex digits, got ${JSON.stringify(v.sha256!.slice(0, 80))}`);
   }
-  const name = v.output !== undefined ? checkName(v.output, "-o") : checkName(derived, source);
+  const stdout = v.output === "-";
+  const name = v.output !== undefined && !stdout
+    ? checkName(v.output, "-o")
+    : checkName(derived, source);
+  if (v.continue && v["no-continue"]) throw usage("-c and --no-continue contradict each other");
   const credentials = v.user !== undefined
     ? parseUserOption(v.user)
     : pos.length <= 2
@@ -269,6 +309,13 @@ export function parseClientArgs(args: string[]): ParsedArgs {
       progress: !(v["no-progress"] ?? false),
       maxSize: v["max-size"] === undefined ? null : parseSize(v["max-size"]),
       resume: v.continue ?? false,
+      noContinue: v["no-continue"] ?? false,
+      retries: integer(v.retry, "--retry", MAX_RETRIES, DEFAULT_RETRIES),
+      retryBaseMs: Math.round(
+        seconds(v["retry-delay"], "--retry-delay", 600, DEFAULT_RETRY_BASE_MS / 1000) * 1000,
+      ),
+      maxTimeMs: Math.round(seconds(v["max-time"], "--max-time", 31_536_000, 0) * 1000) || null,
+      stdout,
       sha256: sha,
       digest: v.digest ?? false,
       credentials,

@@ -95,6 +95,7 @@ export function resolveHost(host: string, timeoutMs: number): Promise<string[]> 
               EXIT.timeout,
               `looking up ${host} timed out after ${timeoutMs / 1000}s; check the name and ` +
                 `your DNS, or raise --timeout`,
+              { transient: "timeout" },
             ),
           ),
         timeoutMs,
@@ -123,8 +124,10 @@ async function connectOnce(
   hostname: string,
   port: number,
   timeoutMs: number,
+  stop?: AbortSignal,
 ): Promise<Deno.TcpConn> {
-  const signal = timeoutMs > 0 ? AbortSignal.timeout(timeoutMs) : undefined;
+  const timeout = timeoutMs > 0 ? AbortSignal.timeout(timeoutMs) : undefined;
+  const signal = timeout && stop ? AbortSignal.any([timeout, stop]) : timeout ?? stop;
   return await Deno.connect({ hostname, port, signal });
 }
 
@@ -135,11 +138,22 @@ async function connectOnce(
  */
 export async function openConnection(
   to: Location,
-  options: { timeoutMs: number; tls?: TlsTrust },
+  options: { timeoutMs: number; tls?: TlsTrust; signal?: AbortSignal },
 ): Promise<Connected> {
   const where = hostPort(to.host, to.port);
   const t0 = performance.now();
-  const addresses = await resolveHost(to.host, options.timeoutMs);
+  const stop = options.signal;
+  const addresses = stop === undefined
+    ? await resolveHost(to.host, options.timeoutMs)
+    : await new Promise<string[]>((resolve, reject) => {
+      // --max-time / Ctrl-C: stop waiting for the resolver (its thread finishes on its own).
+      const abort = () => reject(stop.reason);
+      if (stop.aborted) return abort();
+      stop.addEventListener("abort", abort, { once: true });
+      resolveHost(to.host, options.timeoutMs).then(resolve, reject).finally(() =>
+        stop.removeEventListener("abort", abort)
+      );
+    });
   const lookupMs = performance.now() - t0;
   let last: unknown = null;
   for (const address of addresses) {
@@ -147,7 +161,10 @@ export async function openConnection(
     const trust = options.tls ?? { cacertFile: null, insecure: false };
     if (to.secure && trust.insecure) {
       try {
-        const r = await connectInsecure(address, to, trust, options.timeoutMs);
+        const r = await connectInsecure(address, to, trust, {
+          timeoutMs: options.timeoutMs,
+          signal: stop,
+        });
         return {
           conn: r.conn,
           addrs: r.conn,
@@ -159,6 +176,7 @@ export async function openConnection(
           tls: r.info,
         };
       } catch (e) {
+        if (stop?.aborted) throw stop.reason;
         if (e instanceof ClientError && e.code !== EXIT.connect) throw e;
         last = e;
         continue;
@@ -168,10 +186,10 @@ export async function openConnection(
       let conn: Deno.TcpConn;
       let connectedBy: Connected["connectedBy"] = "address";
       try {
-        conn = await connectOnce(address, to.port, options.timeoutMs);
+        conn = await connectOnce(address, to.port, options.timeoutMs, stop);
       } catch (e) {
         if (!(e instanceof Deno.errors.NotCapable) || isAddress(to.host)) throw e;
-        conn = await connectOnce(to.host, to.port, options.timeoutMs);
+        conn = await connectOnce(to.host, to.port, options.timeoutMs, stop);
         connectedBy = "name";
       }
       const connectMs = performance.now() - t1;
@@ -180,7 +198,10 @@ export async function openConnection(
       let tls: TlsInfo | null = null;
       let stream: Deno.Conn = conn;
       if (to.secure) {
-        const r = await startClientTls(conn, to, trust, options.timeoutMs);
+        const r = await startClientTls(conn, to, trust, {
+          timeoutMs: options.timeoutMs,
+          signal: stop,
+        });
         stream = r.conn;
         tls = r.info;
       }
@@ -195,6 +216,7 @@ export async function openConnection(
         tls,
       };
     } catch (e) {
+      if (stop?.aborted) throw stop.reason; // --max-time or Ctrl-C, in the connect or handshake
       if (e instanceof ClientError) throw e; // the TLS handshake's verdict
       const perm = permissionError(e, where);
       if (perm !== null) throw perm;
@@ -209,6 +231,7 @@ export async function openConnection(
       EXIT.timeout,
       `connecting to ${where} timed out after ${options.timeoutMs / 1000}s; ` +
         `check that the server is up and reachable, or raise --timeout`,
+      { transient: "timeout" },
     );
   }
   const refused = last instanceof Deno.errors.ConnectionRefused;
@@ -217,5 +240,6 @@ export async function openConnection(
     `cannot connect to ${where}${addresses.length > 1 ? ` (${addresses.join(", ")})` : ""}: ${
       refused ? "connection refused" : reasonOf(last)
     }; check that the server is running and the port is right`,
+    { transient: "connect" },
   );
 }

@@ -1,9 +1,9 @@
 /**
  * Credentials for HTTP Basic authentication (RFC 7617): from `-u USER:PASS` or the URL's
  * `user:pass@`, sent only to the origin they were given for — as curl does, never to another
- * host, port or scheme after a redirect. One exception: a redirect from http to https of the
- * same host keeps them (it only adds TLS). Never printed: request lines shown to people and in
- * JSON carry `Authorization: Basic ***`.
+ * host, port or scheme after a redirect (not even from http to https of the same host: that is
+ * another origin, and the password would go where the user did not send it). Never printed:
+ * request lines shown to people and in JSON carry `Authorization: Basic ***`.
  *
  * @example
  * ```ts
@@ -14,7 +14,7 @@
  */
 
 import { ClientError, EXIT } from "./errors.ts";
-import type { Location } from "./names.ts";
+import { type Location, sameOrigin } from "./names.ts";
 
 /** A user name and password. */
 export interface Credentials {
@@ -70,14 +70,10 @@ export function authorizationField(c: Credentials): [string, string] {
   return ["Authorization", `Basic ${btoa(bin)}`];
 }
 
-/**
- * Whether credentials given for `origin` may go to `to`: the same scheme, host and port, or an
- * upgrade from http to https of the same host.
- */
+/** Whether credentials given for `origin` may go to `to`: only the same scheme, host and port
+ * ({@linkcode sameOrigin}). */
 export function mayReceive(origin: Location, to: Location): boolean {
-  if (origin.host.toLowerCase() !== to.host.toLowerCase()) return false;
-  if ((origin.secure ?? false) === (to.secure ?? false)) return origin.port === to.port;
-  return !origin.secure && to.secure === true;
+  return sameOrigin(origin, to);
 }
 
 /** `fields` with any Authorization value replaced by {@linkcode MASKED_AUTHORIZATION}. */

@@ -4,6 +4,11 @@
  * request: we send `Connection: close`, so a redirect — to the same server or another — gets a
  * new socket, and so does the GET after probes that the server answered with `close`.
  *
+ * Around that, the attempts: a transient failure (lib/client/retry.ts decides) is retried after
+ * a backoff, each retry resuming from the .part (lib/client/resume.ts); `--max-time` and Ctrl-C
+ * end it through {@linkcode Stop} with the .part kept. Resume fields go to the first origin
+ * only: after a redirect elsewhere no Range is sent and nothing is appended.
+ *
  * @example
  * ```ts ignore
  * import { runDownload } from "./download.ts";
@@ -21,20 +26,18 @@ import type { ClientOptions } from "./args.ts";
 import { type Connected, openConnection } from "./connect.ts";
 import { ClientError, EXIT } from "./errors.ts";
 import { buildRequest, type HeadResult, type Request, sendAndReadHead } from "./exchange.ts";
-import { formatUrl, type Location, resolveLocation } from "./names.ts";
+import { validatorOf } from "./meta.ts";
+import { formatUrl, type Location, resolveLocation, sameOrigin } from "./names.ts";
 import { runProbes } from "./probe.ts";
 import { authorizationField, maskFields, mayReceive } from "./credentials.ts";
 import { readCaFile, type TlsTrust } from "./tls_connect.ts";
 import { type Report, rttText, textConnection, textRequest, textResponse } from "./report.ts";
-import {
-  checkFinalFree,
-  type PartMeta,
-  prepareDir,
-  readPart,
-  removeMeta,
-  savePaths,
-} from "./save.ts";
-import { type ResumeFrom, saveResponse } from "./transfer.ts";
+import { nextDelayMs } from "./retry.ts";
+import { checkFinalFree, prepareDir, readPart, type SavePaths, savePaths } from "./save.ts";
+import { StdoutSink } from "./stdout_sink.ts";
+import { Stop } from "./stop.ts";
+import { RestartFromZero, type ResumeFrom, resumePoint } from "./resume.ts";
+import { saveResponse } from "./transfer.ts";
 
 /** Where the output goes. */
 export interface Ui {
@@ -56,54 +59,157 @@ export interface FinalHop {
   result: HeadResult;
   /** Where the request went. */
   to: Location;
+  /** Whether the resume fields (Range, If-Range) went with the request: not after a redirect to
+   * another origin, whose bytes are never appended to this one's. */
+  rangeSent: boolean;
 }
 
-/** Downloads per `opts`, filling `report`. Throws {@linkcode ClientError} on failure. */
-export async function runDownload(opts: ClientOptions, report: Report, ui: Ui): Promise<void> {
+/** Restarts from zero in one run (a validator or overlap that did not match): one is the normal
+ * case; a second means the file keeps changing under us. */
+const MAX_RESTARTS = 2;
+
+/**
+ * Downloads per `opts`, filling `report`, retrying transient failures per `--retry` (each retry
+ * resumes), until done or `stop` fires. Throws {@linkcode ClientError} on failure.
+ */
+export async function runDownload(
+  opts: ClientOptions,
+  report: Report,
+  ui: Ui,
+  stop: Stop = new Stop(null),
+): Promise<void> {
   const t0 = performance.now();
   const paths = savePaths(opts.dir, opts.name);
-  await prepareDir(opts.dir);
-  await checkFinalFree(paths, opts.force);
-  const resume = opts.resume ? await resumePoint(paths, report.url, ui) : null;
+  const sink = opts.stdout ? new StdoutSink() : null;
+  if (sink === null) {
+    await prepareDir(opts.dir);
+    await checkFinalFree(paths, opts.force);
+  }
+  let fresh = opts.noContinue;
+  let restarts = 0;
+  for (;;) {
+    try {
+      await attempt(opts, report, ui, {
+        paths,
+        t0,
+        stop,
+        fresh,
+        retrying: report.retries > 0,
+        sink,
+      });
+      return;
+    } catch (e) {
+      if (stop.reason !== null) throw stopped(stop, opts, paths, sink);
+      if (e instanceof RestartFromZero && sink === null && ++restarts <= MAX_RESTARTS) {
+        ui.info(`* ${e.message}: starting over`);
+        report.resume = "restarted";
+        fresh = true;
+        continue;
+      }
+      if (e instanceof RestartFromZero) throw new ClientError(EXIT.protocol, e.message);
+      if (!(e instanceof ClientError)) throw e;
+      // Bytes already on stdout can only be continued with a validator to hold them together.
+      if (sink !== null && sink.size > 0 && validatorOf(sink.meta) === null) throw e;
+      const delay = nextDelayMs(e, report.retries + 1, {
+        retries: opts.retries,
+        baseMs: opts.retryBaseMs,
+        remainingMs: stop.remainingMs(),
+        random: Math.random,
+      });
+      if (delay === null) throw e;
+      report.retries++;
+      ui.info(
+        `* ${e.message}\n* retry ${report.retries} of ${opts.retries} in ` +
+          `${(delay / 1000).toFixed(delay < 10_000 ? 2 : 0)} s` +
+          (e.retryAfterMs !== null ? " (the server's Retry-After)" : ""),
+      );
+      fresh = false;
+      await stop.sleep(delay);
+      if (stop.reason !== null) throw stopped(stop, opts, paths, sink);
+    }
+  }
+}
+
+/** The error for a run that --max-time or Ctrl-C ended: what is kept and how to go on. */
+function stopped(stop: Stop, opts: ClientOptions, paths: SavePaths, sink: StdoutSink | null) {
+  let kept: string;
+  if (sink !== null) {
+    kept = `${sink.size} bytes written to stdout`;
+  } else {
+    let part = null;
+    try {
+      part = readPart(paths);
+    } catch { /* not ours to keep */ }
+    kept = part === null || part.size === 0
+      ? "nothing kept"
+      : `${part.size} bytes kept in ${paths.part}; ` +
+        (validatorOf(part.meta) !== null || opts.resume
+          ? "the same command resumes"
+          : "run again with -c to resume (no validator: the last 64 KiB are compared first)");
+  }
+  return stop.reason === "interrupt"
+    ? new ClientError(EXIT.interrupted, `interrupted: ${kept}`)
+    : new ClientError(
+      EXIT.timeout,
+      `--max-time ${opts.maxTimeMs! / 1000} s reached: ${kept}` +
+        (sink === null ? "" : "; raise --max-time"),
+    );
+}
+
+interface Attempt {
+  paths: SavePaths;
+  t0: number;
+  stop: Stop;
+  /** Start over: drop any .part and meta first. */
+  fresh: boolean;
+  /** A retry in this run: a .part without a validator is resumed after an overlap check. */
+  retrying: boolean;
+  /** `-o -`: the body's destination across attempts. */
+  sink: StdoutSink | null;
+}
+
+async function attempt(opts: ClientOptions, report: Report, ui: Ui, a: Attempt): Promise<void> {
+  let resume: ResumeFrom | null;
+  if (a.sink !== null) {
+    const validator = validatorOf(a.sink.meta);
+    resume = a.sink.size > 0 && validator !== null
+      ? { offset: a.sink.size, partSize: a.sink.size, meta: a.sink.meta, validator, overlap: null }
+      : null;
+  } else if (a.fresh) {
+    for (const p of [a.paths.part, a.paths.meta]) {
+      // unlink never follows a link: whatever is there goes, nothing elsewhere is touched.
+      await Deno.remove(p).catch(() => {});
+    }
+    resume = null;
+  } else {
+    resume = resumePoint(a.paths, report.url, ui, opts.resume || a.retrying);
+  }
   // RFC 9110 §14.2 Range; §13.1.5 If-Range, with a strong validator only.
   const extra: Array<[string, string]> = [];
   if (resume !== null) {
     extra.push(["Range", `bytes=${resume.offset}-`]);
-    const validator = resume.meta?.etag ?? resume.meta?.lastModified ?? null;
-    if (validator !== null) extra.push(["If-Range", validator]);
+    if (resume.validator !== null) extra.push(["If-Range", resume.validator]);
   }
   const trust: TlsTrust = {
     caCerts: opts.cacert ? await readCaFile(opts.cacert) : undefined,
     cacertFile: opts.cacert ?? null,
     insecure: opts.insecure ?? false,
   };
-  const hop = await requestFollowingRedirects(opts, report, ui, extra, trust);
+  const hop = await requestFollowingRedirects(opts, report, ui, extra, { trust, stop: a.stop });
   try {
-    await saveResponse(hop, { opts, paths, resume, report, ui, t0 });
+    await saveResponse(hop, {
+      opts,
+      paths: a.paths,
+      resume: hop.rangeSent ? resume : null,
+      report,
+      ui,
+      t0: a.t0,
+      sink: a.sink,
+    });
   } finally {
+    a.stop.setCloser(null);
     hop.connected.source.close();
   }
-}
-
-/** The .part to resume, or null to start over (none, empty, or from another URL). */
-async function resumePoint(
-  paths: ReturnType<typeof savePaths>,
-  url: string,
-  ui: Ui,
-): Promise<ResumeFrom | null> {
-  const part = await readPart(paths);
-  if (part === null || part.size === 0) return null;
-  const meta: PartMeta | null = part.meta;
-  if (meta !== null && meta.url !== url) {
-    ui.info(`* ${paths.part} came from ${meta.url}, not ${url}: starting over`);
-    await removeMeta(paths);
-    return null;
-  }
-  ui.info(
-    `* resuming ${paths.part} at byte ${part.size}` +
-      (meta?.etag ?? meta?.lastModified ? "" : " (no validator remembered: If-Range not sent)"),
-  );
-  return { offset: part.size, meta };
 }
 
 const reverseDns = new ReverseDns();
@@ -117,14 +223,17 @@ async function requestFollowingRedirects(
   report: Report,
   ui: Ui,
   extra: Array<[string, string]>,
-  trust: TlsTrust,
+  how: { trust: TlsTrust; stop: Stop },
 ): Promise<FinalHop> {
   let to = opts.target;
   const seen = new Set([formatUrl(to)]);
-  const connect = (at: Location) => openConnection(at, { timeoutMs: opts.timeoutMs, tls: trust });
+  const { trust, stop } = how;
+  const connect = (at: Location) =>
+    openConnection(at, { timeoutMs: opts.timeoutMs, tls: trust, signal: stop.signal });
   for (let hops = 0;;) {
     let c = await connect(to);
     report.connections++;
+    stop.setCloser(() => c.source.close());
     try {
       let reader = new ConnReader(c.source, { readTimeoutMs: opts.timeoutMs });
       if (hops === 0 && opts.rttProbes > 0) {
@@ -139,24 +248,32 @@ async function requestFollowingRedirects(
           c.source.close();
           c = await connect(to);
           report.connections++;
+          stop.setCloser(() => c.source.close());
           reader = new ConnReader(c.source, { readTimeoutMs: opts.timeoutMs });
         }
       }
       const reverse = reverseDns.lookup(c.address);
-      // Credentials go only to the origin they were given for (lib/client/credentials.ts).
+      // Credentials and resume fields go only to the origin they were given for: the same
+      // scheme, host and port (lib/client/credentials.ts, names.ts sameOrigin).
       const creds = opts.credentials && mayReceive(opts.target, to)
         ? [authorizationField(opts.credentials)]
         : [];
+      const rangeSent = extra.length > 0 && sameOrigin(to, opts.target);
+      if (extra.length > 0 && !rangeSent) {
+        ui.info(`* ${formatUrl(to)} is another origin: not resuming there (no Range sent)`);
+      }
       const request = buildRequest({
         method: "GET",
         to,
         keepAlive: false,
-        extra: [...creds, ...extra],
+        extra: [...creds, ...(rangeSent ? extra : [])],
       });
       const result = await sendAndReadHead(c, reader, request);
       record(report, ui, { c, to, request, result, reverse: await reverse, opts });
       const { head, statusLine } = result;
-      if (!isRedirect(head.status)) return { connected: c, reader, request, result, to };
+      if (!isRedirect(head.status)) {
+        return { connected: c, reader, request, result, to, rangeSent };
+      }
 
       const where = formatUrl(to);
       const location = head.headers.get("location");

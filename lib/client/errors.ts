@@ -30,6 +30,8 @@ export const EXIT = {
   timeout: 8,
   /** TLS handshake or certificate verification failed. */
   tls: 9,
+  /** Interrupted (SIGINT, Ctrl-C): the .part is kept and the same command resumes. */
+  interrupted: 130,
 } as const;
 
 /** One of the {@linkcode EXIT} values. */
@@ -44,18 +46,33 @@ export const EXIT_TABLE = `Exit codes:
   5  protocol error or truncated body
   6  local file error (target exists without --force, permission, disk full)
   7  checksum mismatch
-  8  timed out
-  9  TLS handshake or certificate verification failed`;
+  8  timed out (--timeout per read, --max-time overall)
+  9  TLS handshake or certificate verification failed
+  130  interrupted (Ctrl-C); the .part is kept and the same command resumes`;
+
+/** A failure that may pass (for --retry): connect failed, connection reset or cut, timed out,
+ * or a status that says "later" (408, 429, 5xx). */
+export type Transient = "connect" | "reset" | "timeout" | "status";
 
 /** A failure with the exit code it maps to. `message` is the one line shown to the user. */
 export class ClientError extends Error {
   /** The process exit code. */
   readonly code: ExitCode;
+  /** Set when trying again may succeed. */
+  readonly transient: Transient | null;
+  /** A server's Retry-After, in ms, when it sent one. */
+  readonly retryAfterMs: number | null;
 
-  constructor(code: ExitCode, message: string) {
+  constructor(
+    code: ExitCode,
+    message: string,
+    options: { transient?: Transient; retryAfterMs?: number | null } = {},
+  ) {
     super(message);
     this.name = "ClientError";
     this.code = code;
+    this.transient = options.transient ?? null;
+    this.retryAfterMs = options.retryAfterMs ?? null;
   }
 }
 

@@ -59,7 +59,7 @@ export function excerptText(bytes: Uint8Array): string {
   const text = new TextDecoder("utf-8", { fatal: false }).decode(bytes)
     .replace(/<[^>]*>/g, " ")
     // deno-lint-ignore no-control-regex
-    .replace(/[\x00-\x1f\x7f-\x9f\s]+/g, " ")
+    .replace(/[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\s]+/g, " ")
     .replace(/"/g, "'")
     .trim();
   return text.length > EXCERPT_CHARS ? text.slice(0, EXCERPT_CHARS - 1) + "…" : text;

@@ -28,6 +28,10 @@ export const MAX_RESPONSE_HEAD_BYTES = 64 * 1024;
 /** Interim (1xx) responses skipped at most before the final one (RFC 9110 §15.2). */
 export const MAX_INTERIM_RESPONSES = 16;
 
+/** RFC 9110 §5.5 field-value: visible ASCII, space, tab, obs-text; no CR, LF, NUL or other
+ * control. */
+const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+
 /** A request head ready to send. */
 export interface Request {
   /** "GET" or "HEAD". */
@@ -56,6 +60,15 @@ export function buildRequest(
   },
 ): Request {
   const line = `${r.method} ${r.to.path} HTTP/1.1`;
+  for (const [k, v] of r.extra ?? []) {
+    // A value from disk (the resume meta) or elsewhere must never add a line to the head.
+    if (!FIELD_VALUE.test(v)) {
+      throw new ClientError(
+        EXIT.protocol,
+        `refusing to send ${k}: its value ${JSON.stringify(v.slice(0, 80))} is not header-safe`,
+      );
+    }
+  }
   const fields: Array<[string, string]> = [
     ["Host", hostHeader(r.to.host, r.to.port, defaultPort(r.to))],
     ["User-Agent", `ferry/${VERSION}`],
@@ -110,7 +123,9 @@ export async function sendAndReadHead(
   try {
     await writeAll(c.conn, req.bytes);
   } catch (e) {
-    throw new ClientError(EXIT.protocol, `sending ${where} failed: ${reasonOf(e)}`);
+    throw new ClientError(EXIT.protocol, `sending ${where} failed: ${reasonOf(e)}`, {
+      transient: "reset",
+    });
   }
   const sentAt = performance.now();
   c.source.mark();
@@ -141,6 +156,7 @@ async function readHead(reader: ConnReader, where: string): Promise<ResponseHead
     throw new ClientError(
       EXIT.protocol,
       `${where}: the server closed the connection without answering`,
+      { transient: "reset" },
     );
   }
   try {
@@ -164,9 +180,12 @@ export function readError(e: unknown, where: string, what: string): ClientError 
       EXIT.timeout,
       `${where}: timed out waiting for ${what} (${e.message}); the server stalled — retry, or ` +
         `raise --timeout`,
+      { transient: "timeout" },
     );
   }
-  return new ClientError(EXIT.protocol, `${where}: reading ${what} failed: ${reasonOf(e)}`);
+  return new ClientError(EXIT.protocol, `${where}: reading ${what} failed: ${reasonOf(e)}`, {
+    transient: "reset",
+  });
 }
 
 function headError(e: unknown, where: string): ClientError {
@@ -180,6 +199,7 @@ function headError(e: unknown, where: string): ClientError {
     return new ClientError(
       EXIT.protocol,
       `${where}: the connection closed in the middle of the response head`,
+      { transient: "reset" },
     );
   }
   return readError(e, where, "the response head");

@@ -37,6 +37,14 @@ export interface Location {
   secure?: boolean;
 }
 
+/** The same origin (RFC 6454 §4): scheme (http or https), host (case-insensitive) and port.
+ * http and https of one host:port are two origins: credentials and resume fields (Range,
+ * If-Range) never cross between them. */
+export function sameOrigin(a: Location, b: Location): boolean {
+  return (a.secure ?? false) === (b.secure ?? false) &&
+    a.host.toLowerCase() === b.host.toLowerCase() && a.port === b.port;
+}
+
 /** The default port of a scheme: 443 for https, 80 for http. */
 export function defaultPort(l: { secure?: boolean }): number {
   return l.secure ? 443 : 80;

@@ -26,6 +26,7 @@
  * | `sha256` | hex sha-256 of the whole file, or null when not computed (no digest from the server, no `--sha256`, no `--digest`) |
  * | `verification` | `{ verified, checks: [{ source, expected, ok }] }`; `source` is "Repr-Digest", "Content-Digest" or "--sha256" |
  * | `resume` | "none", "appended", "restarted" (server ignored the range) or "already-complete" (416) |
+ * | `retries` | attempts made after the first (`--retry`) |
  *
  * @module
  */
@@ -79,6 +80,7 @@ export interface Report {
   sha256: string | null;
   verification: { verified: boolean; checks: Check[] };
   resume: "none" | "appended" | "restarted" | "already-complete";
+  retries: number;
 }
 
 /** An empty report for a download of `url`. */
@@ -110,6 +112,7 @@ export function newReport(url: string): Report {
     sha256: null,
     verification: { verified: false, checks: [] },
     resume: "none",
+    retries: 0,
   };
 }
 
@@ -123,15 +126,48 @@ export function fmtMs(ms: number): string {
   return `${ms < 10 ? ms.toFixed(3) : ms < 100 ? ms.toFixed(2) : ms.toFixed(1)} ms`;
 }
 
-/** C0 controls but tab, and DEL: what a terminal would act on. */
+/** What a terminal would act on or that would disguise text: C0 controls but tab, DEL, C1
+ * controls (U+0080–U+009F: CSI, OSC, DCS as single code points), and the bidi marks, embeddings,
+ * overrides and isolates (U+200E/F, U+202A–U+202E, U+2066–U+2069) that reorder what is shown
+ * (`invoice\u202efdp.exe` displays as `invoiceexe.pdf`). */
 // deno-lint-ignore no-control-regex
-const CONTROL = new RegExp("[\\x00-\\x08\\x0a-\\x1f\\x7f]", "g");
+const CONTROL = new RegExp(
+  "[\\x00-\\x08\\x0a-\\x1f\\x7f-\\x9f\\u200e\\u200f\\u202a-\\u202e\\u2066-\\u2069]",
+  "g",
+);
+/** The same, but line feeds pass: for blocks of our own lines that embed server text. */
+// deno-lint-ignore no-control-regex
+const CONTROL_BUT_LF = new RegExp(
+  "[\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f\\u200e\\u200f\\u202a-\\u202e\\u2066-\\u2069]",
+  "g",
+);
 
-/** Server-sent text made safe for a terminal: control characters become `\xNN`. */
+function escapeChar(c: string): string {
+  const n = c.charCodeAt(0);
+  return n < 0x100 ? `\\x${n.toString(16).padStart(2, "0")}` : `\\u${n.toString(16)}`;
+}
+
+/** Server-sent text made safe for a terminal: C0/C1 controls become `\xNN`, bidi controls
+ * `\uNNNN`. */
 export function safeText(s: string, max = 2000): string {
-  return s.slice(0, max).replace(
-    CONTROL,
-    (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`,
+  return s.slice(0, max).replace(CONTROL, escapeChar);
+}
+
+/** A block of lines for the terminal (our messages, which may quote the server): like
+ * {@linkcode safeText}, but line feeds are kept and there is no length cap. */
+export function terminalText(s: string): string {
+  return s.replace(CONTROL_BUT_LF, escapeChar);
+}
+
+const JSON_UNSAFE = /[\x7f-\x9f\u200e\u200f\u202a-\u202e\u2028\u2029\u2066-\u2069]/g;
+
+/** JSON text with the characters JSON.stringify leaves raw but a terminal would act on (DEL, C1,
+ * bidi controls, line/paragraph separators) written as `\uNNNN` escapes: the same JSON value,
+ * safe to print. */
+export function jsonText(value: unknown): string {
+  return JSON.stringify(value).replace(
+    JSON_UNSAFE,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
   );
 }
 
@@ -181,6 +217,7 @@ export function textSummary(r: Report): string {
     ["throughput", `${formatBytes(Math.round(r.throughputBytesPerSec))}/s`],
   ];
   if (r.resume !== "none") rows.push(["resume", r.resume]);
+  if (r.retries > 0) rows.push(["retries", String(r.retries)]);
   const head = r.file !== null ? `* saved ${r.file}` : "* nothing saved";
   return [head, ...rows.map(([k, v]) => `  ${k.padEnd(12)}${v}`)].join("\n");
 }

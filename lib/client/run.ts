@@ -16,7 +16,8 @@ import type { ClientOptions } from "./args.ts";
 import { runDownload, type Ui } from "./download.ts";
 import { ClientError, EXIT, permissionError, reasonOf } from "./errors.ts";
 import { formatUrl } from "./names.ts";
-import { newReport, type Report, roundMs, textSummary } from "./report.ts";
+import { jsonText, newReport, type Report, roundMs, terminalText, textSummary } from "./report.ts";
+import { Stop } from "./stop.ts";
 
 /** Where the CLI writes; replaceable for tests. */
 export interface Io {
@@ -80,13 +81,24 @@ export function jsonReport(r: Report): Report {
   };
 }
 
-/** Downloads per `options` and returns the exit code; prints per `io`. */
-export async function runClient(options: ClientOptions, io: Io = processIo()): Promise<number> {
+/**
+ * Downloads per `options` and returns the exit code; prints per `io`. Everything printed goes
+ * through {@linkcode terminalText} (server text never reaches the terminal raw). With `-o -`
+ * the body owns stdout and every other line, JSON included, goes to stderr. `signals`: Ctrl-C
+ * (SIGINT) stops the download, keeps the .part and gives exit 130; a second Ctrl-C exits at
+ * once.
+ */
+export async function runClient(
+  options: ClientOptions,
+  io: Io = processIo(),
+  signals = true,
+): Promise<number> {
   const t0 = performance.now();
   const report = newReport(formatUrl(options.target));
   const text = !options.json && !options.quiet;
+  const out = options.stdout ? io.err : io.out;
   const ui: Ui = {
-    info: text ? io.out : () => {},
+    info: text ? (t) => out(terminalText(t)) : () => {},
     progress: options.progress && !options.quiet ? io.tty : null,
   };
   if (options.insecure) {
@@ -95,18 +107,29 @@ export async function runClient(options: ClientOptions, io: Io = processIo()): P
         "path can read and change this download",
     );
   }
+  const stop = new Stop(options.maxTimeMs);
+  let interrupts = 0;
+  const onInterrupt = () => {
+    if (++interrupts > 1) Deno.exit(EXIT.interrupted);
+    stop.fire("interrupt");
+  };
+  const listen = signals && Deno.build.os !== "windows";
+  if (listen) Deno.addSignalListener("SIGINT", onInterrupt);
   try {
-    await runDownload(options, report, ui);
+    await runDownload(options, report, ui, stop);
     report.exitCode = EXIT.ok;
   } catch (e) {
     const err = toClientError(e);
     report.ok = false;
     report.exitCode = err.code;
     report.error = err.message;
-    io.err(`ferry: ${err.message}`);
+    io.err(`ferry: ${terminalText(err.message)}`);
+  } finally {
+    stop.dispose();
+    if (listen) Deno.removeSignalListener("SIGINT", onInterrupt);
   }
   if (report.timingsMs.total === 0) report.timingsMs.total = performance.now() - t0;
-  if (options.json) io.out(JSON.stringify(jsonReport(report)));
-  else if (text && report.ok) io.out(textSummary(report));
+  if (options.json) out(jsonText(jsonReport(report)));
+  else if (text && report.ok) out(terminalText(textSummary(report)));
   return report.exitCode;
 }

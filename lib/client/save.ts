@@ -2,8 +2,9 @@
  * Saving a download: DIR/NAME.part while the body streams in, DIR/NAME only once it is whole
  * and verified, so a failure never leaves a file at the final name that looks complete. When
  * there is a digest to check (or `--digest`), the sha-256 is computed while writing (no second
- * pass); otherwise nothing is hashed. For `-c`, the validator of the first attempt is kept
- * beside the part in DIR/NAME.part.meta (JSON), removed on success.
+ * pass); otherwise nothing is hashed. For a resume, the validator of the first attempt is kept
+ * beside the part in DIR/NAME.part.meta (JSON), removed on success. Every file here is opened
+ * through lib/client/safe_fs.ts: never through a link, never blocking on a FIFO.
  *
  * The body goes socket → one reused buffer of {@linkcode BUFFER_BYTES} → `writeSync` (→ hash),
  * all on this thread; the kernel keeps receiving into the socket buffer during the write.
@@ -23,6 +24,8 @@
 import { createHash, type Hash } from "node:crypto";
 import { join } from "node:path";
 import { ClientError, EXIT, fileError } from "./errors.ts";
+import { parseMeta } from "./meta.ts";
+import { readSmallFile, replaceFileSafely, SafeFile, UnsafeFileError } from "./safe_fs.ts";
 
 /**
  * The body buffer: the socket is read straight into it, then it is written with `writeSync`
@@ -121,34 +124,64 @@ export async function checkFinalFree(paths: SavePaths, force: boolean): Promise<
   }
 }
 
-/** The existing .part (a regular file, never a symlink) and its meta, or null when none. */
-export async function readPart(
-  paths: SavePaths,
-): Promise<{ size: number; meta: PartMeta | null } | null> {
-  const st = await lstatOrNull(paths.part);
-  if (st === null) return null;
-  if (!st.isFile) {
-    throw new ClientError(EXIT.local, `${paths.part} is not a regular file; remove it`);
-  }
-  let meta: PartMeta | null = null;
-  try {
-    const m = JSON.parse(await Deno.readTextFile(paths.meta));
-    if (typeof m?.url === "string") {
-      meta = {
-        url: m.url,
-        etag: typeof m.etag === "string" ? m.etag : null,
-        lastModified: typeof m.lastModified === "string" ? m.lastModified : null,
-        size: typeof m.size === "number" ? m.size : null,
-      };
-    }
-  } catch { /* no meta, or not ours: resume without a validator */ }
-  return { size: st.size, meta };
+/** Largest .part.meta read: ours are a few hundred bytes (a URL and two validators). */
+export const MAX_META_BYTES = 16 * 1024;
+
+/** What is on disk from an earlier attempt. */
+export interface PartState {
+  /** The .part's size. */
+  size: number;
+  /** Its meta, when present, readable and well-formed; else null. */
+  meta: PartMeta | null;
+  /** Why a meta that was there was not used, or null. */
+  metaProblem: string | null;
 }
 
-/** Writes the resume meta beside the part. */
-export async function writeMeta(paths: SavePaths, meta: PartMeta): Promise<void> {
+/**
+ * The existing .part (a regular file with one link, opened without following a link) and its
+ * meta (a regular file of at most {@linkcode MAX_META_BYTES}, schema-checked, every value
+ * header-safe), or null when there is no .part.
+ * @throws {ClientError} local (6): the .part is a link, FIFO, device or hard link.
+ */
+export function readPart(paths: SavePaths): PartState | null {
+  let size: number;
   try {
-    await Deno.writeTextFile(paths.meta, JSON.stringify(meta) + "\n");
+    using f = SafeFile.openExisting(paths.part, "read");
+    size = f.size();
+  } catch (e) {
+    if ((e as { code?: string }).code === "ENOENT") return null;
+    throw unsafe(e, paths.part);
+  }
+  let meta: PartMeta | null = null;
+  let metaProblem: string | null = null;
+  try {
+    const bytes = readSmallFile(paths.meta, MAX_META_BYTES);
+    if (bytes !== null) {
+      const r = parseMeta(new TextDecoder().decode(bytes));
+      if (typeof r === "string") metaProblem = `${paths.meta} ${r}`;
+      else meta = r;
+    }
+  } catch (e) {
+    metaProblem = e instanceof UnsafeFileError ? e.message : `${paths.meta}: ${String(e)}`;
+  }
+  return { size, meta, metaProblem };
+}
+
+function unsafe(e: unknown, path: string): ClientError {
+  if (e instanceof UnsafeFileError) {
+    return new ClientError(
+      EXIT.local,
+      `${e.message}: refusing to write through it; remove it and run again`,
+    );
+  }
+  return fileError(e, "open", path);
+}
+
+/** Writes the resume meta beside the part (a fresh temp file renamed over it: a link planted
+ * at the meta's name is replaced, never written through). */
+export function writeMeta(paths: SavePaths, meta: PartMeta): void {
+  try {
+    replaceFileSafely(paths.dir, paths.meta, JSON.stringify(meta) + "\n");
   } catch (e) {
     throw fileError(e, "write", paths.meta);
   }
@@ -161,87 +194,90 @@ export async function removeMeta(paths: SavePaths): Promise<void> {
   } catch { /* none */ }
 }
 
+/** Attempts at creating a fresh part when something keeps appearing at its name. */
+const CREATE_ATTEMPTS = 3;
+
 /**
  * DIR/NAME.part open for writing, hashing every byte written when asked to (`hashing`: there
- * is a digest to check, or the user wants one; otherwise no byte is hashed).
+ * is a digest to check, or the user wants one; otherwise no byte is hashed). Opened through
+ * {@linkcode SafeFile}: never through a link, never a FIFO or device.
  */
 export class PartFile {
-  #file: Deno.FsFile;
+  #file: SafeFile;
   #hash: Hash | null;
   #path: string;
   /** Bytes in the file. */
   size: number;
 
-  private constructor(file: Deno.FsFile, hash: Hash | null, path: string, size: number) {
+  private constructor(file: SafeFile, hash: Hash | null, path: string, size: number) {
     this.#file = file;
     this.#hash = hash;
     this.#path = path;
     this.size = size;
   }
 
-  /** Starts a fresh part. An old part (or a symlink planted there) is removed first and the
-   * new one created exclusively, so the write can never follow a link out of DIR. */
-  static async create(paths: SavePaths, hashing: boolean): Promise<PartFile> {
-    try {
-      await Deno.remove(paths.part).catch((e) => {
-        if (!(e instanceof Deno.errors.NotFound)) throw e;
-      });
-      const file = await Deno.open(paths.part, { write: true, createNew: true });
-      return new PartFile(file, hashing ? createHash("sha256") : null, paths.part, 0);
-    } catch (e) {
-      throw fileError(e, "create", paths.part);
+  /** Starts a fresh part. An old part (or whatever is planted there) is unlinked first and the
+   * new one created exclusively without following a link, so the write never leaves DIR. */
+  static create(paths: SavePaths, hashing: boolean): PartFile {
+    for (let attempt = 1;; attempt++) {
+      try {
+        try {
+          Deno.removeSync(paths.part);
+        } catch (e) {
+          if (!(e instanceof Deno.errors.NotFound)) throw e;
+        }
+        const file = SafeFile.createNew(paths.part);
+        return new PartFile(file, hashing ? createHash("sha256") : null, paths.part, 0);
+      } catch (e) {
+        // EEXIST: something was put there between the unlink and the create; try again.
+        if ((e as { code?: string }).code === "EEXIST" && attempt < CREATE_ATTEMPTS) continue;
+        throw fileError(e, "create", paths.part);
+      }
     }
   }
 
   /**
-   * Opens an existing part to append to it, dropping anything past `size`; when `hashing`,
-   * hashes its `size` bytes once first (with `scratch` as the read buffer) so the digest covers
-   * the whole file.
+   * Opens an existing part to append to it (no link followed; a regular file with one link),
+   * dropping anything past `size`; when `hashing`, hashes its `size` bytes once first (with
+   * `scratch` as the read buffer) so the digest covers the whole file.
    */
-  static async append(
+  static append(
     paths: SavePaths,
     size: number,
     scratch: Uint8Array,
     hashing: boolean,
-  ): Promise<PartFile> {
-    let file: Deno.FsFile | null = null;
+  ): PartFile {
+    let file: SafeFile | null = null;
     try {
-      if ((await Deno.lstat(paths.part)).isSymlink) {
-        throw new ClientError(EXIT.local, `${paths.part} is a symlink; remove it`);
-      }
-      file = await Deno.open(paths.part, { read: true, write: true });
+      file = SafeFile.openExisting(paths.part, "rw");
       const hash = hashing ? createHash("sha256") : null;
       let have = 0;
-      if (hash === null) have = Math.min((await file.stat()).size, size);
+      if (hash === null) have = Math.min(file.size(), size);
       while (hash !== null && have < size) {
-        const n = await file.read(scratch.subarray(0, Math.min(scratch.length, size - have)));
-        if (n === null) break;
+        const n = file.read(scratch.subarray(0, Math.min(scratch.length, size - have)), have);
+        if (n === 0) break;
         hash.update(scratch.subarray(0, n));
         have += n;
       }
       if (have !== size) {
         throw new ClientError(EXIT.local, `${paths.part} changed while being read; retry`);
       }
-      await file.truncate(size);
-      await file.seek(size, Deno.SeekMode.Start);
+      file.truncate(size);
+      file.seek(size);
       return new PartFile(file, hash, paths.part, size);
     } catch (e) {
       file?.close();
-      throw fileError(e, "open", paths.part);
+      throw unsafe(e, paths.part);
     }
   }
 
   /**
-   * Appends all of `data` (`writeSync` in a loop: a write may take less than asked) and hashes
-   * it. Hot path: no allocation.
+   * Appends all of `data` and hashes it. Hot path: no allocation.
    * @throws {ClientError} local (6): the write failed (disk full, ...).
    */
   write(data: Uint8Array): void {
     try {
-      let off = 0;
-      while (off < data.length) {
-        off += this.#file.writeSync(off === 0 ? data : data.subarray(off));
-      }
+      this.#file.write(data);
     } catch (e) {
       throw fileError(e, "write", this.#path);
     }
@@ -257,21 +293,42 @@ export class PartFile {
 
   /** Closes the file (idempotent). */
   close(): void {
-    try {
-      this.#file.close();
-    } catch { /* already closed */ }
+    this.#file.close();
   }
 }
 
-/** sha-256 of a whole existing file (for a part that turns out complete, 416). */
-export async function hashFile(path: string, scratch: Uint8Array): Promise<Uint8Array> {
+/** The last `count` bytes of the .part (opened without following a link), to compare with a
+ * server's overlap. */
+export function readPartTail(paths: SavePaths, count: number): Uint8Array {
   try {
-    using file = await Deno.open(path, { read: true });
+    using f = SafeFile.openExisting(paths.part, "read");
+    const size = f.size();
+    const out = new Uint8Array(Math.min(count, size));
+    let have = 0;
+    for (
+      let n;
+      have < out.length && (n = f.read(out.subarray(have), size - out.length + have)) > 0;
+    ) {
+      have += n;
+    }
+    return out.subarray(0, have);
+  } catch (e) {
+    throw unsafe(e, paths.part);
+  }
+}
+
+/** sha-256 of a whole existing file (for a part that turns out complete, 416), read without
+ * following a link. */
+export function hashFile(path: string, scratch: Uint8Array): Uint8Array {
+  try {
+    using file = SafeFile.openExisting(path, "read");
     const hash = createHash("sha256");
-    for (let n; (n = await file.read(scratch)) !== null;) hash.update(scratch.subarray(0, n));
+    for (let pos = 0, n; (n = file.read(scratch, pos)) > 0; pos += n) {
+      hash.update(scratch.subarray(0, n));
+    }
     return new Uint8Array(hash.digest());
   } catch (e) {
-    throw fileError(e, "read", path);
+    throw e instanceof UnsafeFileError ? unsafe(e, path) : fileError(e, "read", path);
   }
 }
 

@@ -8,7 +8,7 @@
  * offers only the process-wide `--unsafely-ignore-certificate-errors` flag). The runtime's
  * Node-compatible `node:tls` does offer `rejectUnauthorized: false`, so an insecure connection
  * is made with it and wrapped in the few methods of `Deno.Conn` the client uses
- * ({@linkcode NodeTlsConn}).
+ * (lib/net/node_tls_conn.ts).
  *
  * @module
  */
@@ -16,6 +16,7 @@
 import * as nodeNet from "node:net";
 import * as nodeTls from "node:tls";
 import { ALPN_PROTOCOLS, type TlsInfo } from "../net/tls.ts";
+import { NodeTlsConn, underNodeSocket } from "../net/node_tls_conn.ts";
 import { ClientError, EXIT, reasonOf } from "./errors.ts";
 import { hostPort, type Location } from "./names.ts";
 
@@ -28,9 +29,6 @@ export interface TlsTrust {
   /** Skip verification (-k). */
   insecure: boolean;
 }
-
-/** Chunks a {@linkcode NodeTlsConn} buffers before it pauses the socket. */
-const NODE_READ_HIGH_WATER = 16;
 
 /**
  * Reads a `--cacert` file: one or more PEM certificates.
@@ -99,7 +97,17 @@ function timeoutError(to: Location, ms: number): ClientError {
     EXIT.timeout,
     `TLS handshake with ${hostPort(to.host, to.port)} timed out after ${ms / 1000}s; check ` +
       `that the server speaks TLS on this port, or raise --timeout`,
+    { transient: "timeout" },
   );
+}
+
+/** The bounds of one handshake: the per-phase timeout, and the run's stop signal (`--max-time`,
+ * Ctrl-C), which ends a handshake in progress with the signal's reason. */
+export interface HandshakeLimits {
+  /** ms; 0 for none. */
+  timeoutMs: number;
+  /** Aborted when the run stops. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -111,26 +119,38 @@ export async function startClientTls(
   tcp: Deno.TcpConn,
   to: Location,
   trust: TlsTrust,
-  timeoutMs: number,
+  limits: HandshakeLimits,
 ): Promise<{ conn: Deno.TlsConn; info: TlsInfo }> {
+  const { timeoutMs, signal } = limits;
   const t0 = performance.now();
   // A TlsConn made by startTls does not carry the addresses: callers keep the TCP conn's.
-  const conn = await Deno.startTls(tcp, {
-    hostname: to.host,
-    caCerts: trust.caCerts,
-    alpnProtocols: ALPN_PROTOCOLS,
-  });
+  let conn: Deno.TlsConn;
+  try {
+    conn = await Deno.startTls(tcp, {
+      hostname: to.host,
+      caCerts: trust.caCerts,
+      alpnProtocols: ALPN_PROTOCOLS,
+    });
+  } catch (e) {
+    tcp.close();
+    throw tlsError(e, to, trust);
+  }
   let timer: ReturnType<typeof setTimeout> | undefined;
-  let timedOut = false;
+  let ended: unknown = null; // the timeout's or the stop's error, when one of them ended it
+  let onAbort: (() => void) | undefined;
   try {
     const hs = await Promise.race([
       conn.handshake(),
       new Promise<never>((_, reject) => {
-        if (timeoutMs > 0) {
-          timer = setTimeout(() => {
-            timedOut = true;
-            reject(timeoutError(to, timeoutMs));
-          }, timeoutMs);
+        const end = (e: unknown) => {
+          ended = e;
+          reject(e);
+        };
+        if (timeoutMs > 0) timer = setTimeout(() => end(timeoutError(to, timeoutMs)), timeoutMs);
+        if (signal !== undefined) {
+          onAbort = () => end(signal.reason);
+          if (signal.aborted) onAbort();
+          else signal.addEventListener("abort", onAbort, { once: true });
         }
       }),
     ]);
@@ -146,9 +166,10 @@ export async function startClientTls(
     try {
       conn.close();
     } catch { /* closed */ }
-    throw timedOut ? e : tlsError(e, to, trust);
+    throw ended !== null ? ended : tlsError(e, to, trust);
   } finally {
     clearTimeout(timer);
+    if (onAbort !== undefined) signal?.removeEventListener("abort", onAbort);
   }
 }
 
@@ -161,38 +182,53 @@ export function connectInsecure(
   address: string,
   to: Location,
   trust: TlsTrust,
-  timeoutMs: number,
+  limits: HandshakeLimits,
 ): Promise<{ conn: Deno.Conn; connectMs: number; info: TlsInfo }> {
+  const { timeoutMs, signal } = limits;
   const t0 = performance.now();
   let tcpAt = 0;
   const servername = to.host.includes(":") || /^[\d.]+$/.test(to.host) ? undefined : to.host;
   return new Promise((resolve, reject) => {
     let sock: nodeTls.TLSSocket | undefined;
     const raw = nodeNet.connect({ host: address, port: to.port });
-    const timer = timeoutMs > 0
-      ? setTimeout(() => {
-        (sock ?? raw).destroy();
-        reject(
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const settle = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+    };
+    const fail = (e: unknown) => {
+      settle();
+      (sock ?? raw).destroy();
+      raw.destroy();
+      reject(e);
+    };
+    // --max-time / Ctrl-C: the connect or the handshake in progress ends now.
+    const onAbort = () => fail(signal!.reason);
+    if (signal?.aborted) return fail(signal.reason);
+    signal?.addEventListener("abort", onAbort, { once: true });
+    if (timeoutMs > 0) {
+      timer = setTimeout(() => {
+        fail(
           tcpAt === 0
             ? new ClientError(
               EXIT.timeout,
               `connecting to ${hostPort(to.host, to.port)} timed out after ${timeoutMs / 1000}s; ` +
                 `check that the server is up and reachable, or raise --timeout`,
+              { transient: "timeout" },
             )
             : timeoutError(to, timeoutMs),
         );
-      }, timeoutMs)
-      : undefined;
+      }, timeoutMs);
+    }
     raw.once("error", (e: Error) => {
       if (sock !== undefined) return; // the TLS socket reports it
-      clearTimeout(timer);
-      raw.destroy();
-      reject(
+      fail(
         new ClientError(
           EXIT.connect,
           `cannot connect to ${hostPort(to.host, to.port)}: ${
             (e as { code?: string }).code === "ECONNREFUSED" ? "connection refused" : reasonOf(e)
           }; check that the server is running and the port is right`,
+          { transient: "connect" },
         ),
       );
     });
@@ -206,15 +242,11 @@ export function connectInsecure(
         ALPNProtocols: ALPN_PROTOCOLS,
       });
       sock = s;
-      s.once("error", (e: Error) => {
-        clearTimeout(timer);
-        s.destroy();
-        reject(tlsError(e, to, trust));
-      });
+      s.once("error", (e: Error) => fail(tlsError(e, to, trust)));
       s.once("secureConnect", () => {
-        clearTimeout(timer);
+        settle();
         const done = performance.now();
-        const conn = new NodeTlsConn(s, raw);
+        const conn = new NodeTlsConn(s, underNodeSocket(raw), true);
         resolve({
           conn: conn as unknown as Deno.Conn,
           connectMs: tcpAt - t0,
@@ -227,90 +259,4 @@ export function connectInsecure(
       });
     });
   });
-}
-
-function netAddr(host: string | undefined, port: number | undefined): Deno.NetAddr {
-  return { transport: "tcp", hostname: host ?? "", port: port ?? 0 };
-}
-
-/**
- * A `node:tls` socket seen through the part of `Deno.Conn` the client uses: `read`, `write`,
- * `close`, `setNoDelay`, `remoteAddr`, `localAddr`. Reads come from a small queue of the
- * socket's chunks; past {@linkcode NODE_READ_HIGH_WATER} chunks the socket is paused, so a
- * slow disk bounds memory as the runtime's own sockets do.
- */
-export class NodeTlsConn {
-  #sock: nodeTls.TLSSocket;
-  #chunks: Uint8Array[] = [];
-  #ended = false;
-  #error: Error | null = null;
-  #wake: (() => void) | null = null;
-  /** The server's address. */
-  readonly remoteAddr: Deno.NetAddr;
-  /** This end's address. */
-  readonly localAddr: Deno.NetAddr;
-
-  constructor(sock: nodeTls.TLSSocket, raw: nodeNet.Socket) {
-    this.#sock = sock;
-    this.remoteAddr = netAddr(raw.remoteAddress, raw.remotePort);
-    this.localAddr = netAddr(raw.localAddress, raw.localPort);
-    sock.on("data", (d: Uint8Array) => {
-      this.#chunks.push(new Uint8Array(d.buffer, d.byteOffset, d.byteLength));
-      if (this.#chunks.length >= NODE_READ_HIGH_WATER) sock.pause();
-      this.#notify();
-    });
-    sock.on("end", () => {
-      this.#ended = true;
-      this.#notify();
-    });
-    sock.on("close", () => {
-      this.#ended = true;
-      this.#notify();
-    });
-    sock.on("error", (e: Error) => {
-      this.#error = e;
-      this.#notify();
-    });
-  }
-
-  #notify(): void {
-    const w = this.#wake;
-    this.#wake = null;
-    w?.();
-  }
-
-  /** Reads into `p`; null at the end of the stream. */
-  async read(p: Uint8Array): Promise<number | null> {
-    while (this.#chunks.length === 0) {
-      if (this.#error !== null) throw this.#error;
-      if (this.#ended) return null;
-      await new Promise<void>((r) => this.#wake = r);
-    }
-    const c = this.#chunks[0];
-    const n = Math.min(c.length, p.length);
-    p.set(c.subarray(0, n));
-    if (n === c.length) this.#chunks.shift();
-    else this.#chunks[0] = c.subarray(n);
-    if (this.#chunks.length < NODE_READ_HIGH_WATER / 2 && this.#sock.isPaused()) {
-      this.#sock.resume();
-    }
-    return n;
-  }
-
-  /** Writes all of `p` (resolves once the socket has taken it). */
-  write(p: Uint8Array): Promise<number> {
-    return new Promise((resolve, reject) => {
-      this.#sock.write(p.slice(), (e?: Error | null) => e ? reject(e) : resolve(p.length));
-    });
-  }
-
-  /** Sets TCP_NODELAY. */
-  setNoDelay(on = true): void {
-    this.#sock.setNoDelay(on);
-  }
-
-  /** Closes the connection. */
-  close(): void {
-    this.#sock.destroy();
-  }
 }

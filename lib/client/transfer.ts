@@ -19,6 +19,10 @@ import type { ClientOptions } from "./args.ts";
 import type { FinalHop, Ui } from "./download.ts";
 import { ClientError, EXIT } from "./errors.ts";
 import { readError } from "./exchange.ts";
+import { validatorOf } from "./meta.ts";
+import { checkOverlap, checkValidator, RestartFromZero, type ResumeFrom } from "./resume.ts";
+import { parseRetryAfter, retryableStatus } from "./retry.ts";
+import type { StdoutSink } from "./stdout_sink.ts";
 import { formatUrl } from "./names.ts";
 import { Progress } from "./progress.ts";
 import type { Report } from "./report.ts";
@@ -34,13 +38,7 @@ import {
   writeMeta,
 } from "./save.ts";
 
-/** A .part to continue from. */
-export interface ResumeFrom {
-  /** Its size: the first byte asked for. */
-  offset: number;
-  /** What was remembered of the first attempt, or null. */
-  meta: PartMeta | null;
-}
+export type { ResumeFrom } from "./resume.ts";
 
 /** What {@linkcode saveResponse} works with. */
 export interface SaveContext {
@@ -51,6 +49,8 @@ export interface SaveContext {
   ui: Ui;
   /** `performance.now()` at the start of the download. */
   t0: number;
+  /** `-o -`: where the body goes instead of a .part; null otherwise. */
+  sink?: StdoutSink | null;
 }
 
 /** Saves the body of `hop`'s response, or throws the {@linkcode ClientError} that explains why
@@ -59,22 +59,45 @@ export async function saveResponse(hop: FinalHop, ctx: SaveContext): Promise<voi
   const { head, statusLine } = hop.result;
   const { report, paths, opts, resume } = ctx;
   const where = formatUrl(hop.to);
-  if (head.status === 416 && resume !== null && await alreadyComplete(head, ctx)) return;
+  const sink = ctx.sink ?? null;
+  if (head.status === 416 && resume !== null && sink === null && await alreadyComplete(head, ctx)) {
+    return;
+  }
   if (head.status >= 400) {
     const excerpt = await readExcerpt(hop);
+    const later = retryableStatus(head.status);
     throw new ClientError(
       EXIT.httpStatus,
       `${where}: the server answered ${statusLine.slice(9)}${excerpt ? ` ("${excerpt}")` : ""}; ${
         head.status === 416
-          ? "the .part no longer fits the file: run again without -c to start over"
+          ? "the .part no longer fits the file: run again with --no-continue to start over"
           : head.status === 401
           ? (hop.request.fields.some(([k]) => k === "Authorization")
             ? "the credentials were refused: check USER:PASS given with --user (or in the URL)"
             : "the server wants credentials: pass --user USER:PASS")
-          : head.status < 500
+          : head.status < 500 && !later
           ? "check the path and the host"
-          : "a problem on the server's side: try again later"
+          : "the server asks to try again later"
       }`,
+      later
+        ? {
+          transient: "status",
+          retryAfterMs: parseRetryAfter(head.headers.get("retry-after"), Date.now()),
+        }
+        : {},
+    );
+  }
+  // We ask for identity (Accept-Encoding); encoded bytes saved as the file would be a corrupt
+  // file that looks complete (nginx `gzip_static always` sends them anyway). RFC 9110 §8.4.
+  const coding = (head.headers.get("content-encoding") ?? "").trim().toLowerCase();
+  if (coding !== "" && coding !== "identity") {
+    throw new ClientError(
+      EXIT.protocol,
+      `${where}: the server sent the body with Content-Encoding ${
+        JSON.stringify(coding.slice(0, 40))
+      } although we asked for identity; refusing to save encoded bytes as the file ` +
+        `(the server forces compression: fetch the compressed file by its own name, or ask ` +
+        `its operator to honour Accept-Encoding)`,
     );
   }
   let framing: Framing;
@@ -96,7 +119,9 @@ export async function saveResponse(hop: FinalHop, ctx: SaveContext): Promise<voi
     partLength = r.length;
     report.resume = "appended";
     ctx.ui.info(
-      `* server sent bytes ${offset}-${offset + r.length - 1}: appending to ${paths.part}`,
+      `* server sent bytes ${offset}-${offset + r.length - 1}: appending to ${
+        sink === null ? paths.part : "stdout"
+      }`,
     );
   } else if (resume !== null) {
     report.resume = "restarted";
@@ -104,7 +129,8 @@ export async function saveResponse(hop: FinalHop, ctx: SaveContext): Promise<voi
   }
   const total = partLength === null ? null : offset + partLength;
   report.bytes.expected = total;
-  report.bytes.resumedFrom = offset;
+  // With an overlap, the bytes from `offset` to the .part's end are fetched again, not new.
+  report.bytes.resumedFrom = head.status === 206 && resume !== null ? resume.partSize : offset;
   if (opts.maxSize !== null && total !== null && total > opts.maxSize) {
     throw tooBig(where, opts.maxSize, `the file is ${total} bytes`);
   }
@@ -116,14 +142,34 @@ export async function saveResponse(hop: FinalHop, ctx: SaveContext): Promise<voi
   // One buffer for the whole download: the .part's prefix is hashed through it, the body
   // read into it, a trailer-announced digest checked through it.
   const buf = new Uint8Array(BUFFER_BYTES);
-  const part = offset > 0
-    ? await PartFile.append(paths, offset, buf, hashing)
-    : await PartFile.create(paths, hashing);
-  report.partFile = paths.part;
+  const body = new BodyReader(hop.reader, framing);
+  if (head.status === 206 && resume?.overlap) await checkOverlap(body, resume, buf, where);
+  if (sink !== null && sink.size !== offset) {
+    // 200 after bytes went out: they cannot be taken back.
+    throw new ClientError(
+      EXIT.protocol,
+      `${where}: the server restarted the body after ${sink.size} bytes were written to ` +
+        `stdout; they cannot be taken back — run again`,
+    );
+  }
+  sink?.startHashing(hashing);
+  const part = sink !== null
+    ? sink
+    : resume !== null && head.status === 206
+    ? PartFile.append(paths, resume.partSize, buf, hashing)
+    : PartFile.create(paths, hashing);
+  if (sink === null) report.partFile = paths.part;
   let trailers: Array<[string, string]> = [];
   try {
-    if (offset === 0) await writeMeta(paths, metaOf(head, report.url, total));
-    trailers = await streamBody(hop, framing, part, buf, ctx, total);
+    const meta = metaOf(head, report.url, total);
+    if (sink !== null) {
+      if (offset === 0) sink.meta = meta;
+    } else if (offset === 0 || (validatorOf(resume?.meta ?? null) === null && validatorOf(meta))) {
+      // Fresh, or resumed by overlap from a 206 that names a validator: remember it, so a
+      // later attempt resumes with If-Range.
+      writeMeta(paths, meta);
+    }
+    trailers = await streamBody(hop, body, part, buf, ctx, total);
     if (partLength !== null && part.size - offset !== partLength) {
       throw new ClientError(
         EXIT.protocol,
@@ -135,9 +181,20 @@ export async function saveResponse(hop: FinalHop, ctx: SaveContext): Promise<voi
   }
   const digest = part.digest() ??
     // A digest first announced in the trailers: hash the file as written.
-    (announcedDigests(trailers, head.status).length > 0 ? await hashFile(paths.part, buf) : null);
+    (sink === null && announcedDigests(trailers, head.status).length > 0
+      ? hashFile(paths.part, buf)
+      : null);
   report.sha256 = digest === null ? null : hex(digest);
   report.bytes.size = part.size;
+  if (sink !== null) {
+    // Nothing to rename; a digest can be checked only when every byte was hashed.
+    if (digest !== null) verify(report, [...head.fields, ...trailers], head.status, opts.sha256);
+    if (!report.verification.verified && report.verification.checks.length > 0) {
+      throw mismatch(report, paths);
+    }
+    report.ok = true;
+    return;
+  }
   verify(report, [...head.fields, ...trailers], head.status, opts.sha256);
   if (!report.verification.verified && report.verification.checks.length > 0) {
     throw mismatch(report, paths);
@@ -150,15 +207,14 @@ export async function saveResponse(hop: FinalHop, ctx: SaveContext): Promise<voi
 
 async function streamBody(
   hop: FinalHop,
-  framing: Framing,
-  part: PartFile,
+  body: BodyReader,
+  part: PartFile | StdoutSink,
   buf: Uint8Array,
   ctx: SaveContext,
   total: number | null,
 ): Promise<Array<[string, string]>> {
   const { report, opts } = ctx;
   const where = formatUrl(hop.to);
-  const body = new BodyReader(hop.reader, framing);
   const progress = ctx.ui.progress === null
     ? null
     : new Progress({ total, start: part.size, write: ctx.ui.progress });
@@ -179,9 +235,12 @@ async function streamBody(
       throw new ClientError(
         EXIT.protocol,
         `${where}: ${e.kind === "truncated" ? "body truncated: " : ""}${e.message}; ` +
-          `the data so far is kept in ${ctx.paths.part}${
-            e.kind === "truncated" ? " — run again with -c to resume" : ""
-          }`,
+          (ctx.sink ? `${part.size} bytes written to stdout` : (
+            `the data so far is kept in ${ctx.paths.part}${
+              e.kind === "truncated" ? " — run again to resume" : ""
+            }`
+          )),
+        e.kind === "truncated" ? { transient: "reset" } : {},
       );
     }
     throw readError(e, where, "the body");
@@ -219,21 +278,29 @@ function checkPartial(
     throw fail(`total size ${cr.size ?? "*"} differs from the first attempt's ${known ?? "?"}`);
   }
   if (cr.end !== cr.size - 1) throw fail(`it ends at byte ${cr.end}, not at the end of the file`);
+  checkValidator(head, resume, where);
   return { offset: cr.start, length: cr.end - cr.start + 1 };
 }
 
-/** A 416 whose `Content-Range: bytes *\/N` equals the .part's size: the part is the whole
- * file (RFC 9110 §15.5.17). Verifies it against --sha256 and renames it into place. */
+/** A 416 whose `Content-Range: bytes *\/N` equals the .part's size, for a .part resumed with a
+ * validator that the 416 does not contradict: the part is the whole file (RFC 9110 §15.5.17).
+ * Verifies it against --sha256 and renames it into place. */
 async function alreadyComplete(head: ResponseHead, ctx: SaveContext): Promise<boolean> {
   const cr = parseContentRange(head.headers.get("content-range") ?? "");
   const known = ctx.resume?.meta?.size ?? null;
-  if (cr?.kind !== "unsatisfied" || cr.size !== ctx.resume?.offset) return false;
+  const v = ctx.resume?.validator ?? null;
+  if (v === null || cr?.kind !== "unsatisfied" || cr.size !== ctx.resume?.partSize) return false;
   if (known !== null && known !== cr.size) return false;
+  const field = v.startsWith('"') ? "etag" : "last-modified";
+  const got = head.headers.get(field);
+  if (got !== undefined && got !== v) {
+    throw new RestartFromZero(`the 416's ${field} ${JSON.stringify(got)} is not ${v}`);
+  }
   const { report, paths } = ctx;
   report.resume = "already-complete";
   report.bytes = { received: 0, resumedFrom: cr.size, size: cr.size, expected: cr.size };
   if (ctx.opts.sha256 !== null || ctx.opts.digest) {
-    report.sha256 = hex(await hashFile(paths.part, new Uint8Array(BUFFER_BYTES)));
+    report.sha256 = hex(hashFile(paths.part, new Uint8Array(BUFFER_BYTES)));
   }
   verify(report, [], 416, ctx.opts.sha256);
   if (!report.verification.verified && report.verification.checks.length > 0) {

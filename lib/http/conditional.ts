@@ -13,7 +13,7 @@
  * const etag = makeEtag({ size: 5, mtimeMs: 1_700_000_000_000, ino: 42 });
  * const headers = new Map([["if-none-match", etag]]);
  * const r = evaluatePreconditions({ method: "GET", headers }, { etag, lastModifiedMs: 1_700_000_000_000 });
- * console.log(etag, r.status); // "5-18bcfe56800-2a" 304
+ * console.log(etag, r.status); // "5-18bcfe56800" 304
  * ```
  * @module
  */
@@ -26,37 +26,36 @@ import { trimOws } from "./ows.ts";
 export interface EtagSource {
   /** Size in bytes. */
   size: number;
-  /** Last modification time in ms since the epoch; fractions are dropped. */
+  /** Last modification time in ms since the epoch (the finest the runtime reports: Deno's
+   * `FileInfo.mtime` is a `Date`); fractions are dropped. */
   mtimeMs: number;
-  /** Inode number, when the platform has one (null/undefined on Windows). */
-  ino?: number | null;
   /**
-   * Device number. Accepted so callers can pass what stat gave them, but deliberately NOT part
-   * of the tag: device numbers may be renumbered across reboots and remounts, and tags must stay
-   * stable across restarts so that caches keep validating.
+   * Inode and device numbers: accepted so that callers can pass what stat gave them, but
+   * deliberately NOT part of the tag. Replicas made by `rsync -a` or `cp -p` keep size and
+   * mtime but not the inode, and a tag must be the same on every replica so that a download
+   * can resume on another one (If-Range) and caches revalidate against any of them; the inode
+   * would also disclose file-system details (cf. CVE-2003-1418).
    */
+  ino?: number | null;
   dev?: number | null;
 }
 
 /**
- * A strong entity tag for a file version (RFC 9110 §8.8.3):
- * `"<size hex>-<mtime ms hex>-<ino hex>"`, or `"<size hex>-<mtime ms hex>"` without an inode.
- * It changes when the size, the modification time (ms) or the inode changes — the last catches
- * a file replaced by rename with the same size and mtime — and is stable across restarts.
+ * A strong entity tag for a file version (RFC 9110 §8.8.3): `"<size hex>-<mtime ms hex>"`.
+ * It changes when the size or the modification time (ms) changes, and is the same across
+ * restarts and across replicas that preserve size and mtime (`rsync -a`, `cp -p`).
  * Strong is justified as for nginx and Apache: a rewrite changes the mtime; a same-size rewrite
- * within the same millisecond that keeps the inode is the accepted blind spot.
+ * that keeps the mtime to the millisecond (or restores it) is the accepted blind spot.
  *
  * @example
  * ```ts
  * import { makeEtag } from "./conditional.ts";
- * console.log(makeEtag({ size: 255, mtimeMs: 4096, ino: 16 })); // "ff-1000-10"
+ * console.log(makeEtag({ size: 255, mtimeMs: 4096, ino: 16 })); // "ff-1000"
  * ```
  */
 export function makeEtag(src: EtagSource): string {
   const mtime = Math.max(0, Math.floor(src.mtimeMs));
-  let tag = `${src.size.toString(16)}-${mtime.toString(16)}`;
-  if (src.ino !== undefined && src.ino !== null) tag += `-${src.ino.toString(16)}`;
-  return `"${tag}"`;
+  return `"${src.size.toString(16)}-${mtime.toString(16)}"`;
 }
 
 /** One parsed entity tag (RFC 9110 §8.8.3). */

@@ -14,6 +14,7 @@
 
 import { reasonPhrase } from "./status.ts";
 import { trimOws } from "./ows.ts";
+import { parseHttpDateStrict } from "./http_date.ts";
 
 /** A response field list: [name, value] pairs in the order they go on the wire. */
 export type Fields = ReadonlyArray<readonly [string, string]>;
@@ -43,16 +44,9 @@ export function httpDate(ms: number): string {
  * Returns milliseconds since the epoch, or NaN when the value is not a date.
  */
 export function parseHttpDate(value: string): number {
-  const v = trimOws(value);
-  // IMF-fixdate, RFC 850 and asctime all parse with Date.parse in V8; guard the shape first so
-  // that free-form strings such as "2020" are not taken as dates.
-  if (
-    !/^[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT$/.test(v) &&
-    !/^[A-Z][a-z]+, \d{2}-[A-Z][a-z]{2}-\d{2} \d{2}:\d{2}:\d{2} GMT$/.test(v) &&
-    !/^[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2} \d{4}$/.test(v)
-  ) return NaN;
-  const asctime = /^[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2} \d{4}$/.test(v);
-  return Date.parse(asctime ? v + " GMT" : v);
+  // Strictly: every field range-checked (lib/http/http_date.ts), so 31 Feb or hour 24 is not
+  // a date (Date.parse would roll them over).
+  return parseHttpDateStrict(trimOws(value));
 }
 
 /** A parsed response head. */

@@ -70,6 +70,31 @@ export function percentDecode(s: string): string {
   }
 }
 
+function isControl(c: number): boolean {
+  return c < 0x20 || c === 0x7f;
+}
+
+/**
+ * Whether a file name can be asked for by a request that {@linkcode parseTarget} accepts: no
+ * control character (TAB, newline, DEL, ...), no backslash, no `/`, not empty, `.` or `..`.
+ * A directory listing links (and shows) only such names, so it never offers what GET refuses.
+ *
+ * @example
+ * ```ts
+ * import { isRequestableName } from "./target.ts";
+ * isRequestableName("a b.txt"); // true
+ * isRequestableName("a\\b.txt"); // false
+ * ```
+ */
+export function isRequestableName(name: string): boolean {
+  if (name === "" || name === "." || name === "..") return false;
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    if (isControl(c) || c === 92 /* "\" */ || c === 47 /* "/" */) return false;
+  }
+  return true;
+}
+
 /**
  * Parses an origin-form (`/a/b?q`) or absolute-form (`http://h/a/b`) target, or `*`.
  * @throws {HttpError} 400 for anything it refuses (see the module doc).
@@ -92,7 +117,7 @@ export function parseTarget(target: string): Target {
   const decoded = percentDecode(raw);
   for (let i = 0; i < decoded.length; i++) {
     const c = decoded.charCodeAt(i);
-    if (c < 0x20 || c === 0x7f) throw bad("control character in path");
+    if (isControl(c)) throw bad("control character in path");
     if (c === 92 /* "\" */) throw bad("backslash in path");
   }
   const segments: string[] = [];

@@ -29,6 +29,9 @@ export interface ConnParams {
   peer: string;
   /** This end as `host:port` (`[v6]:port`). */
   local: string;
+  /** Behind a trusted proxy that sent a PROXY header: the proxy as `host:port`, while `peer`
+   * is the client the header named. Absent otherwise. */
+  proxy?: string;
   /** "AF_INET" or "AF_INET6", from the address. */
   family: "AF_INET" | "AF_INET6";
   /** Always "SOCK_STREAM": Ferry speaks TCP. */
@@ -110,7 +113,8 @@ function nameText(p: ConnParams): string {
 
 /** One line for a log: `host=... peer=... local=... family=... type=... proto=... timeouts=...`. */
 export function formatConnLine(p: ConnParams): string {
-  return `host=${p.hostName ?? "-"} peer=${p.peer} local=${p.local} family=${p.family} ` +
+  const proxy = p.proxy === undefined ? "" : ` proxy=${p.proxy}`;
+  return `host=${p.hostName ?? "-"} peer=${p.peer}${proxy} local=${p.local} family=${p.family} ` +
     `type=${p.type} proto=${p.protocol}(${p.protocolNumber}) timeouts=${
       timeoutsText(p.timeoutsMs).replaceAll(" ", ",")
     }${
@@ -135,6 +139,7 @@ export function formatConnBlock(p: ConnParams, indent = "  "): string {
   const rows: Array<[string, string]> = [
     ["host name", nameText(p)],
     ["peer name", p.peer],
+    ...(p.proxy === undefined ? [] : [["via proxy", p.proxy] as [string, string]]),
     ["local name", p.local],
     ["family", p.family],
     ["socket type", p.type],

@@ -122,9 +122,12 @@ export async function loadTlsFiles(
         `server's own (CaUsedAsEndEntity): use an end-entity certificate (CA:FALSE)`,
     );
   }
-  // The runtime's own check catches what node:crypto lets through (an unsupported key type).
+  // The runtime's own check catches what node:crypto lets through (an unsupported key type);
+  // only where it may listen without a prompt (else the real listener reports it).
+  const mayListen = Deno.permissions.querySync({ name: "net", host: "127.0.0.1:0" }).state ===
+    "granted";
   try {
-    Deno.listenTls({ hostname: "127.0.0.1", port: 0, cert, key }).close();
+    if (mayListen) Deno.listenTls({ hostname: "127.0.0.1", port: 0, cert, key }).close();
   } catch (e) {
     throw new TlsFileError(
       `certificate ${certFile} / key ${keyFile} rejected by the TLS stack: ${

@@ -24,6 +24,8 @@ import { SMALL_FILE_MAX_BYTES } from "./small_cache.ts";
 import { turnMs, turnPerfMs } from "./clock.ts";
 import { handshakeFailure, serverHandshake, type TlsInfo } from "../net/tls.ts";
 import type { AuthGate } from "./auth.ts";
+import { forwardedClient, type ProxySettings, type Via } from "./behind_proxy.ts";
+import { healthReply, type HealthState, isHealthTarget } from "./health.ts";
 
 /** Bytes per file read while streaming. 1 MiB with the next read in flight during the current
  * write measured 3.1–3.4 GB/s on a 1 GiB file here, against 0.9 GB/s for 64 KiB chunks. */
@@ -64,11 +66,16 @@ export interface ServerContext {
    * different workers never collide in one log). */
   nextId: number;
   idStep: number;
-  /** Connections are Deno.TlsConn: each starts with the TLS handshake. @default false */
+  /** Connections are TLS (Deno.TlsConn, or after a PROXY header lib/server/tls_after_proxy.ts):
+   * each starts with the TLS handshake. @default false */
   tls?: boolean;
   /** The Basic gate every request passes before it is routed (lib/server/auth.ts); null or
    * absent: no access control. */
   auth?: AuthGate | null;
+  /** `--proxy-protocol` / `--trusted-proxy` (lib/server/behind_proxy.ts); absent: neither. */
+  proxy?: ProxySettings;
+  /** `--health-path` and whether the server is draining (lib/server/health.ts). */
+  health?: HealthState;
 }
 
 /** The state of one connection, as the sweeper and shutdown see it. */
@@ -77,7 +84,7 @@ export interface ConnState {
   /** Connection id and the peer as `host:port` (empty when nothing is logged), for the log. */
   readonly id: number;
   readonly peer: string;
-  /** Absolute time (ms) after which the sweeper closes the connection; 0 = none. */
+  /** Absolute time (ms) after which the sweeper closes a "busy" connection; 0 = none. */
   deadline: number;
   /** "head": waiting for or reading a request head; "busy": answering one. */
   phase: "head" | "busy";
@@ -101,6 +108,12 @@ export interface ConnState {
   /** The user the current request was let in as (or refused as), for the log; null when no
    * access control or no name. */
   user?: string | null;
+  /** Behind a proxy: the proxy as `host:port` ("" when none), whether the peer's
+   * X-Forwarded-For / Forwarded are believed, and the client the current request names there
+   * ("" when none: `peer` stands). See lib/server/behind_proxy.ts. */
+  via: string;
+  forwarded: boolean;
+  fwdClient: string;
 }
 
 /**
@@ -366,17 +379,19 @@ async function sendReply(
   }
 }
 
-/** Serves one connection until it closes. Never throws. */
+/** Serves one connection until it closes. Never throws. `via`: who is behind the proxy it came
+ * through (lib/server/behind_proxy.ts). */
 export async function serveConnection(
   conn: Deno.TcpConn | Deno.TlsConn,
   ctx: ServerContext,
+  via?: Via,
 ): Promise<void> {
   const id = ctx.nextId;
   ctx.nextId += ctx.idStep;
   const started = ctx.log.enabled ? turnPerfMs() : 0; // for the log only
   const reader = new ConnReader(conn);
   // getpeername costs a syscall: only when something is logged.
-  const peer = ctx.log.enabled ? formatAddr(conn.remoteAddr) : "";
+  const peer = via !== undefined ? via.client : !ctx.log.enabled ? "" : formatAddr(conn.remoteAddr);
   const state: ConnState = {
     conn,
     id,
@@ -393,14 +408,18 @@ export async function serveConnection(
     why: "done",
     slot: -1,
     bytesOut: 0,
+    via: via?.proxy ?? "",
+    // Only the log and the auth gate's failure limiter use the client.
+    forwarded: (ctx.log.enabled || !!ctx.auth) && (via?.forwarded ?? false),
+    fwdClient: "",
   };
   ctx.conns.add(state);
   let requests = 0;
 
   try {
     if (ctx.tls) {
-      if (!await startTls(state, ctx)) return;
-    } else if (ctx.log.enabled) logConnection(id, conn, ctx, null);
+      if (!await startTls(state, ctx, via)) return;
+    } else if (ctx.log.enabled) logConnection(id, conn, ctx, via, null);
     while (!state.closed) {
       state.phase = "head";
       state.waitStart = turnMs();
@@ -438,11 +457,23 @@ export async function serveConnection(
           he = got.length;
         }
         state.phase = "busy";
-        state.deadline = 0;
+        // The busy phase has a deadline too: finding, opening or listing what to send must
+        // make progress within the write timeout, like every write after it (writeAll pushes
+        // it on). Nothing here should block, but a stuck file system must not hold the
+        // connection forever.
+        state.deadline = turnMs() + ctx.limits.writeTimeoutMs;
         state.first = false;
         headAt = ctx.log.enabled ? turnPerfMs() : 0; // for the access log only
-        // With access control every head is parsed in full: the gate needs its Authorization.
-        head = !ctx.auth && readPlainHead(buf, hs, he) ? null : parseRequestHead(buf, hs, he);
+        // From a trusted proxy the fields are needed (X-Forwarded-For), and with access control
+        // too (Authorization): the full parse. The client the last request named is forgotten
+        // first: a head that fails to parse names none.
+        state.fwdClient = "";
+        head = !state.forwarded && !ctx.auth && readPlainHead(buf, hs, he)
+          ? null
+          : parseRequestHead(buf, hs, he);
+        if (state.forwarded) {
+          state.fwdClient = forwardedClient(head!, ctx.proxy!.trusted);
+        }
       } catch (e) {
         if (state.closed) break;
         if (e instanceof HttpError) {
@@ -454,7 +485,9 @@ export async function serveConnection(
 
       requests++;
       const more = !ctx.draining && requests < ctx.limits.maxRequests;
-      if (ctx.auth) {
+      // The health path answers without credentials: a balancer's check sends none, and it
+      // tells nothing about DIR (checkHealthPath keeps it from naming a file).
+      if (ctx.auth && !isHealthTarget(head!.target, ctx.health)) {
         const h = head!;
         const go = await authorize(state, h, more && h.keepAlive && !h.hasBody, ctx, headAt);
         if (go !== null) {
@@ -517,7 +550,7 @@ export async function serveConnection(
  */
 async function answerBadHead(state: ConnState, e: HttpError, ctx: ServerContext): Promise<boolean> {
   state.phase = "busy";
-  state.deadline = 0;
+  state.deadline = turnMs() + ctx.limits.writeTimeoutMs;
   const reply = replyForError(e);
   const keep = !reply.close && !ctx.draining;
   await sendReply(state, reply, false, keep, ctx);
@@ -537,7 +570,13 @@ async function authorize(
   ctx: ServerContext,
   headAt: number,
 ): Promise<boolean | null> {
-  const ip = (state.conn.remoteAddr as Deno.NetAddr).hostname;
+  // Refused attempts are counted per client: behind a trusted proxy, the one it names (else all
+  // its clients would share one count, and one guesser would lock out everyone).
+  const ip = state.fwdClient !== ""
+    ? state.fwdClient
+    : state.peer !== ""
+    ? state.peer.replace(/^\[?(.*?)\]?:\d+$/, "$1")
+    : (state.conn.remoteAddr as Deno.NetAddr).hostname;
   const v = await ctx.auth!.check(head.headers.get("authorization"), ip);
   if (v.user !== undefined) {
     state.user = v.user;
@@ -563,7 +602,9 @@ async function answer(
 ): Promise<boolean> {
   let reply: Reply;
   try {
-    reply = given ?? await ctx.files.respond(head);
+    reply = given ??
+      (ctx.health !== undefined ? healthReply(head, ctx.health) : undefined) ??
+      await ctx.files.respond(head);
   } catch (e) {
     reply = replyForError(e);
   }
@@ -599,9 +640,13 @@ function logRequest(
   headAt: number,
 ): void {
   if (!ctx.log.enabled) return;
+  // Behind a proxy, the client it names and the proxy beside it.
+  const fwd = state.fwdClient;
+  const proxy = fwd !== "" ? state.peer : state.via;
   ctx.log.access({
     conn: state.id,
-    peer: state.peer,
+    peer: fwd !== "" ? fwd : state.peer,
+    proxy: proxy !== "" ? proxy : undefined, // JSON.stringify leaves it out
     method,
     target,
     version,
@@ -623,6 +668,7 @@ function logConnection(
   id: number,
   conn: Deno.Conn,
   ctx: ServerContext,
+  via: Via | undefined,
   tls: TlsInfo | null,
 ): void {
   const { headTimeoutMs, idleTimeoutMs, writeTimeoutMs } = ctx.limits;
@@ -630,12 +676,18 @@ function logConnection(
     timeoutsMs: { head: headTimeoutMs, idle: idleTimeoutMs, write: writeTimeoutMs },
     tls,
   });
-  const addr = conn.remoteAddr as Deno.NetAddr;
+  let host = (conn.remoteAddr as Deno.NetAddr).hostname;
+  if (via !== undefined && via.proxy !== "") {
+    // The client the PROXY header named is the peer; the proxy stands beside it.
+    params.peer = via.client;
+    params.proxy = via.proxy;
+    host = via.client.replace(/^\[?(.*?)\]?:\d+$/, "$1");
+  }
   if (ctx.dns === null) {
     ctx.log.connection(id, params);
     return;
   }
-  ctx.dns.lookup(addr.hostname).then((name) => {
+  ctx.dns.lookup(host).then((name) => {
     params.hostName = name;
     params.reverseName = name;
     ctx.log.connection(id, params);
@@ -648,7 +700,7 @@ function logConnection(
  * one. Kept out of serveConnection so that its locals are not stored with every idle
  * connection. Resolves to false (with `state.why` set) when the handshake failed.
  */
-async function startTls(state: ConnState, ctx: ServerContext): Promise<boolean> {
+async function startTls(state: ConnState, ctx: ServerContext, via?: Via): Promise<boolean> {
   let tls: TlsInfo;
   try {
     tls = await serverHandshake(state.conn as Deno.TlsConn, performance.now());
@@ -656,7 +708,7 @@ async function startTls(state: ConnState, ctx: ServerContext): Promise<boolean> 
     if (!state.closed) state.why = handshakeFailure(e);
     return false;
   }
-  if (ctx.log.enabled) logConnection(state.id, state.conn, ctx, tls);
+  if (ctx.log.enabled) logConnection(state.id, state.conn, ctx, via, tls);
   return true;
 }
 

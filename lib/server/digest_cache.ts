@@ -24,6 +24,7 @@
 
 import { createHash } from "node:crypto";
 import { fileVersion, isRacy, RACY_MS } from "./file_version.ts";
+import { openRegular } from "./verified_open.ts";
 
 /**
  * Bytes read and hashed per step. Hashing runs on the serving thread (sha-256 at ~1.4 GB/s
@@ -227,7 +228,9 @@ export class DigestCache {
     // Reused across jobs: reading allocates nothing per chunk.
     const buf = this.#buffers.pop() ?? new Uint8Array(DIGEST_CHUNK_BYTES);
     try {
-      file = await Deno.open(job.path, { read: true });
+      // Never a FIFO or device swapped in since the request (which would block a thread); the
+      // version compared next proves it is the very inode the server verified.
+      file = await openRegular(job.path);
       if (versionOf(await file.stat()) !== job.version) return undefined;
       const hash = createHash("sha256");
       let total = 0;

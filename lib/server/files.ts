@@ -3,9 +3,12 @@
  * root), stat, open, and the response head. The body itself is streamed by the connection.
  *
  * The checks, in order: the target is normalized by {@linkcode parseTarget} (bad escapes, NUL,
- * backslashes and climbing above the root → 400); dotfiles → 404 unless allowed; the real path
- * (symlinks resolved) must lie inside the real root, else 404, unless symlinks may be followed;
- * only regular files are opened (FIFOs, sockets and devices → 403, since opening a FIFO blocks).
+ * backslashes and climbing above the root → 400); dotfiles → 404 unless allowed; then the
+ * verified open (lib/server/verified_open.ts): the object is held first, and where it really is
+ * (symlinks resolved, as the kernel reports it for the held descriptor) must lie inside the
+ * real root with no hidden segment, else 404 — so a name swapped between check and open cannot
+ * leak; only a regular file is then opened for reading, through that descriptor (FIFOs, sockets
+ * and devices → 403, never opened). Directory listings are read through the held directory.
  * Error bodies carry only the status text: never a path, never an internal error message.
  *
  * @example
@@ -25,7 +28,9 @@ import { parseTarget } from "../http/target.ts";
 import { httpDate } from "../http/response.ts";
 import { contentType } from "./mime.ts";
 import { encodePathSegment } from "./escape.ts";
-import { prefersJson, readListing, renderListingHtml, renderListingJson } from "./listing.ts";
+import { chooseListing, listingFields, renderListing } from "./listing_page.ts";
+import { ListingCache } from "./listing_entries.ts";
+import { Confinement, type Held } from "./verified_open.ts";
 import { type Representation, selectRepresentation } from "./representation.ts";
 import type { DigestCache } from "./digest_cache.ts";
 import { SMALL_FILE_MAX_BYTES, SmallFileCache } from "./small_cache.ts";
@@ -103,10 +108,6 @@ export function replyForError(e: unknown): Reply {
   return errorReply(STATUS.InternalServerError);
 }
 
-function isInside(real: string, root: string): boolean {
-  return real === root || real.startsWith(root.endsWith("/") ? root : root + "/");
-}
-
 /** Serves the files under one root. */
 export class FileServer {
   readonly root: string;
@@ -116,9 +117,15 @@ export class FileServer {
   readonly digests: DigestCache | undefined;
   /** Whole small responses, for plain GET/HEAD (see {@linkcode SmallFileCache}). */
   readonly cache = new SmallFileCache();
+  /** Opens under the root's policy, verified on what was opened. */
+  readonly confine: Confinement;
+  /** Listing data, shared by concurrent requests and reused while a directory is unchanged. */
+  readonly listings: ListingCache;
 
-  private constructor(root: string, o: FileServerOptions) {
-    this.root = root;
+  private constructor(confine: Confinement, o: FileServerOptions) {
+    this.confine = confine;
+    this.listings = new ListingCache(confine);
+    this.root = confine.root;
     this.listing = o.listing ?? true;
     this.dotfiles = o.dotfiles ?? false;
     this.followSymlinks = o.followSymlinks ?? false;
@@ -127,24 +134,12 @@ export class FileServer {
 
   /** Resolves the root to its real path once, so every later check compares real paths. */
   static async create(o: FileServerOptions): Promise<FileServer> {
-    return new FileServer(await Deno.realPath(o.root), o);
-  }
-
-  /**
-   * Checks that `path` may be served under the symlink and dotfile policy: its real path must
-   * lie inside the real root and, without --dotfiles, have no hidden segment; otherwise 404, as
-   * if it did not exist.
-   */
-  async #checkReal(path: string): Promise<void> {
-    if (this.followSymlinks) return;
-    const real = await Deno.realPath(path);
-    if (!isInside(real, this.root)) {
-      throw new HttpError(STATUS.NotFound, "Not Found", { close: false });
-    }
-    if (!this.dotfiles && real.length > this.root.length) {
-      const rel = real.slice(this.root.length);
-      if (rel.includes("/.")) throw new HttpError(STATUS.NotFound, "Not Found", { close: false });
-    }
+    const confine = await Confinement.create({
+      root: o.root,
+      dotfiles: o.dotfiles ?? false,
+      followSymlinks: o.followSymlinks ?? false,
+    });
+    return new FileServer(confine, o);
   }
 
   /** Answers one request head. Throws only for errors {@linkcode replyForError} maps. */
@@ -158,9 +153,22 @@ export class FileServer {
       return errorReply(STATUS.NotFound);
     }
     const path = join(this.root, ...target.segments);
-    const info = await Deno.stat(path);
-    await this.#checkReal(path);
+    const held = await this.confine.open(path);
+    try {
+      return await this.#respondHeld(head, target, path, held);
+    } finally {
+      held.close();
+    }
+  }
 
+  /** Answers for the verified object `held`, which the request named `path`. */
+  async #respondHeld(
+    head: RequestHead,
+    target: ReturnType<typeof parseTarget>,
+    path: string,
+    held: Held,
+  ): Promise<Reply> {
+    const info = held.info;
     if (info.isDirectory) {
       if (!target.trailingSlash && target.segments.length > 0) {
         const location = "/" + target.segments.map(encodePathSegment).join("/") + "/";
@@ -168,32 +176,40 @@ export class FileServer {
         reply.fields.push(["Location", location]);
         return reply;
       }
-      const index = join(path, "index.html");
+      // index.html of this very directory (looked up through its descriptor), verified too.
+      let index: Held | undefined;
       try {
-        const indexInfo = await Deno.stat(index);
-        if (indexInfo.isFile) {
-          await this.#checkReal(index);
-          return await this.#file(head, index);
-        }
+        index = await this.confine.open(`${held.path}/index.html`);
       } catch (e) {
-        if (!(e instanceof Deno.errors.NotFound) && !(e instanceof HttpError)) throw e;
+        if (
+          !(e instanceof Deno.errors.NotFound) && !(e instanceof HttpError) &&
+          !(e instanceof Deno.errors.NotADirectory)
+        ) throw e;
+      }
+      if (index !== undefined) {
+        try {
+          if (index.info.isFile) return await this.#file(head, join(path, "index.html"), index);
+        } finally {
+          index.close();
+        }
       }
       if (!this.listing) return errorReply(STATUS.Forbidden);
-      const entries = await readListing(path, { dotfiles: this.dotfiles });
-      const json = prefersJson(head.headers.get("accept"));
-      const text = json
-        ? renderListingJson(target.path, entries)
-        : renderListingHtml(target.path, entries);
-      const body = encoder.encode(text);
+      const choice = chooseListing({ target: head.target, accept: head.headers.get("accept") });
+      // The page is reused while the directory is unchanged (lib/server/listing_entries.ts):
+      // the variant names all the page depends on besides the entries.
+      const body = await this.listings.rendered(
+        held,
+        `${choice.key}\0${target.path}`,
+        ({ entries, truncated }) =>
+          renderListing(target.path, entries, choice, {
+            // TODO(merge): `!--no-archive` once the archive endpoint (?download=tar|zip) is in.
+            archive: true,
+            truncated,
+          }),
+      );
       return {
         status: STATUS.OK,
-        fields: [
-          ["Content-Type", json ? "application/json; charset=utf-8" : "text/html; charset=utf-8"],
-          ["Content-Length", String(body.length)],
-          ["Cache-Control", "no-cache"],
-          ["Vary", "Accept"],
-          ["X-Content-Type-Options", "nosniff"],
-        ],
+        fields: listingFields(choice.json, body.length),
         body,
         length: body.length,
       };
@@ -201,19 +217,19 @@ export class FileServer {
     if (!info.isFile) return errorReply(STATUS.Forbidden);
     // "/file.txt/" names a directory that does not exist (as nginx answers).
     if (target.trailingSlash) return errorReply(STATUS.NotFound);
-    return await this.#file(head, path);
+    return await this.#file(head, path, held);
   }
 
-  /** Opens a regular file and decides the representation (conditionals, ranges). */
-  async #file(head: RequestHead, path: string): Promise<Reply> {
-    const handle = await Deno.open(path, { read: true });
+  /**
+   * Opens the verified regular file `held` (named `path` by the request: the key of the caches)
+   * and decides the representation (conditionals, ranges).
+   */
+  async #file(head: RequestHead, path: string, held: Held): Promise<Reply> {
+    const handle = await this.confine.openFile(held);
     try {
-      // Stat the open file: the size and version we announce are those of what we will read.
-      const info = await handle.stat();
-      if (!info.isFile) {
-        handle.close();
-        return errorReply(STATUS.Forbidden);
-      }
+      // The stat of the held inode, which is the one opened: the size and version we announce
+      // are those of what we will read.
+      const info = held.info;
       const mtime = info.mtime?.getTime() ?? 0;
       const v = {
         size: info.size,

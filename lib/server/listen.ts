@@ -12,6 +12,7 @@
  * @module
  */
 
+import { createSecureContext, type SecureContext } from "node:tls";
 import { ReverseDns } from "../net/reverse_dns.ts";
 import { formatAddr } from "../net/conn_info.ts";
 import {
@@ -27,7 +28,9 @@ import { type LogFormat, Logger } from "./log.ts";
 import { serializeHead } from "../http/response.ts";
 import { DigestCache } from "./digest_cache.ts";
 import { ALPN_PROTOCOLS } from "../net/tls.ts";
+import { serverTlsOver } from "../net/node_tls_conn.ts";
 import { type AuthConfig, AuthGate } from "./auth.ts";
+import { proxySettings, readProxyPreamble } from "./behind_proxy.ts";
 
 /** Everything a server can be told; each field's default is in {@linkcode DEFAULTS}. */
 export interface ServerOptions {
@@ -35,7 +38,7 @@ export interface ServerOptions {
   root: string;
   /** Bind address. @default "127.0.0.1" */
   host?: string;
-  /** Port; 0 picks a free one. @default 8080 */
+  /** Port; 0 picks a free one. @default 8000 */
   port?: number;
   /** Directory listings. @default true */
   listing?: boolean;
@@ -70,6 +73,14 @@ export interface ServerOptions {
   tls?: { cert: string; key: string };
   /** HTTP Basic access control on every request (lib/server/auth.ts). @default undefined */
   auth?: AuthConfig;
+  /** Every connection begins with a PROXY header (v1/v2), from `trustedProxies` only; with
+   * `tls`, the TLS handshake follows the header. @default false */
+  proxyProtocol?: boolean;
+  /** CIDR blocks (or addresses) whose PROXY headers and X-Forwarded-For / Forwarded are
+   * believed. @default [] */
+  trustedProxies?: string[];
+  /** URL path of the health answer (200, or 503 while draining); none by default. */
+  healthPath?: string;
   /** Where log lines go. @default Deno.stdout */
   logOut?: { write(p: Uint8Array): Promise<number> };
 }
@@ -77,7 +88,7 @@ export interface ServerOptions {
 /** The defaults, with the reason for each. */
 export const DEFAULTS = {
   host: "127.0.0.1", // serve this machine only unless asked: sharing a directory is a choice
-  port: 8080,
+  port: 8000, // as `python -m http.server`, which people type without thinking
   // 10,000 idle keep-alive connections fit in ~80 MiB at ≤ 8 KiB each, and leave half of the
   // usual 20,000 file descriptors for open files.
   maxConnections: 10_000,
@@ -91,6 +102,9 @@ export const DEFAULTS = {
 /** How long the accept loop waits after an error, doubling up to the maximum. */
 const ACCEPT_BACKOFF_MIN_MS = 10;
 const ACCEPT_BACKOFF_MAX_MS = 1_000;
+/** After the grace period and closing every socket, how long shutdown still waits for the
+ * connection tasks to end before it returns anyway. */
+const SHUTDOWN_STRAGGLER_MS = 2_000;
 /** How often the sweeper checks deadlines: timeouts are accurate to this. */
 const SWEEP_INTERVAL_MS = 250;
 /** A 503 to a connection over the cap gets this long to be written. */
@@ -117,6 +131,8 @@ export class Server {
   #graceMs: number;
   #sweeper: ReturnType<typeof setInterval>;
   #digests: DigestCache | undefined;
+  /** With TLS and --proxy-protocol: the certificate, for the handshake after the header. */
+  #tlsAfterProxy: SecureContext | null = null;
   #stopping = false;
   #acceptLoop: Promise<void>;
   /** Connections answered 503 because the cap was reached. */
@@ -136,6 +152,9 @@ export class Server {
     this.#graceMs = o.graceMs ?? DEFAULTS.graceMs;
     this.#digests = digests;
     this.#sweeper = setInterval(() => sweep(ctx), SWEEP_INTERVAL_MS);
+    if (o.tls !== undefined && o.proxyProtocol) {
+      this.#tlsAfterProxy = createSecureContext({ cert: o.tls.cert, key: o.tls.key });
+    }
     this.#acceptLoop = this.#accept();
     this.finished = this.#acceptLoop;
   }
@@ -157,6 +176,12 @@ export class Server {
     // cache checks every hit by stat instead.
     if (!o.followSymlinks) files.cache.watch(files.root);
     const log = new Logger(o.log ?? "text", o.logOut);
+    if (!files.confine.raceProof) {
+      log.warn(
+        "confinement is checked by name, not on the opened file: Deno lets only --allow-all " +
+          "(-A) read /proc/self/fd (or this is not Linux); renaming races inside DIR could leak",
+      );
+    }
     const limits: ConnectionLimits = {
       headTimeoutMs: o.headTimeoutMs ?? DEFAULTS.headTimeoutMs,
       idleTimeoutMs: o.idleTimeoutMs ?? DEFAULTS.idleTimeoutMs,
@@ -169,7 +194,9 @@ export class Server {
       reusePort: o.reusePort ?? false,
     };
     // One task per accepted Deno.TlsConn, as for plain TCP; the handshake runs in that task.
-    const listener = o.tls === undefined
+    // Behind --proxy-protocol the PROXY header comes in clear before the handshake: then the
+    // listener is plain TCP and TLS starts once the header is read (#serveProxied).
+    const listener = o.tls === undefined || o.proxyProtocol
       ? Deno.listen(where)
       : Deno.listenTls({ ...where, ...o.tls, alpnProtocols: ALPN_PROTOCOLS });
     const ctx: ServerContext = {
@@ -184,6 +211,10 @@ export class Server {
       tls: o.tls !== undefined,
       auth: o.auth === undefined ? null : new AuthGate(o.auth),
     };
+    if (o.proxyProtocol || (o.trustedProxies?.length ?? 0) > 0) {
+      ctx.proxy = proxySettings(o.proxyProtocol ?? false, o.trustedProxies ?? []);
+    }
+    if (o.healthPath !== undefined) ctx.health = { path: o.healthPath, draining: false };
     return new Server(listener, ctx, o, digests);
   }
 
@@ -220,8 +251,42 @@ export class Server {
         rejectConn(conn);
         continue;
       }
-      serveConnection(conn, this.#ctx);
+      if (this.#ctx.proxy === undefined) serveConnection(conn, this.#ctx);
+      else this.#serveProxied(conn);
     }
+  }
+
+  /** A connection through a load balancer: PROXY header and trust first (behind_proxy.ts). */
+  async #serveProxied(conn: Deno.TcpConn | Deno.TlsConn): Promise<void> {
+    const ctx = this.#ctx;
+    const via = await readProxyPreamble(conn, ctx.proxy!, {
+      timeoutMs: ctx.limits.headTimeoutMs,
+      log: ctx.log,
+    });
+    if (via === null) return;
+    if (!this.#stopping) {
+      // TLS after the header, on the same socket (lib/net/node_tls_conn.ts).
+      const tls = this.#tlsAfterProxy;
+      serveConnection(
+        tls === null
+          ? conn
+          : serverTlsOver(conn as Deno.TcpConn, tls, ALPN_PROTOCOLS) as unknown as Deno.TlsConn,
+        ctx,
+        via,
+      );
+    } else {
+      try {
+        conn.close(); // the header came after shutdown began: nothing more is served
+      } catch { /* gone */ }
+    }
+  }
+
+  /**
+   * Starts a drain: the health path answers 503 from now on, so that a load balancer takes this
+   * instance out, while requests go on being served until {@linkcode shutdown}.
+   */
+  drain(): void {
+    if (this.#ctx.health !== undefined) this.#ctx.health.draining = true;
   }
 
   /**
@@ -253,7 +318,10 @@ export class Server {
         s.conn.close();
       } catch { /* gone */ }
     }
-    while (conns.size > 0) await new Promise((r) => setTimeout(r, 5));
+    // Closed sockets end their tasks at the next await; one stuck in a file system call that
+    // never returns must not hold shutdown forever.
+    const hardUntil = Date.now() + SHUTDOWN_STRAGGLER_MS;
+    while (conns.size > 0 && Date.now() < hardUntil) await new Promise((r) => setTimeout(r, 5));
     await this.#acceptLoop;
     clearInterval(this.#sweeper);
     this.#ctx.auth?.close();
@@ -278,13 +346,15 @@ export function serverUrls(hostname: string, port: number, scheme: "http" | "htt
   if (hostname === "0.0.0.0" || hostname === "::") {
     hosts.push("127.0.0.1");
     if (hostname === "::") hosts.push("::1");
-    try {
+    // Only when allowed: asking for it here would prompt (see permissions.ts).
+    const sys = Deno.permissions.querySync({ name: "sys", kind: "networkInterfaces" });
+    if (sys.state === "granted") {
       for (const i of Deno.networkInterfaces()) {
         if (i.address.startsWith("127.") || i.address === "::1") continue;
         if (i.family === "IPv6" && (hostname !== "::" || i.address.startsWith("fe80"))) continue;
         if (!hosts.includes(i.address)) hosts.push(i.address);
       }
-    } catch { /* no --allow-sys: the loopback URL will do */ }
+    } // else: no --allow-sys, the loopback URL will do
   } else hosts.push(hostname);
   return hosts.map((h) => `${scheme}://${formatAddr({ transport: "tcp", hostname: h, port })}/`);
 }

@@ -1,20 +1,18 @@
 /**
- * Directory index: read a directory ({@linkcode readListing}), render it as a small HTML5 page
- * ({@linkcode renderListingHtml}) or JSON ({@linkcode renderListingJson}), and decide between
- * the two from the Accept field ({@linkcode prefersJson}).
+ * Directory index data: the entry type (gathered by `listing_entries.ts`, which decides what is
+ * listed, with the same policy as GET), the size and time texts rows show
+ * ({@linkcode humanSize}, {@linkcode formatMtime}), and whether the Accept field prefers JSON
+ * ({@linkcode prefersJson}). The page and the JSON are rendered by `listing_page.ts`.
  *
  * @example
  * ```ts
- * import { renderListingHtml, renderListingJson } from "./listing.ts";
- * const entries = [{ name: "a b.txt", isDirectory: false, size: 1536, mtimeMs: 0 }];
- * renderListingHtml("/docs/", entries); // ... <a href="a%20b.txt">a b.txt</a> ... 1.5 KiB ...
- * JSON.parse(renderListingJson("/docs/", entries)).entries[0].href; // "/docs/a%20b.txt"
+ * import { humanSize, prefersJson } from "./listing.ts";
+ * humanSize(1536); // "1.5 KiB"
+ * prefersJson("application/json"); // true
  * ```
  * @module
  */
 
-import { join } from "node:path";
-import { encodePathSegment, escapeHtml } from "./escape.ts";
 import { trimOws } from "../http/ows.ts";
 
 /**
@@ -24,53 +22,15 @@ import { trimOws } from "../http/ows.ts";
  * cut listing by `entries.length === MAX_LISTING_ENTRIES`.
  */
 export const MAX_LISTING_ENTRIES = 10_000;
-/** Stats in flight at once while reading a directory: fast on SSDs without flooding the
- * runtime's blocking thread pool that file reads of other requests share. */
-const STAT_CONCURRENCY = 32;
 
 /** One row of a directory listing. */
 export interface ListingEntry {
   name: string;
   isDirectory: boolean;
-  /** Bytes; 0 for directories. */
+  /** Bytes; 0 for directories (the JSON listing says null). */
   size: number;
   /** Last modification, ms since the epoch; null when the file system does not say. */
   mtimeMs: number | null;
-}
-
-/** Options of {@linkcode renderListingHtml}. */
-export interface ListingHtmlOptions {
-  /** Adds a note that only the first entries are shown. @default false */
-  truncated?: boolean;
-}
-
-/** Options of {@linkcode readListing}. */
-export interface ReadListingOptions {
-  /** Include names starting with `.`. */
-  dotfiles: boolean;
-}
-
-const collator = new Intl.Collator("en", { numeric: true });
-
-function compareEntries(a: ListingEntry, b: ListingEntry): number {
-  if (a.isDirectory !== b.isDirectory) return a.isDirectory ? -1 : 1;
-  // The code-unit comparison breaks ties the collator calls equal, so the order is total.
-  return collator.compare(a.name, b.name) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
-}
-
-/** Directories first, then files; each group by name, numbers compared as numbers. */
-function sorted(entries: readonly ListingEntry[]): ListingEntry[] {
-  return [...entries].sort(compareEntries);
-}
-
-/** The relative link to an entry from its directory's page (whose URL ends in `/`). */
-function relativeHref(e: ListingEntry): string {
-  return encodePathSegment(e.name) + (e.isDirectory ? "/" : "");
-}
-
-/** `/a b/c/` → `/a%20b/c/`: each segment encoded, slashes kept. */
-function encodePath(path: string): string {
-  return path.split("/").map(encodePathSegment).join("/");
 }
 
 const UNITS = ["KiB", "MiB", "GiB", "TiB", "PiB"];
@@ -93,106 +53,6 @@ export function formatMtime(ms: number | null): string {
   if (ms === null || !Number.isFinite(ms)) return "—";
   const iso = new Date(ms).toISOString(); // 2024-01-02T03:04:05.000Z
   return `${iso.slice(0, 10)} ${iso.slice(11, 16)}`;
-}
-
-const STYLE = `
-:root{color-scheme:light dark;font-family:system-ui,sans-serif}
-body{max-width:60rem;margin:2rem auto;padding:0 1rem}
-h1{font-size:1.25rem;font-weight:600;overflow-wrap:anywhere}
-table{border-collapse:collapse;width:100%}
-th,td{padding:.3rem .6rem;text-align:left;white-space:nowrap}
-th{border-bottom:1px solid #8886}
-tbody tr:hover{background:#8881}
-td.n{white-space:normal;overflow-wrap:anywhere;width:100%}
-.r{text-align:right;font-variant-numeric:tabular-nums}
-a{text-decoration:none}a:hover{text-decoration:underline}
-p.note{opacity:.7}
-`.trim();
-
-/**
- * A complete HTML5 page listing `entries` of the directory at URL path `path` (decoded, ending
- * in `/`). Names and the path are HTML-escaped; links are relative and percent-encoded, so
- * names with `#`, `?`, `%` or markup link and display correctly. Below `/`, a `../` row leads up.
- *
- * @example
- * ```ts
- * import { renderListingHtml } from "./listing.ts";
- * const html = renderListingHtml("/", [
- *   { name: "<b>.txt", isDirectory: false, size: 3, mtimeMs: 0 },
- * ]);
- * html.includes("&lt;b&gt;.txt"); // true
- * ```
- */
-export function renderListingHtml(
-  path: string,
-  entries: readonly ListingEntry[],
-  options: ListingHtmlOptions = {},
-): string {
-  const title = escapeHtml(`Index of ${path}`);
-  const rows: string[] = [];
-  if (path !== "/") {
-    rows.push('<tr><td class="n"><a href="../">../</a></td><td class="r">—</td><td></td></tr>');
-  }
-  for (const e of sorted(entries)) {
-    const label = escapeHtml(e.name + (e.isDirectory ? "/" : ""));
-    const href = escapeHtml(relativeHref(e));
-    const size = e.isDirectory ? "—" : humanSize(e.size);
-    rows.push(
-      `<tr><td class="n"><a href="${href}">${label}</a></td><td class="r">${size}</td>` +
-        `<td>${formatMtime(e.mtimeMs)}</td></tr>`,
-    );
-  }
-  const note = options.truncated
-    ? `\n<p class="note">Only the first ${entries.length} entries are shown.</p>`
-    : "";
-  return `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${title}</title>
-<style>
-${STYLE}
-</style>
-</head>
-<body>
-<h1>${title}</h1>
-<table>
-<thead><tr><th>Name</th><th class="r">Size</th><th>Modified (UTC)</th></tr></thead>
-<tbody>
-${rows.join("\n")}
-</tbody>
-</table>${note}
-</body>
-</html>
-`;
-}
-
-/**
- * The listing as JSON, in the same order as the HTML page:
- * `{ "path", "entries": [{ "name", "type": "file"|"directory", "size", "mtime", "href" }] }`.
- * `mtime` is an ISO 8601 string or null; `href` is the absolute, percent-encoded URL path of the
- * entry (directories end in `/`), usable without resolving it against the listing's URL.
- *
- * @example
- * ```ts
- * import { renderListingJson } from "./listing.ts";
- * renderListingJson("/", [{ name: "d", isDirectory: true, size: 0, mtimeMs: null }]);
- * // {"path":"/","entries":[{"name":"d","type":"directory","size":0,"mtime":null,"href":"/d/"}]}
- * ```
- */
-export function renderListingJson(path: string, entries: readonly ListingEntry[]): string {
-  const base = encodePath(path.endsWith("/") ? path : path + "/");
-  return JSON.stringify({
-    path,
-    entries: sorted(entries).map((e) => ({
-      name: e.name,
-      type: e.isDirectory ? "directory" : "file",
-      size: e.size,
-      mtime: e.mtimeMs === null ? null : new Date(e.mtimeMs).toISOString(),
-      href: base + relativeHref(e),
-    })),
-  });
 }
 
 /** RFC 9110 §12.4.2: qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] ) */
@@ -255,58 +115,4 @@ function qualityOf(accept: string, type: string, subtype: string): number {
 export function prefersJson(accept: string | undefined | null): boolean {
   if (!accept) return false;
   return qualityOf(accept, "application", "json") > qualityOf(accept, "text", "html");
-}
-
-/** Stats one directory entry; null when it should not be listed. */
-async function statEntry(dirPath: string, entry: Deno.DirEntry): Promise<ListingEntry | null> {
-  const full = join(dirPath, entry.name);
-  let info: Deno.FileInfo;
-  try {
-    // A symlink is shown with its target's stat; a broken one (stat fails) is skipped.
-    info = entry.isSymlink ? await Deno.stat(full) : await Deno.lstat(full);
-  } catch {
-    return null; // removed since readDir, broken link, or no permission: nothing to offer
-  }
-  // FIFOs, sockets and devices cannot be downloaded (the server answers 403): not listed.
-  if (!info.isFile && !info.isDirectory) return null;
-  return {
-    name: entry.name,
-    isDirectory: info.isDirectory,
-    size: info.isDirectory ? 0 : info.size,
-    mtimeMs: info.mtime?.getTime() ?? null,
-  };
-}
-
-/**
- * Reads the directory at `dirPath` (a file system path) into listing entries, unsorted: at most
- * {@linkcode MAX_LISTING_ENTRIES}; names starting with `.` only when `dotfiles`; symlinks with
- * the stat of their target, broken ones skipped; only regular files and directories.
- *
- * @example
- * ```ts ignore
- * import { readListing } from "./listing.ts";
- * const entries = await readListing("/srv/www/docs", { dotfiles: false });
- * ```
- */
-export async function readListing(
-  dirPath: string,
-  options: ReadListingOptions,
-): Promise<ListingEntry[]> {
-  const out: ListingEntry[] = [];
-  let batch: Deno.DirEntry[] = [];
-  const flush = async () => {
-    const stats = await Promise.all(batch.map((e) => statEntry(dirPath, e)));
-    batch = [];
-    for (const s of stats) if (s !== null && out.length < MAX_LISTING_ENTRIES) out.push(s);
-  };
-  for await (const entry of Deno.readDir(dirPath)) {
-    if (!options.dotfiles && entry.name.startsWith(".")) continue;
-    batch.push(entry);
-    if (batch.length === STAT_CONCURRENCY) {
-      await flush();
-      if (out.length >= MAX_LISTING_ENTRIES) break;
-    }
-  }
-  await flush();
-  return out;
 }

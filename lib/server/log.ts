@@ -29,8 +29,11 @@ export const LOG_FLUSH_MS = 50;
 export interface AccessEntry {
   /** Connection number. */
   conn: number;
-  /** The client as `host:port`. */
+  /** The client as `host:port` (behind a trusted proxy: the client it names, without a port
+   * when it came from X-Forwarded-For / Forwarded). */
   peer: string;
+  /** Behind a trusted proxy: the proxy as `host:port`. Absent otherwise. */
+  proxy?: string;
   method: string;
   /** The request target as sent (escaped on output). */
   target: string;
@@ -106,7 +109,9 @@ export class Logger {
       this.#push(JSON.stringify({ event: "request", time: iso(), ...e }));
     } else {
       this.#push(
-        `${iso()} #${e.conn} ${e.peer} "${e.method} ${escapeControl(e.target)} ${e.version}" ` +
+        `${iso()} #${e.conn} ${e.peer}${
+          e.proxy === undefined ? "" : ` via ${e.proxy}`
+        } "${e.method} ${escapeControl(e.target)} ${e.version}" ` +
           `${e.status} ${e.bytes} ${tenths(e.ms)}ms` +
           (e.user === undefined ? "" : ` user=${JSON.stringify(escapeControl(e.user))}`),
       );

@@ -16,6 +16,7 @@ import { Logger } from "./log.ts";
 export type WorkerMessage =
   | { type: "start"; options: ServerOptions }
   | { type: "shutdown"; graceMs?: number }
+  | { type: "drain" }
   | { type: "ready" }
   | { type: "stopped" }
   | { type: "error"; name: string; message: string };
@@ -32,8 +33,23 @@ function once(worker: Worker, ...types: string[]): Promise<WorkerMessage> {
   });
 }
 
+/** How the workers are started. */
+export interface WorkerOptions {
+  /**
+   * The module each worker runs: `worker_main.ts`, or a program that calls `serveAsWorker()`
+   * when it is loaded on a worker thread (`server.ts` does, so that a bundle of it, one file,
+   * can start its own workers). @default this folder's worker_main.ts
+   */
+  module?: string;
+}
+
 /** Starts `count` workers serving `options` on one port. */
-export async function startWorkers(options: ServerOptions, count: number) {
+export async function startWorkers(
+  options: ServerOptions,
+  count: number,
+  how: WorkerOptions = {},
+) {
+  const module = how.module ?? new URL("./worker_main.ts", import.meta.url).href;
   const hostname = options.host ?? DEFAULTS.host;
   // The honest check (see the module doc); also picks the port when 0 is asked for.
   const probe = Deno.listen({ hostname, port: options.port ?? DEFAULTS.port });
@@ -43,7 +59,7 @@ export async function startWorkers(options: ServerOptions, count: number) {
   const workers: Worker[] = [];
   try {
     for (let i = 0; i < count; i++) {
-      const w = new Worker(new URL("./worker_main.ts", import.meta.url).href, { type: "module" });
+      const w = new Worker(module, { type: "module" });
       workers.push(w);
       const ready = once(w, "ready", "error");
       const { logOut: _, ...plain } = options;
@@ -72,6 +88,10 @@ export async function startWorkers(options: ServerOptions, count: number) {
     log,
     urls(): string[] {
       return serverUrls(hostname, port, options.tls ? "https" : "http");
+    },
+    /** Every worker's health path answers 503 from now on (see Server.drain). */
+    drain(): void {
+      for (const w of workers) w.postMessage({ type: "drain" });
     },
     async shutdown(graceMs?: number): Promise<void> {
       await Promise.all(workers.map((w) => {

@@ -127,3 +127,45 @@ Deno.test("parseSize: plain bytes and binary suffixes", () => {
   for (const [text, n] of table) assert.equal(parseSize(text), n, text);
   for (const bad of ["", "x", "-1", "1Q", "1e3"]) assert.throws(() => parseSize(bad), ClientError);
 });
+
+Deno.test("parseClientArgs: --retry, --retry-delay, --max-time, --no-continue, -o -", () => {
+  const d = run(["http://h/a.bin"]);
+  assert.deepEqual(
+    [d.retries, d.retryBaseMs, d.maxTimeMs, d.noContinue, d.stdout],
+    [5, 1000, null, false, false],
+  );
+  const o = run([
+    "--retry",
+    "2",
+    "--retry-delay",
+    "0.25",
+    "--max-time",
+    "90",
+    "--no-continue",
+    "-o",
+    "-",
+    "http://h/a.bin",
+  ]);
+  assert.deepEqual(
+    [o.retries, o.retryBaseMs, o.maxTimeMs, o.noContinue, o.stdout, o.name],
+    [2, 250, 90_000, true, true, "a.bin"],
+  );
+  assert.equal(run(["--max-time", "0", "http://h/a"]).maxTimeMs, null, "0 = no limit");
+  for (
+    const bad of [
+      ["--retry", "-1"],
+      ["--retry", "101"],
+      ["--retry", "x"],
+      ["--retry-delay", "1e3"],
+      ["--max-time", "-5"],
+      ["--max-time", "soon"],
+      ["-c", "--no-continue"],
+    ]
+  ) {
+    assert.throws(
+      () => parseClientArgs([...bad, "http://h/a"]),
+      (e: unknown) => e instanceof ClientError && e.code === EXIT.usage,
+      bad.join(" "),
+    );
+  }
+});

@@ -8,7 +8,7 @@ import {
 } from "../../lib/client/credentials.ts";
 import type { Location } from "../../lib/client/names.ts";
 
-Deno.test("mayReceive(): credentials go to their origin, and from http to https on the same host only", () => {
+Deno.test("mayReceive(): credentials go to their origin only (scheme, host and port)", () => {
   const http: Location = { host: "h", port: 80, path: "/" };
   const https: Location = { host: "h", port: 443, path: "/", secure: true };
   const table: Array<[Location, Location, boolean]> = [
@@ -16,7 +16,8 @@ Deno.test("mayReceive(): credentials go to their origin, and from http to https 
     [http, { host: "H", port: 80, path: "/" }, true],
     [http, { host: "other", port: 80, path: "/" }, false],
     [http, { host: "h", port: 8080, path: "/" }, false],
-    [http, https, true],
+    [http, https, false],
+    [http, { host: "h", port: 80, path: "/", secure: true }, false], // same host:port, https
     [http, { host: "other", port: 443, path: "/", secure: true }, false],
     [https, http, false],
     [https, { host: "h", port: 8443, path: "/", secure: true }, false],

@@ -65,8 +65,9 @@ async function started(child: Deno.ChildProcess, port: number, what: string): Pr
   };
 }
 
-/** Starts nginx (single process, no daemon) serving `root` from a temp prefix. */
-export async function startNginx(root: string, prefix: string): Promise<Peer> {
+/** Starts nginx (single process, no daemon) serving `root` from a temp prefix; `extra`:
+ * directives added to its server block. */
+export async function startNginx(root: string, prefix: string, extra = ""): Promise<Peer> {
   const port = freePort();
   const conf = join(prefix, "nginx.conf");
   await Deno.writeTextFile(
@@ -74,7 +75,7 @@ export async function startNginx(root: string, prefix: string): Promise<Peer> {
     `daemon off; master_process off; worker_processes 1;
 pid ${prefix}/nginx.pid; error_log ${prefix}/err.log;
 events {}
-http { access_log off; server { listen 127.0.0.1:${port}; root ${root}; } }
+http { access_log off; server { listen 127.0.0.1:${port}; root ${root}; ${extra} } }
 `,
   );
   const child = new Deno.Command(peerPath("nginx")!, {

@@ -5,9 +5,11 @@ import { rttStats } from "../../lib/client/probe.ts";
 import { formatBytes, formatEta, Progress, progressLine } from "../../lib/client/progress.ts";
 import {
   fmtMs,
+  jsonText,
   newReport,
   rttText,
   safeText,
+  terminalText,
   textResponse,
   textSummary,
   verificationText,
@@ -132,4 +134,32 @@ Deno.test("jsonReport rounds timings to the microsecond, leaves the rest", () =>
   assert.equal(j.timingsMs.total, 1.235);
   assert.equal(j.throughputBytesPerSec, 11);
   assert.equal(j.url, "http://h/x");
+});
+
+Deno.test("safeText and terminalText escape C1 controls and bidi overrides, keep other text", () => {
+  const table: Array<[string, string]> = [
+    ["a\u009b2Jb", "a\\x9b2Jb"], // 8-bit CSI
+    ["\u009d0;title\u0007", "\\x9d0;title\\x07"], // 8-bit OSC ... BEL
+    ["\u0090q\u009c", "\\x90q\\x9c"], // DCS ... ST
+    ["invoice\u202efdp.exe", "invoice\\u202efdp.exe"],
+    ["\u202a\u202b\u202c\u202d", "\\u202a\\u202b\\u202c\\u202d"],
+    ["\u2066x\u2067y\u2068z\u2069", "\\u2066x\\u2067y\\u2068z\\u2069"],
+    ["\u200e\u200f", "\\u200e\\u200f"],
+    ["café – naïve € ✓ 日本", "café – naïve € ✓ 日本"],
+  ];
+  for (const [input, want] of table) {
+    assert.equal(safeText(input), want, JSON.stringify(input));
+    assert.equal(terminalText(input), want, JSON.stringify(input));
+  }
+  assert.equal(terminalText("line 1\nline\u202e 2\r"), "line 1\nline\\u202e 2\\x0d");
+  assert.equal(safeText("a\nb"), "a\\x0ab");
+});
+
+Deno.test("jsonText: the same JSON value, with DEL, C1 and bidi controls escaped", () => {
+  const v = { h: "a\u009b2J\u007f\u202eb\u2028", n: 1, ok: "café" };
+  const text = jsonText(v);
+  assert.deepEqual(JSON.parse(text), v);
+  assert.doesNotMatch(text, /[\u007f-\u009f\u202e\u2028]/);
+  assert.match(text, /\\u009b/);
+  assert.match(text, /café/);
 });

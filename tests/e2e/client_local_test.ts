@@ -118,7 +118,7 @@ Deno.test("cannot connect or resolve: exit 3 with host and port", async () => {
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (l.addr as Deno.NetAddr).port;
   l.close();
-  const r = await runCli(["127.0.0.1", String(port), "f.bin", dir.path]);
+  const r = await runCli(["--retry", "0", "127.0.0.1", String(port), "f.bin", dir.path]);
   assert.equal(r.code, 3, r.stderr);
   assert.match(
     r.stderr,
@@ -310,6 +310,7 @@ Deno.test("text output shows connection, request, response, timings; --json has 
     "request",
     "response",
     "resume",
+    "retries",
     "rtt",
     "sha256",
     "throughputBytesPerSec",

@@ -83,16 +83,28 @@ const READY = /(https?):\/\/(\[[0-9a-fA-F:.]+\]|[0-9.]+|localhost):(\d{1,5})\//;
  *
  * @param dir the directory to serve
  * @param extraArgs options placed before `0 DIR`, e.g. `["--log", "none", "--dotfiles"]`
- * @param options `port`: a fixed port instead of 0 (to restart a server where it was)
+ * @param options `port`: a fixed port instead of 0 (to restart a server where it was);
+ * `launch`: another way to start it (an installed or bundled server): the program and its
+ * whole argument list, and where to run it; `permissions`: Deno's permission flags instead of
+ * `-A`
  */
 export async function startServer(
   dir: string,
   extraArgs: string[] = [],
-  options: { port?: number } = {},
+  options: {
+    port?: number;
+    permissions?: string[];
+    launch?: { cmd: string; args: string[]; cwd?: string };
+  } = {},
 ): Promise<RunningServer> {
-  const proc = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", SERVER_TS, ...extraArgs, String(options.port ?? 0), dir],
-    cwd: REPO_ROOT,
+  const perms = options.permissions ?? ["-A"];
+  const launch = options.launch ?? {
+    cmd: Deno.execPath(),
+    args: ["run", ...perms, SERVER_TS, ...extraArgs, String(options.port ?? 0), dir],
+  };
+  const proc = new Deno.Command(launch.cmd, {
+    args: launch.args,
+    cwd: launch.cwd ?? REPO_ROOT,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",

@@ -48,7 +48,7 @@ Deno.test("client.ts --continue completes a download cut by a SIGKILLed server",
   let server = await startServer(dir, ["--log", "none", "--no-digest"]);
   const port = server.port;
   try {
-    const first = client(["127.0.0.1", String(port), "big.bin", out]);
+    const first = client(["--retry", "0", "127.0.0.1", String(port), "big.bin", out]);
     // Kill the server once part of the body has landed (bounded: 20 s at most).
     const until = Date.now() + 20_000;
     while ((await sizeOf(part)) < 4 * 1024 * 1024 && Date.now() < until) {

@@ -3,12 +3,13 @@
  * the same certificate (made by openssl): with --cacert, without (exit 9 and why), with -k
  * (and its warning), a name mismatch and an expired certificate (exit 9 each), resume (-c) over
  * TLS, an http -> https redirect followed, https -> http refused (exit 5) unless
- * --allow-downgrade, and credentials never sent to another origin after a redirect.
+ * --allow-downgrade, and credentials never sent to another origin after a redirect (not even
+ * from http to https of the same host).
  */
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { pattern, runCli, sha256 } from "../client/cli.ts";
+import { CLIENT, pattern, runCli, sha256 } from "../client/cli.ts";
 import { freePort, havePeer, peerPath, waitForPort } from "../client/peers.ts";
 import { startServer } from "./raw.ts";
 import { makeCert } from "./tls_certs.ts";
@@ -215,7 +216,7 @@ Deno.test("client.ts over https against nginx and server.ts with the same certif
   }
 });
 
-Deno.test("client.ts redirects: http -> https followed, https -> http refused unless --allow-downgrade, credentials kept from other origins", async (t) => {
+Deno.test("client.ts redirects: http -> https followed, https -> http refused unless --allow-downgrade, credentials kept from other origins (http and https are two)", async (t) => {
   if (!havePeer("openssl") || !havePeer("nginx")) return;
   const dir = await Deno.makeTempDir({ prefix: "ferry-tlsr-" });
   const root = join(dir, "root");
@@ -242,22 +243,33 @@ Deno.test("client.ts redirects: http -> https followed, https -> http refused un
   try {
     await waitForPort(tlsPort);
     await waitForPort(otherPort);
-    await t.step("http -> https of the same host is followed; credentials go along", async () => {
-      const out = join(dir, "o1");
-      const r = await runCli([
-        ...ca,
-        "-u",
-        "ann:pw1",
-        `http://127.0.0.1:${plainPort}/up`,
-        out,
-        "-o",
-        "data.bin",
-      ]);
-      assert.equal(r.code, 0, r.stderr);
-      assert.equal(sha256(await Deno.readFile(join(out, "data.bin"))), SUM);
-      assert.match(r.stdout, /Authorization: Basic \*\*\*/);
-      assert.doesNotMatch(r.stdout + r.stderr, /pw1|YW5uOnB3MQ/);
-    });
+    await t.step(
+      "http -> https of the same host is followed; credentials stay with http",
+      async () => {
+        const out = join(dir, "o1");
+        const r = await runCli([
+          ...ca,
+          "-u",
+          "ann:pw1",
+          `http://127.0.0.1:${plainPort}/up`,
+          out,
+          "-o",
+          "data.bin",
+        ]);
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal(sha256(await Deno.readFile(join(out, "data.bin"))), SUM);
+        assert.match(r.stdout, /Authorization: Basic \*\*\*/);
+        assert.doesNotMatch(r.stdout + r.stderr, /pw1|YW5uOnB3MQ/);
+        // http and https are two origins: the https request went without the credentials.
+        let log = "";
+        for (let i = 0; i < 40 && !log.includes(`${tlsPort} /data.bin`); i++) {
+          await new Promise((res) => setTimeout(res, 50));
+          log = await Deno.readTextFile(join(prefix, "access.log")).catch(() => "");
+        }
+        assert.ok(log.includes(`${plainPort} /up auth=[Basic ${btoa("ann:pw1")}]`), log);
+        assert.ok(log.includes(`${tlsPort} /data.bin auth=[-]`), log);
+      },
+    );
     await t.step("https -> http is refused (exit 5) unless --allow-downgrade", async () => {
       const url = `https://127.0.0.1:${tlsPort}/down`;
       let r = await runCli([...ca, url, join(dir, "o2"), "-o", "data.bin"]);
@@ -290,6 +302,65 @@ Deno.test("client.ts redirects: http -> https followed, https -> http refused un
     });
   } finally {
     await nginx.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("client.ts: --max-time and Ctrl-C end a stalled TLS handshake (verified and -k), not --timeout", async (t) => {
+  // A server that accepts and never answers the ClientHello.
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  const held: Deno.Conn[] = [];
+  let accepted = 0;
+  const accepting = (async () => {
+    try {
+      for await (const c of listener) {
+        held.push(c);
+        accepted++;
+      }
+    } catch { /* closed */ }
+  })();
+  const dir = await Deno.makeTempDir({ prefix: "ferry-tls-stall-" });
+  const url = `https://127.0.0.1:${port}/f.bin`;
+  // --timeout 120 would end it much later: the test's own bound (30 s) kills the client first.
+  const run = (args: string[]) =>
+    new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", CLIENT, "--timeout", "120", ...args],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      signal: AbortSignal.timeout(30_000),
+    });
+  try {
+    for (const mode of [[], ["-k"]]) {
+      await t.step(`--max-time 1 ${mode.join(" ")}`, async () => {
+        const r = await run([...mode, "--max-time", "1", url, join(dir, "a")]).output();
+        const err = new TextDecoder().decode(r.stderr);
+        assert.equal(r.code, 8, err);
+        assert.match(err, /--max-time 1 s reached/);
+      });
+      await t.step(`Ctrl-C ${mode.join(" ")}`, async () => {
+        const before = accepted;
+        const child = run([...mode, url, join(dir, "b")]).spawn();
+        for (let i = 0; i < 200 && accepted === before; i++) {
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        await new Promise((r) => setTimeout(r, 200)); // into the handshake
+        child.kill("SIGINT");
+        const r = await child.output();
+        const err = new TextDecoder().decode(r.stderr);
+        assert.equal(r.code, 130, err);
+        assert.match(err, /interrupted/);
+      });
+    }
+  } finally {
+    listener.close();
+    for (const c of held) {
+      try {
+        c.close();
+      } catch { /* closed */ }
+    }
+    await accepting;
     await Deno.remove(dir, { recursive: true });
   }
 });

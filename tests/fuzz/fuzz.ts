@@ -372,7 +372,11 @@ function checkParsed(h: RequestHead): string | undefined {
     if (h.hasBody !== Number(cl) > 0) return "hasBody disagrees with Content-Length";
   }
   if (te === undefined && cl === undefined && h.hasBody) return "hasBody without framing";
-  const tokens = (h.headers.get("connection") ?? "").split(",").map((s) => s.trim().toLowerCase());
+  // OWS is SP and HTAB only (RFC 9110 §5.6.3): String.prototype.trim would also strip U+00A0
+  // (an obs-text byte 0xA0), turning "\xA0close" into the token "close", which it is not.
+  const tokens = (h.headers.get("connection") ?? "").split(",").map((s) =>
+    s.replace(/^[ \t]+|[ \t]+$/g, "").toLowerCase()
+  );
   const keep = h.version === "HTTP/1.1"
     ? !tokens.includes("close")
     : tokens.includes("keep-alive") && !tokens.includes("close");

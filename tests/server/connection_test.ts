@@ -512,13 +512,19 @@ Deno.test("serveConnection(): a keep-alive error reply leaves no stale write dea
   await tick();
   const [state] = ctx.conns;
   assert.equal(state.closed, false, "the 405 kept the connection");
+  await tick(20);
   // ... then, later, a GET whose answer takes a moment to prepare (stat, open: the file
-  // server is held at its gate). No byte of the response has been written: no write deadline
-  // can apply, however late the sweep — yet the 405's old deadline was still set.
+  // server is held at its gate). Its busy phase has a deadline of its own, counted from when
+  // its head arrived — not the 405's old one.
+  const sent = Date.now();
   conn.feed(GET("/next"));
   await until(() => seen.length === 1, "the GET to reach the file server");
   assert.equal(state.phase, "busy");
-  sweep(ctx, Date.now() + LIMITS.writeTimeoutMs + 1_000);
+  assert.ok(
+    state.deadline >= sent + LIMITS.writeTimeoutMs - 5,
+    "the busy deadline counts from this request",
+  );
+  sweep(ctx, state.deadline);
   const closedEarly = conn.closed;
   const whyEarly = state.why;
   open?.();
@@ -530,10 +536,31 @@ Deno.test("serveConnection(): a keep-alive error reply leaves no stale write dea
   assert.equal(
     closedEarly,
     false,
-    `the sweeper closed the GET ("${whyEarly}") before its response began: the write ` +
-      `deadline of the 405 was never reset`,
+    `the sweeper closed the GET ("${whyEarly}") before its deadline`,
   );
   assert.deepEqual(statuses, [405, 200]);
+});
+
+Deno.test("serveConnection(): the busy phase has a deadline: a file server that never answers does not hold the connection", async () => {
+  const conn = new FakeConn();
+  const { log, closes } = recordingLog();
+  let open: (() => void) | undefined;
+  const { files, seen } = fakeFiles(
+    () => bodyReply(5),
+    () => new Promise<void>((r) => (open = r)),
+  );
+  const ctx = context(files, log);
+  const done = serveConnection(conn as unknown as Deno.TcpConn, ctx);
+  conn.feed(GET("/stuck"));
+  await until(() => seen.length === 1, "the GET to reach the file server");
+  const [state] = ctx.conns;
+  assert.equal(state.phase, "busy");
+  assert.ok(state.deadline > 0, "busy has a deadline");
+  sweep(ctx, state.deadline + 1);
+  assert.equal(conn.closed, true, "closed once the busy deadline passed");
+  open?.();
+  await done;
+  assert.deepEqual(closes, ["write timeout"]);
 });
 
 Deno.test("serveConnection(): the loop ends, and the state leaves ctx.conns, when the peer closes", async () => {

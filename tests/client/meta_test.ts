@@ -1,0 +1,73 @@
+/** The resume meta read back from disk is untrusted: every field checked, header-unsafe values
+ * refused. */
+
+import assert from "node:assert/strict";
+import { parseMeta, validatorOf } from "../../lib/client/meta.ts";
+import { buildRequest } from "../../lib/client/exchange.ts";
+import { ClientError, EXIT } from "../../lib/client/errors.ts";
+
+const good = { url: "http://h:8/a.bin", etag: '"v1"', lastModified: null, size: 10 };
+
+Deno.test("parseMeta accepts what we write, ignores unknown fields", () => {
+  assert.deepEqual(parseMeta(JSON.stringify(good)), good);
+  assert.deepEqual(parseMeta(JSON.stringify({ ...good, extra: [1] })), good);
+  const lm = { ...good, etag: null, lastModified: "Sun, 29 Nov 2026 08:00:00 GMT" };
+  assert.deepEqual(parseMeta(JSON.stringify(lm)), lm);
+  assert.deepEqual(parseMeta(JSON.stringify({ url: good.url })), {
+    url: good.url,
+    etag: null,
+    lastModified: null,
+    size: null,
+  });
+});
+
+Deno.test("parseMeta refuses tampered metas (CR/LF/NUL/controls, wrong types, not ours)", () => {
+  const bad: Array<[string, unknown]> = [
+    ["not JSON", "{"],
+    ["array", [good]],
+    ["null", null],
+    ["no url", { ...good, url: undefined }],
+    ["url with CRLF", { ...good, url: "http://h/a\r\nX: y" }],
+    ["url with space", { ...good, url: "http://h/a b" }],
+    ["url not http", { ...good, url: "file:///etc/passwd" }],
+    ["etag with CRLF", { ...good, etag: '"v1"\r\nX-Injected: 1' }],
+    ["etag with LF", { ...good, etag: '"v1\nX: 1"' }],
+    ["etag with NUL", { ...good, etag: '"v1\u0000"' }],
+    ["etag with ESC", { ...good, etag: '"\u001b[2J"' }],
+    ["weak etag", { ...good, etag: 'W/"v1"' }],
+    ["unquoted etag", { ...good, etag: "v1" }],
+    ["etag too long", { ...good, etag: `"${"a".repeat(2000)}"` }],
+    ["etag a number", { ...good, etag: 5 }],
+    ["lastModified free text", { ...good, lastModified: "yesterday\r\nX: 1" }],
+    ["size negative", { ...good, size: -1 }],
+    ["size fraction", { ...good, size: 1.5 }],
+    ["size a string", { ...good, size: "10" }],
+  ];
+  for (const [name, value] of bad) {
+    const text = typeof value === "string" ? value : JSON.stringify(value);
+    assert.equal(typeof parseMeta(text), "string", name);
+  }
+});
+
+Deno.test("validatorOf prefers the ETag, then Last-Modified", () => {
+  assert.equal(validatorOf(null), null);
+  assert.equal(validatorOf(good), '"v1"');
+  assert.equal(validatorOf({ ...good, etag: null, lastModified: "x" }), "x");
+  assert.equal(validatorOf({ ...good, etag: null }), null);
+});
+
+Deno.test("buildRequest refuses a field value that would add a line to the head", () => {
+  for (const v of ['"a"\r\nX: 1', '"a"\nX: 1', "a\u0000", "a\u007f"]) {
+    assert.throws(
+      () =>
+        buildRequest({
+          method: "GET",
+          to: { host: "h", port: 80, path: "/" },
+          keepAlive: false,
+          extra: [["If-Range", v]],
+        }),
+      (e: unknown) => e instanceof ClientError && e.code === EXIT.protocol,
+      JSON.stringify(v),
+    );
+  }
+});
