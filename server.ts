@@ -43,7 +43,15 @@ Options:
   --host ADDR             address to bind, IPv4 or IPv6 (default ${DEFAULTS.host};
                           0.0.0.0 or :: to serve other machines)
   --workers N             accept loops on N threads sharing the port (default 1)
-  --max-connections N     open connections at most; more get 503 (default ${DEFAULTS.maxConnections})
+  --max-connections N     open connections at most, in total across --workers; more get 503
+                          (default ${DEFAULTS.maxConnections})
+  --max-connections-per-ip N
+                          open connections per client address (IPv6: per /64); more get 503;
+                          0 = no cap (default ${DEFAULTS.maxConnectionsPerIp})
+  --min-rate BYTES_PER_SEC
+                          drop a client that takes less than this while a response is written,
+                          measured over --min-rate-window; 0 = no minimum (default ${DEFAULTS.minRate})
+  --min-rate-window SEC   the window of --min-rate (default ${s(DEFAULTS.minRateWindowMs)})
   --head-timeout SEC      a request head must arrive within this (default ${
   s(DEFAULTS.headTimeoutMs)
 })
@@ -194,6 +202,9 @@ const OPTIONS = {
   host: { type: "string" },
   workers: { type: "string" },
   "max-connections": { type: "string" },
+  "max-connections-per-ip": { type: "string" },
+  "min-rate": { type: "string" },
+  "min-rate-window": { type: "string" },
   "head-timeout": { type: "string" },
   "idle-timeout": { type: "string" },
   "write-timeout": { type: "string" },
@@ -323,6 +334,14 @@ export function parseServerArgs(
       reverseDns: !values["no-dns"],
       log,
       maxConnections: int(values["max-connections"], "--max-connections", 1, 1_000_000),
+      maxConnectionsPerIp: int(
+        values["max-connections-per-ip"],
+        "--max-connections-per-ip",
+        0,
+        1_000_000,
+      ),
+      minRate: int(values["min-rate"], "--min-rate", 0, 1e12),
+      minRateWindowMs: secs(values["min-rate-window"], "--min-rate-window"),
       headTimeoutMs: secs(values["head-timeout"], "--head-timeout"),
       idleTimeoutMs: secs(values["idle-timeout"], "--idle-timeout"),
       writeTimeoutMs: secs(values["write-timeout"], "--write-timeout"),

@@ -12,6 +12,7 @@
 import { parseArgs } from "node:util";
 import { ensureFile, type FileName, FILES, warmCache } from "./data.ts";
 import { idle } from "./idle.ts";
+import { stalled } from "./stalled.ts";
 import { cpuBusy, fdLimits, onInterrupt, onPath, stopAll } from "./proc.ts";
 import {
   commitOf,
@@ -31,17 +32,21 @@ import {
 } from "./servers.ts";
 import type { Table } from "./stats.ts";
 import { clientDownload, clientTools, download, smallFiles, tooSlow } from "./workloads.ts";
+import { clientMany } from "./client_many.ts";
 
 const USAGE = `Usage: deno run -A bench/bench.ts [--quick] [--only NAME,...] [--rounds N] [--json]
 
   --quick         smoke run (< 2 min): 100 MiB only, wrk -d3s, 1,000 idle connections
   --only LIST     workloads and/or servers, comma-separated (none named: all of them)
-                    workloads: download, small, idle, client, workers
+                    workloads: download, small, idle, client, workers, stalled, many
                     servers:   ferry, nginx, nginx-nosendfile, lighttpd, python
   --rounds N      interleaved rounds (default 3; quick: 2)
   --json          also write bench/results/latest.json`;
 
-const WORKLOADS = ["download", "small", "idle", "client", "workers"];
+const WORKLOADS = ["download", "small", "idle", "client", "workers", "stalled", "many"];
+/** Stalled readers (workload 6), full and quick. */
+const STALLED_COUNT = 2_000;
+const STALLED_QUICK = 500;
 /** Server ids `--only` knows; Ferry's variants (`ferry-log-text`, `ferry-w2`) follow `ferry`. */
 const PEERS = ["ferry", "nginx", "nginx-nosendfile", "lighttpd", "python"];
 const FLOOR_NOTE = "deno floor: not a file server — bench/floor.ts answers every read with one " +
@@ -107,6 +112,7 @@ function serversToStart(o: Options): Set<string> {
   if (o.workloads.has("download")) add(PEERS);
   if (o.workloads.has("small")) add([...PEERS, "ferry-log-text", "deno-floor"]);
   if (o.workloads.has("idle")) add(["ferry", "nginx", "lighttpd", "python"]);
+  if (o.workloads.has("stalled")) add(["ferry", "nginx", "lighttpd"]);
   if (o.workloads.has("workers")) add(["ferry-w2", "ferry"]);
   if (o.workloads.has("client")) want.add("nginx"); // the source of the client downloads
   return want;
@@ -146,6 +152,20 @@ async function measure(
       "nginx with sendfile off is left out: idle connections do no file I/O.",
     );
     tables.push(...idleTables);
+  }
+  if (o.workloads.has("stalled")) {
+    const count = Math.min(o.quick ? STALLED_QUICK : STALLED_COUNT, idleCount);
+    progress(`workload 6: ${count} stalled readers`);
+    tables.push(
+      ...await stalled(pick(["ferry", "nginx", "lighttpd"]), {
+        count,
+        rounds: o.rounds,
+        nofile: ctx.nofile,
+        repo,
+        path: "/100m",
+        fresh: (spec) => startServer(spec, ctx),
+      }),
+    );
   }
   if (o.workloads.has("download")) {
     progress("workload 1: large-file download");
@@ -223,6 +243,11 @@ async function measure(
     tables.at(-1)!.notes.push(
       "wrk runs on the same 2 cores, so a second worker competes with the load generator.",
     );
+  }
+  if (o.workloads.has("many")) {
+    progress("workload 7: client mirror (vs wget -r) and --segments (vs aria2c)");
+    await Deno.mkdir(dataDir, { recursive: true });
+    tables.push(...await clientMany({ repo, tmp: dataDir, rounds: o.rounds, quick: o.quick }));
   }
   const order = (t: Table) => WORKLOADS.indexOf(t.id.split("-")[0]);
   return tables.sort((a, b) => order(a) - order(b)); // as numbered, whatever the run order

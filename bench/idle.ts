@@ -36,6 +36,9 @@ export interface IdleOptions {
    * 2 and 3 of the same process, nginx's and lighttpd's to 0.0.
    */
   fresh?: (spec: ServerSpec) => Promise<StartedServer>;
+  /** Stalled readers instead of idle connections: each sends `GET stallPath` and reads
+   * nothing (bench/stalled.ts). */
+  stallPath?: string;
 }
 
 /** A line reader over a child's stdout, each read with a time limit. */
@@ -91,7 +94,7 @@ function capOf(kind: string, nofile: number): number {
 }
 
 /** What one hold measured, beside the per-connection figure the rounds collect. */
-interface Extra {
+export interface Extra {
   latency: number[];
   rssMiB: number[];
   notes: string[];
@@ -125,6 +128,7 @@ async function openHolder(srv: RunningServer, count: number, o: IdleOptions): Pr
     String(count),
     String(IDLE_BATCH),
     "600",
+    ...(o.stallPath === undefined ? [] : [o.stallPath]),
   ], { nofile: o.nofile, stdin: "piped", stdout: "piped" });
   const writer = holder.stdin.getWriter();
   const say = (cmd: string) => writer.write(new TextEncoder().encode(cmd + "\n")).catch(() => {});
@@ -167,7 +171,7 @@ async function holdOnce(
     const rss = rssKiB(srv.pid);
     await main.say("count");
     const open = (JSON.parse((await main.next(10_000)) ?? "{}") as { open?: number }).open ?? 0;
-    for (let i = 0; i < LATENCY_PROBES; i++) {
+    for (let i = 0; i < (o.stallPath === undefined ? LATENCY_PROBES : 0); i++) {
       const ms = await latencyMs(srv);
       if (ms !== undefined) extra.latency.push(ms);
     }
@@ -197,7 +201,7 @@ async function holdOnce(
 
 /** {@linkcode holdOnce} on a fresh instance of the server (see {@linkcode IdleOptions.fresh}),
  * stopped afterwards; on `srv` itself without `fresh`. */
-async function freshHold(
+export async function freshHold(
   srv: RunningServer,
   count: number,
   extra: Extra,

@@ -2,10 +2,11 @@
  * Holds N idle keep-alive connections to a server, for the idle-connections workload. Run as its
  * own process (so that its sockets count against its own open-file limit, raised by the bench):
  *
- * `deno run -A bench/idle_holder.ts PORT COUNT [BATCH] [DEADLINE_S]`
+ * `deno run -A bench/idle_holder.ts PORT COUNT [BATCH] [DEADLINE_S] [STALL_PATH]`
  *
  * Opens COUNT connections, BATCH at a time; on each sends one `GET /4k HTTP/1.1` and reads the
- * whole response, then leaves the socket open and idle. Prints one JSON line
+ * whole response, then leaves the socket open and idle. With STALL_PATH, sends `GET STALL_PATH`
+ * instead and reads nothing at all (a stalled reader); `count` then reports every connection. Prints one JSON line
  * `{"held":N,"failed":N,"error":"…","ms":N}` when done, then answers each stdin line:
  * `count` → `{"open":N}` (connections the server has not closed), `close` (or EOF) → closes all
  * and exits. Exits on its own after DEADLINE_S seconds whatever happens.
@@ -27,8 +28,12 @@ interface Held {
 }
 
 /** Connects, sends one request, reads the full response (Content-Length framed). */
-async function openOne(port: number): Promise<Deno.TcpConn> {
+async function openOne(port: number, stallPath?: string): Promise<Deno.TcpConn> {
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  if (stallPath !== undefined) {
+    await conn.write(enc.encode(`GET ${stallPath} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`));
+    return conn;
+  }
   const timer = setTimeout(() => conn.close(), CONN_TIMEOUT_MS);
   try {
     await conn.write(enc.encode(`GET /4k HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`));
@@ -64,7 +69,8 @@ async function openOne(port: number): Promise<Deno.TcpConn> {
 
 /** Opens the connections and serves the stdin protocol; returns the exit code. */
 async function main(args: string[]): Promise<number> {
-  const [port, count, batch = 200, deadlineS = 300] = args.map(Number);
+  const [port, count, batch = 200, deadlineS = 300] = args.slice(0, 4).map(Number);
+  const stallPath = args[4];
   if (!(port > 0) || !(count > 0) || !(batch > 0)) {
     console.error("usage: idle_holder.ts PORT COUNT [BATCH] [DEADLINE_S]");
     return 2;
@@ -76,7 +82,9 @@ async function main(args: string[]): Promise<number> {
   const t0 = performance.now();
   for (let i = 0; i < count; i += batch) { // bounded by count
     const n = Math.min(batch, count - i);
-    const results = await Promise.allSettled(Array.from({ length: n }, () => openOne(port)));
+    const results = await Promise.allSettled(
+      Array.from({ length: n }, () => openOne(port, stallPath)),
+    );
     for (const r of results) {
       if (r.status === "fulfilled") held.push({ conn: r.value, open: true });
       else {
@@ -86,7 +94,7 @@ async function main(args: string[]): Promise<number> {
     }
   }
   // A pending read resolves when the server closes the socket (or sends something).
-  for (const h of held) {
+  for (const h of stallPath === undefined ? held : []) {
     h.conn.read(new Uint8Array(1)).then(() => h.open = false, () => h.open = false);
   }
   const ms = Math.round(performance.now() - t0);

@@ -203,6 +203,9 @@ function commandOf(spec: ServerSpec, ctx: ServerContext, port: number): [string,
         "100000",
         "--max-connections",
         String(ctx.maxConnections),
+        // Every load generator here connects from 127.0.0.1; the peers have no such cap.
+        "--max-connections-per-ip",
+        "0",
         String(port),
         ctx.root,
       ]];

@@ -43,6 +43,9 @@ function distance(a: string, b: string): number {
  */
 export function suggest(typed: string, known: readonly string[]): string | undefined {
   const bare = typed.replace(/=.*$/, "");
+  // A short option differing by case (-O for -o) is another option, but the likely intent.
+  const cased = known.find((k) => k !== bare && k.toLowerCase() === bare.toLowerCase());
+  if (cased !== undefined) return cased;
   if (bare.length <= 2) return undefined; // `-x` is one letter from every short option
   const prefixed = known.filter((k) => bare.length >= 4 && k.startsWith(bare));
   if (prefixed.length === 1) return prefixed[0];

@@ -13,18 +13,11 @@
  */
 
 import { parseArgs } from "node:util";
-import { ClientError, EXIT, EXIT_TABLE } from "./errors.ts";
-import { type Credentials, parseUserOption, urlCredentials } from "./credentials.ts";
-import {
-  checkHost,
-  checkName,
-  checkPort,
-  encodeFilePath,
-  formatUrl,
-  type Location,
-  nameFromPath,
-  parseHttpUrl,
-} from "./names.ts";
+import { parseArgsError, usageError } from "./args_errors.ts";
+import { ClientError, EXIT_TABLE } from "./errors.ts";
+import { type Credentials, parseUserOption } from "./credentials.ts";
+import type { Location } from "./names.ts";
+import { classifyPositionals, folderName, type Job } from "./positionals.ts";
 import { DEFAULT_RETRIES, DEFAULT_RETRY_BASE_MS, MAX_RETRIES } from "./retry.ts";
 
 /** Defaults of the options, shown by --help. */
@@ -36,7 +29,20 @@ export const DEFAULTS = {
   /** Extra round trips measured. 0: the TCP handshake alone gives the RTT, and the download
    * stays one request on one connection. */
   rttProbes: 0,
+  /** Files downloaded at once (several URLs, -r), each over its own keep-alive connection. */
+  parallel: 4,
+  /** Folder levels below the start URL that -r descends (wget's default is 5). */
+  maxDepth: 10,
+  /** Connections for one file (--segments); 1 = the plain download. */
+  segments: 1,
 } as const;
+
+/** Largest --parallel: more connections than this only queue at the server. */
+export const MAX_PARALLEL = 32;
+/** Largest --segments (aria2c allows 16 per server). */
+export const MAX_SEGMENTS = 16;
+/** Largest --max-depth. */
+export const MAX_DEPTH_LIMIT = 100;
 
 /** Largest --rtt-probes: enough for a stable average, too few to look like a flood. */
 export const MAX_RTT_PROBES = 100;
@@ -86,8 +92,8 @@ export interface ClientOptions {
   sha256: string | null;
   /** Compute the sha-256 even with nothing to check it against. @default false */
   digest: boolean;
-  /** Basic credentials (-u, or the URL's user:pass@), sent only to the origin of `target`.
-   * @default null */
+  /** Basic credentials (-u, or the URL's user:pass@), sent only to the origin of `target`
+   * (each job carries its own: {@linkcode Job.credentials}). @default null */
   credentials?: Credentials | null;
   /** PEM file of certificates trusted instead of the system's roots. @default null */
   cacert?: string | null;
@@ -95,6 +101,18 @@ export interface ClientOptions {
   insecure?: boolean;
   /** Follow a redirect from https to http. @default false */
   allowDowngrade?: boolean;
+  /** Every file asked for; the first is `target`/`source`/`name`. */
+  jobs: Job[];
+  /** Mirror the folder at each URL (-r). @default false */
+  recursive: boolean;
+  /** Folder levels -r descends below the start. @default 10 */
+  maxDepth: number;
+  /** Files at once. @default 4 */
+  parallel: number;
+  /** Connections for one file. @default 1 */
+  segments: number;
+  /** Request and response heads and details (-v). @default false */
+  verbose: boolean;
 }
 
 /** What the command line asks for. */
@@ -105,13 +123,15 @@ export type ParsedArgs =
 
 /** The --help text: every option, its default, and the exit codes. */
 export const USAGE = `Usage: client.ts [options] HOST PORT FILE DIR
-       client.ts [options] http[s]://[USER:PASS@]HOST[:PORT]/PATH [DIR]
+       client.ts [options] HOST:PORT FILE DIR
+       client.ts [options] URL... [DIR]          (URL: http[s]://[USER:PASS@]HOST[:PORT]/PATH)
+       client.ts -r [options] URL/ [DIR]
 
 Download FILE from an HTTP/1.x server (https: over TLS) into DIR (created if missing;
 default "." in the URL form). FILE is a path on the server ("docs/a b.pdf" is fine); the
 file is saved as DIR/<last segment of FILE> ("index.html" for a path ending in "/"), first
 as NAME.part, renamed to NAME once complete and verified. HOST may be a name, IPv4 or IPv6
-address.
+address. Every URL given is downloaded; a last argument that is not a URL is DIR.
 
 Options:
   -o, --output NAME       save as DIR/NAME (a plain file name; default: last segment of FILE);
@@ -127,6 +147,17 @@ Options:
                           most 30 s; a longer Retry-After from the server is honoured
                           (default ${DEFAULT_RETRY_BASE_MS / 1000})
       --max-time SECONDS  give up after this long overall, exit 8 (default 0: no limit)
+  -d, --dir DIR           save into DIR (instead of a last argument)
+  -r, --recursive         mirror the folder at URL/ into DIR/<folder>/ from its listing
+                          (Ferry's JSON, or the HTML of nginx, Apache, lighttpd, python
+                          http.server): never above URL/ nor to another host; files already
+                          there with the same size and modification time are skipped
+      --max-depth N       folder levels -r descends below URL/ (default ${DEFAULTS.maxDepth})
+      --parallel N        files downloaded at once, each over its own keep-alive connection
+                          (default ${DEFAULTS.parallel}, at most ${MAX_PARALLEL})
+      --segments N        one file over N connections with Range requests, when the server
+                          gives its size, byte ranges and a strong validator; otherwise one
+                          connection, saying why (default ${DEFAULTS.segments}, at most ${MAX_SEGMENTS})
       --timeout SECONDS   connect and per-read timeout, 0 = none (default ${DEFAULTS.timeoutSeconds})
       --max-redirects N   redirects followed at most (default ${DEFAULTS.maxRedirects})
       --rtt-probes N      measure N extra round trips, ping-style min/avg/max/mdev: HEAD
@@ -139,6 +170,7 @@ Options:
       --digest            print the file's sha-256 even when there is nothing to check it
                           against (it costs ~0.8 s per GiB of one core)
       --json              print one JSON object on stdout instead of text
+  -v, --verbose           also print request and response heads and every timing
   -u, --user USER:PASS    HTTP Basic credentials (or https://USER:PASS@HOST/ in the URL);
                           sent only to that scheme, host and port, never to another origin
                           (http and https of one host are two); shown as "Basic ***"
@@ -162,7 +194,7 @@ as if it were the file. Ctrl-C keeps the .part; the same command resumes it.
 ${EXIT_TABLE}`;
 
 function usage(message: string): ClientError {
-  return new ClientError(EXIT.usage, `${message} (see --help)`);
+  return usageError(message);
 }
 
 function integer(v: string | undefined, name: string, max: number, dflt: number): number {
@@ -233,38 +265,39 @@ export function parseClientArgs(args: string[]): ParsedArgs {
         "allow-downgrade": { type: "boolean" },
         help: { type: "boolean", short: "h" },
         version: { type: "boolean", short: "V" },
+        dir: { type: "string", short: "d" },
+        recursive: { type: "boolean", short: "r" },
+        "max-depth": { type: "string" },
+        parallel: { type: "string" },
+        segments: { type: "string" },
+        verbose: { type: "boolean", short: "v" },
       },
     });
   } catch (e) {
-    throw usage(e instanceof Error ? e.message.split("\n")[0] : String(e));
+    throw parseArgsError(e, USAGE);
   }
   const v = parsed.values;
   if (v.help) return { kind: "help" };
   if (v.version) return { kind: "version" };
 
-  const pos = parsed.positionals;
-  let target: Location;
-  let dir: string;
-  let source: string;
-  let derived: string;
-  if ((pos.length === 1 || pos.length === 2) && /^[a-z][a-z0-9+.-]*:\/\//i.test(pos[0])) {
-    target = parseHttpUrl(pos[0]);
-    dir = pos[1] ?? ".";
-    source = formatUrl(target); // never the user:pass@ the URL may carry
-    derived = nameFromPath(target.path);
-  } else if (pos.length === 4) {
-    const [host, port, file] = pos;
-    target = { host: checkHost(host), port: checkPort(port), path: encodeFilePath(file) };
-    dir = pos[3];
-    source = `FILE ${JSON.stringify(file)}`;
-    derived = nameFromPath(target.path);
-  } else {
-    throw usage(
-      pos.length === 0
-        ? "missing arguments: HOST PORT FILE DIR, or an http:// or https:// URL"
-        : `expected HOST PORT FILE DIR or URL [DIR], got ${pos.length} argument(s)`,
-    );
+  // `-o -`: the body goes to stdout; the name (for the .part of a resume) stays the derived one.
+  const stdout = v.output === "-";
+  if (stdout && v.recursive) {
+    throw usageError("-o - writes one file to stdout; -r saves a folder", "drop -o -, or -r");
   }
+  if (v.recursive && v.output !== undefined) {
+    throw usageError("-o NAME names one file; -r saves a folder", "drop -o, or -r");
+  }
+  const { jobs, dir } = classifyPositionals(
+    parsed.positionals,
+    v.dir ?? null,
+    stdout ? null : v.output ?? null,
+  );
+  if (stdout && jobs.length > 1) {
+    throw usageError("-o - writes one file to stdout, but several URLs were given", "drop -o -");
+  }
+  if (v.recursive) { for (const j of jobs) folderName(j.target.path); }
+  const { target, source, name } = jobs[0];
   if (dir === "" || dir.includes("\0")) throw usage("DIR must be a directory path");
 
   const timeout = v.timeout === undefined ? DEFAULTS.timeoutSeconds : Number(v.timeout);
@@ -275,16 +308,14 @@ export function parseClientArgs(args: string[]): ParsedArgs {
   if (sha !== null && !/^[0-9a-f]{64}$/.test(sha)) {
     throw usage(`--sha256 must be 64 hex digits, got ${JSON.stringify(v.sha256!.slice(0, 80))}`);
   }
-  const stdout = v.output === "-";
-  const name = v.output !== undefined && !stdout
-    ? checkName(v.output, "-o")
-    : checkName(derived, source);
   if (v.continue && v["no-continue"]) throw usage("-c and --no-continue contradict each other");
-  const credentials = v.user !== undefined
-    ? parseUserOption(v.user)
-    : pos.length <= 2
-    ? urlCredentials(pos[0])
-    : null;
+  // -u for every URL; else each URL's own user:pass@ (positionals.ts); each job's go only to
+  // its own origin (lib/client/credentials.ts).
+  if (v.user !== undefined) {
+    const user = parseUserOption(v.user);
+    for (const j of jobs) j.credentials = user;
+  }
+  const credentials = jobs[0].credentials ?? null;
   if (v.cacert !== undefined && v.insecure) {
     throw usage("--cacert and -k/--insecure exclude each other");
   }
@@ -322,6 +353,12 @@ export function parseClientArgs(args: string[]): ParsedArgs {
       cacert: v.cacert ?? null,
       insecure: v.insecure ?? false,
       allowDowngrade: v["allow-downgrade"] ?? false,
+      jobs,
+      recursive: v.recursive ?? false,
+      maxDepth: integer(v["max-depth"], "--max-depth", MAX_DEPTH_LIMIT, DEFAULTS.maxDepth),
+      parallel: Math.max(1, integer(v.parallel, "--parallel", MAX_PARALLEL, DEFAULTS.parallel)),
+      segments: Math.max(1, integer(v.segments, "--segments", MAX_SEGMENTS, DEFAULTS.segments)),
+      verbose: v.verbose ?? false,
     },
   };
 }

@@ -61,6 +61,20 @@ export function urlCredentials(text: string): Credentials | null {
   }
 }
 
+/** `text` without the URL's `user:pass@`, when it has one (for messages); else `text` as is. */
+export function withoutUserinfo(text: string): string {
+  let u: URL;
+  try {
+    u = new URL(text);
+  } catch {
+    return text;
+  }
+  if (u.username === "" && u.password === "") return text;
+  u.username = "";
+  u.password = "";
+  return u.href;
+}
+
 /** The `Authorization` field for `c`: `Basic base64(utf-8(user ":" pass))` (RFC 7617 §2.1,
  * charset UTF-8). */
 export function authorizationField(c: Credentials): [string, string] {

@@ -30,8 +30,16 @@ import { validatorOf } from "./meta.ts";
 import { formatUrl, type Location, resolveLocation, sameOrigin } from "./names.ts";
 import { runProbes } from "./probe.ts";
 import { authorizationField, maskFields, mayReceive } from "./credentials.ts";
-import { readCaFile, type TlsTrust } from "./tls_connect.ts";
-import { type Report, rttText, textConnection, textRequest, textResponse } from "./report.ts";
+import { type TlsTrust, tlsTrust } from "./tls_connect.ts";
+import {
+  type Report,
+  rttText,
+  safeText,
+  textConnection,
+  textConnectionCompact,
+  textRequest,
+  textResponse,
+} from "./report.ts";
 import { nextDelayMs } from "./retry.ts";
 import { checkFinalFree, prepareDir, readPart, type SavePaths, savePaths } from "./save.ts";
 import { StdoutSink } from "./stdout_sink.ts";
@@ -45,6 +53,19 @@ export interface Ui {
   info(text: string): void;
   /** Draws the progress bar (stderr on a terminal), or null for none. */
   progress: ((s: string) => void) | null;
+  /** -v: request/response heads and every detail; otherwise the compact form. */
+  verbose?: boolean;
+  /** Progress of one body in a shared display (several transfers at once); replaces the
+   * single-line bar when set. */
+  track?: (total: number | null, start: number) => Tracker;
+}
+
+/** One transfer's line in a shared progress display. */
+export interface Tracker {
+  /** Bytes now in the file. */
+  update(bytes: number): void;
+  /** The transfer ended (its line goes away). */
+  finish(): void;
 }
 
 /** The final (non-redirect) response, its connection still open at the body. */
@@ -190,11 +211,7 @@ async function attempt(opts: ClientOptions, report: Report, ui: Ui, a: Attempt):
     extra.push(["Range", `bytes=${resume.offset}-`]);
     if (resume.validator !== null) extra.push(["If-Range", resume.validator]);
   }
-  const trust: TlsTrust = {
-    caCerts: opts.cacert ? await readCaFile(opts.cacert) : undefined,
-    cacertFile: opts.cacert ?? null,
-    insecure: opts.insecure ?? false,
-  };
+  const trust = await tlsTrust(opts);
   const hop = await requestFollowingRedirects(opts, report, ui, extra, { trust, stop: a.stop });
   try {
     await saveResponse(hop, {
@@ -354,6 +371,11 @@ function record(
   report.timingsMs.tlsHandshake = c.tls?.handshakeMs ?? 0;
   report.timingsMs.firstByte = result.firstByteMs;
   report.rtt.handshakeMs = c.connectMs;
+  if (!ui.verbose) {
+    ui.info(textConnectionCompact(report.connection, c.connectMs, c.warmed, c.tls?.handshakeMs));
+    ui.info(`< ${safeText(result.statusLine)}`);
+    return;
+  }
   ui.info(textConnection(report.connection, c.lookupMs, c.connectMs, c.tls?.handshakeMs));
   if (c.connectedBy === "name") {
     ui.info(

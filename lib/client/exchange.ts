@@ -60,7 +60,8 @@ export function buildRequest(
   },
 ): Request {
   const line = `${r.method} ${r.to.path} HTTP/1.1`;
-  for (const [k, v] of r.extra ?? []) {
+  const extra = r.extra ?? [];
+  for (const [k, v] of extra) {
     // A value from disk (the resume meta) or elsewhere must never add a line to the head.
     if (!FIELD_VALUE.test(v)) {
       throw new ClientError(
@@ -76,8 +77,13 @@ export function buildRequest(
     ["Accept-Encoding", "identity"],
     ["Want-Repr-Digest", "sha-256=10"],
     ["Connection", r.keepAlive ? "keep-alive" : "close"],
-    ...(r.extra ?? []),
   ];
+  // A field in `extra` replaces the default of the same name (an Accept for listings).
+  for (const [k, v] of extra) {
+    const i = fields.findIndex(([f]) => f.toLowerCase() === k.toLowerCase());
+    if (i >= 0) fields[i] = [fields[i][0], v];
+    else fields.push([k, v]);
+  }
   const text = `${line}\r\n${fields.map(([k, v]) => `${k}: ${v}\r\n`).join("")}\r\n`;
   return { method: r.method, to: r.to, line, fields, bytes: new TextEncoder().encode(text) };
 }

@@ -121,8 +121,14 @@ export function roundMs(ms: number): number {
   return Math.round(ms * 1000) / 1000;
 }
 
-/** `0.123 ms`, `12.35 ms`, `1234.5 ms`. */
+/** `0.123 ms`, `12.35 ms`, `123.4 ms`; over a second `1.23 s`, `19.8 s`; over a minute
+ * `2 min 05 s`. */
 export function fmtMs(ms: number): string {
+  if (ms >= 60_000) {
+    const s = Math.round(ms / 1000);
+    return `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, "0")} s`;
+  }
+  if (ms >= 1000) return `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)} s`;
   return `${ms < 10 ? ms.toFixed(3) : ms < 100 ? ms.toFixed(2) : ms.toFixed(1)} ms`;
 }
 
@@ -182,6 +188,39 @@ export function textConnection(
   const tls = tlsMs === undefined ? "" : `, TLS handshake ${fmtMs(tlsMs)}`;
   return `* connected (name lookup ${fmtMs(lookupMs)}, TCP handshake ${fmtMs(connectMs)}${tls})\n` +
     formatConnBlock(p);
+}
+
+/** The default (compact) connection block: one line with the handshake — the RTT — (and for
+ * https the TLS handshake after it), then the seed's connection parameters. */
+export function textConnectionCompact(
+  p: ConnParams,
+  connectMs: number,
+  warmed: boolean,
+  tlsMs?: number,
+): string {
+  return `* connected to ${p.peer}: TCP handshake ${fmtMs(connectMs)} (≈ 1 RTT${
+    warmed ? "" : "; includes the runtime's first-connect start-up"
+  })${tlsMs === undefined ? "" : `, TLS handshake ${fmtMs(tlsMs)}`}\n${formatConnBlock(p)}`;
+}
+
+/** The default (compact) closing lines: what was saved, how it was checked, how fast. */
+export function textSummaryCompact(r: Report): string {
+  const t = r.timingsMs;
+  const size = `${formatBytes(r.bytes.size)}${
+    r.bytes.resumedFrom > 0 ? ` (${formatBytes(r.bytes.received)} this run)` : ""
+  }`;
+  const checks = r.verification.checks;
+  const verified = checks.length === 0
+    ? "not verified (no digest from the server)"
+    : r.verification.verified
+    ? `sha-256 verified (${checks.map((c) => c.source).join(", ")})`
+    : "sha-256 MISMATCH";
+  return `* saved ${r.file ?? "nothing"}: ${size}, ${verified}\n` +
+    `  first byte ${fmtMs(t.firstByte)}, total ${fmtMs(t.total)}, ` +
+    `${formatBytes(Math.round(r.throughputBytesPerSec))}/s` +
+    (r.resume !== "none" ? `, resume: ${r.resume}` : "") +
+    (r.retries > 0 ? `, retries: ${r.retries}` : "") +
+    (r.sha256 !== null ? `\n  sha-256 ${r.sha256}` : "");
 }
 
 /** Request lines, `> ` prefixed as curl -v does. */

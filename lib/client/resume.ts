@@ -20,7 +20,7 @@ import type { ResponseHead } from "../http/response.ts";
 import { ClientError, EXIT } from "./errors.ts";
 import { readError } from "./exchange.ts";
 import { validatorOf } from "./meta.ts";
-import { type PartMeta, readPart, readPartTail, type SavePaths } from "./save.ts";
+import { isSegmentedPart, type PartMeta, readPart, readPartTail, type SavePaths } from "./save.ts";
 
 /** A .part to continue from. */
 export interface ResumeFrom {
@@ -52,7 +52,8 @@ export class RestartFromZero extends Error {
 export const OVERLAP_BYTES = 64 * 1024;
 
 /**
- * The .part to resume, or null to start over. Resumed: a .part whose meta (a regular file,
+ * The .part to resume, or null to start over. Never a `--segments` .part (full-sized with
+ * holes: see {@linkcode isSegmentedPart}). Resumed: a .part whose meta (a regular file,
  * well-formed) names this URL and holds a validator — sent as If-Range; with `unproven`
  * (`-c`, or a retry) also one without a validator, from {@linkcode OVERLAP_BYTES} before its
  * end, the overlap compared before anything is appended.
@@ -72,6 +73,14 @@ export function resumePoint(
     return null;
   }
   if (part === null || part.size === 0) return null;
+  if (isSegmentedPart(paths)) {
+    // Full-sized with holes: appending at its size, or proving an overlap at its end, would
+    // "finish" a file that lacks bytes in the middle.
+    ui.info(
+      `* ${paths.part} holds --segments ranges with gaps: starting over (--segments resumes it)`,
+    );
+    return null;
+  }
   if (part.metaProblem !== null) ui.info(`* ${part.metaProblem}: not used`);
   const meta = part.meta;
   if (meta !== null && meta.url !== url) {

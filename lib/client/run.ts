@@ -16,7 +16,17 @@ import type { ClientOptions } from "./args.ts";
 import { runDownload, type Ui } from "./download.ts";
 import { ClientError, EXIT, permissionError, reasonOf } from "./errors.ts";
 import { formatUrl } from "./names.ts";
-import { jsonText, newReport, type Report, roundMs, terminalText, textSummary } from "./report.ts";
+import { runMany } from "./many.ts";
+import {
+  jsonText,
+  newReport,
+  type Report,
+  roundMs,
+  terminalText,
+  textSummary,
+  textSummaryCompact,
+} from "./report.ts";
+import { runSegmented } from "./segments.ts";
 import { Stop } from "./stop.ts";
 
 /** Where the CLI writes; replaceable for tests. */
@@ -85,8 +95,9 @@ export function jsonReport(r: Report): Report {
  * Downloads per `options` and returns the exit code; prints per `io`. Everything printed goes
  * through {@linkcode terminalText} (server text never reaches the terminal raw). With `-o -`
  * the body owns stdout and every other line, JSON included, goes to stderr. `signals`: Ctrl-C
- * (SIGINT) stops the download, keeps the .part and gives exit 130; a second Ctrl-C exits at
- * once.
+ * (SIGINT) stops the download — or every download of a multi-URL, -r or --segments run —,
+ * keeps the .part and gives exit 130; a second Ctrl-C exits at once. `--max-time` bounds the
+ * whole run the same way (exit 8).
  */
 export async function runClient(
   options: ClientOptions,
@@ -100,6 +111,7 @@ export async function runClient(
   const ui: Ui = {
     info: text ? (t) => out(terminalText(t)) : () => {},
     progress: options.progress && !options.quiet ? io.tty : null,
+    verbose: options.verbose,
   };
   if (options.insecure) {
     io.err(
@@ -115,8 +127,24 @@ export async function runClient(
   };
   const listen = signals && Deno.build.os !== "windows";
   if (listen) Deno.addSignalListener("SIGINT", onInterrupt);
+  if (options.recursive || options.jobs.length > 1) {
+    try {
+      return await runMany(options, io, stop);
+    } finally {
+      stop.dispose();
+      if (listen) Deno.removeSignalListener("SIGINT", onInterrupt);
+    }
+  }
+  if (options.segments > 1 && options.stdout) {
+    ui.info(`* --segments ${options.segments}: one connection instead: -o - writes in order`);
+  }
   try {
-    await runDownload(options, report, ui, stop);
+    await (options.segments > 1 && !options.stdout ? runSegmented : runDownload)(
+      options,
+      report,
+      ui,
+      stop,
+    );
     report.exitCode = EXIT.ok;
   } catch (e) {
     const err = toClientError(e);
@@ -130,6 +158,8 @@ export async function runClient(
   }
   if (report.timingsMs.total === 0) report.timingsMs.total = performance.now() - t0;
   if (options.json) out(jsonText(jsonReport(report)));
-  else if (text && report.ok) out(terminalText(textSummary(report)));
+  else if (text && report.ok) {
+    out(terminalText(options.verbose ? textSummary(report) : textSummaryCompact(report)));
+  }
   return report.exitCode;
 }

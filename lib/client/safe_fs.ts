@@ -118,6 +118,12 @@ export class SafeFile {
     this.#pos += data.length;
   }
 
+  /** Sets the access and modification times through the descriptor (futimes: no name is
+   * looked up again, so no link can be followed). */
+  setTimes(atime: Date, mtime: Date): void {
+    fs.futimesSync(this.#fd, atime, mtime);
+  }
+
   /** Cuts the file to `length` bytes. */
   truncate(length: number): void {
     fs.ftruncateSync(this.#fd, length);

@@ -79,6 +79,19 @@ export interface PartMeta {
   lastModified: string | null;
   /** The complete size, when the server said it. */
   size: number | null;
+  /** `--segments` only: each byte range and how far it got (segments.ts). Such a .part has the
+   * file's full size with holes, so it is never appended to. */
+  segments?: SegmentState[];
+}
+
+/** One `--segments` range's resume state, as kept in the meta. */
+export interface SegmentState {
+  /** First byte of the range. */
+  start: number;
+  /** Last byte of the range (inclusive). */
+  end: number;
+  /** The next byte to fetch: `end + 1` once done. */
+  next: number;
 }
 
 /** Creates DIR (and parents) if missing and checks it is a directory.
@@ -165,6 +178,23 @@ export function readPart(paths: SavePaths): PartState | null {
     metaProblem = e instanceof UnsafeFileError ? e.message : `${paths.meta}: ${String(e)}`;
   }
   return { size, meta, metaProblem };
+}
+
+/**
+ * Whether DIR/NAME.part was written by `--segments`: its meta has a `segments` field (well-formed
+ * or not). Such a part has the file's full size with holes where segments had not arrived, so
+ * the one-connection resume, its overlap proof and its 416 "already complete" must never
+ * continue or finish it. A meta that cannot be read safely counts as not segmented.
+ */
+export function isSegmentedPart(paths: SavePaths): boolean {
+  try {
+    const bytes = readSmallFile(paths.meta, MAX_META_BYTES);
+    if (bytes === null) return false;
+    const o = JSON.parse(new TextDecoder().decode(bytes));
+    return typeof o === "object" && o !== null && "segments" in o;
+  } catch {
+    return false;
+  }
 }
 
 function unsafe(e: unknown, path: string): ClientError {

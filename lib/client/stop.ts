@@ -74,8 +74,30 @@ export class Stop {
     });
   }
 
-  /** Cancels the deadline timer. */
+  /**
+   * A Stop for one of several downloads running at once (several URLs): it fires when this one
+   * does, for the same reason, and shares its deadline, but has a closer of its own — one
+   * {@linkcode setCloser} per Stop, so concurrent downloads must not share one.
+   */
+  child(): Stop {
+    const c = new Stop(null);
+    c.#deadline = this.#deadline;
+    if (this.reason !== null) {
+      c.fire(this.reason);
+      return c;
+    }
+    const forward = () => c.fire(this.reason ?? "interrupt");
+    this.signal.addEventListener("abort", forward, { once: true });
+    c.#unlink = () => this.signal.removeEventListener("abort", forward);
+    return c;
+  }
+
+  #unlink: (() => void) | null = null;
+
+  /** Cancels the deadline timer (and a child's link to its parent). */
   dispose(): void {
     clearTimeout(this.#timer);
+    this.#unlink?.();
+    this.#unlink = null;
   }
 }

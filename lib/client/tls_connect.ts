@@ -48,6 +48,33 @@ export async function readCaFile(file: string): Promise<string[]> {
   return certs;
 }
 
+/** The --cacert files read so far: read once per run, whatever the number of connections. */
+const caFiles = new Map<string, Promise<string[]>>();
+
+/**
+ * The trust of a run's options (`--cacert FILE`, `-k`), the file read once.
+ * @throws {ClientError} usage (2) when the --cacert file cannot be read or holds no certificate.
+ */
+export async function tlsTrust(
+  o: { cacert?: string | null; insecure?: boolean },
+): Promise<TlsTrust> {
+  const file = o.cacert ?? null;
+  let certs: Promise<string[]> | undefined;
+  if (file !== null) {
+    certs = caFiles.get(file);
+    if (certs === undefined) {
+      certs = readCaFile(file);
+      caFiles.set(file, certs);
+      certs.catch(() => caFiles.delete(file));
+    }
+  }
+  return {
+    caCerts: certs ? await certs : undefined,
+    cacertFile: file,
+    insecure: o.insecure ?? false,
+  };
+}
+
 function verification(trust: TlsTrust): string {
   return trust.insecure
     ? "NOT verified (--insecure)"

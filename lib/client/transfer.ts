@@ -141,7 +141,14 @@ export async function saveResponse(hop: FinalHop, ctx: SaveContext): Promise<voi
     announcedDigests(head.fields, head.status).length > 0;
   // One buffer for the whole download: the .part's prefix is hashed through it, the body
   // read into it, a trailer-announced digest checked through it.
-  const buf = new Uint8Array(BUFFER_BYTES);
+  // Sized to the file when it is smaller and nothing is resumed (an overlap needs its 64 KiB):
+  // many small downloads (several URLs, -r) would otherwise each have the kernel zero 1 MiB
+  // they never use.
+  const buf = new Uint8Array(
+    total !== null && offset === 0
+      ? Math.min(BUFFER_BYTES, Math.max(total, 16 * 1024))
+      : BUFFER_BYTES,
+  );
   const body = new BodyReader(hop.reader, framing);
   if (head.status === 206 && resume?.overlap) await checkOverlap(body, resume, buf, where);
   if (sink !== null && sink.size !== offset) {
@@ -215,7 +222,9 @@ async function streamBody(
 ): Promise<Array<[string, string]>> {
   const { report, opts } = ctx;
   const where = formatUrl(hop.to);
-  const progress = ctx.ui.progress === null
+  const progress = ctx.ui.track !== undefined
+    ? ctx.ui.track(total, part.size)
+    : ctx.ui.progress === null
     ? null
     : new Progress({ total, start: part.size, write: ctx.ui.progress });
   const start = hop.result.headAt;

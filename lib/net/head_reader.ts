@@ -22,6 +22,11 @@ import { HttpError, STATUS } from "../http/status.ts";
 /** First buffer size of a reader; grows by doubling up to the head limit. Small, so that idle
  * keep-alive connections cost little memory. */
 export const INITIAL_BUFFER_BYTES = 512;
+/** Head buffers kept for reuse by readers with `recycle` (see {@linkcode ConnReader}): bounds
+ * what the pool itself holds (256 × 32 KiB = 8 MiB with the server's limits). */
+const HEAD_POOL_MAX = 256;
+/** Full-size head buffers given back at an idle wait, by size. */
+const headPool = new Map<number, Uint8Array[]>();
 
 /** Limits for one head. */
 export interface HeadLimits {
@@ -62,16 +67,27 @@ export class ConnReader {
   #end = 0;
   #conn: Source;
   #readTimeoutMs: number;
+  #initialBytes: number;
+  #recycle: boolean;
   /** Total bytes read from the connection (for statistics). */
   bytesRead = 0;
 
+  /**
+   * With `recycle` (the server), a head that outgrows the initial buffer gets a full-size one
+   * from a pool, and {@linkcode readRaw} gives it back and reads into a small one again: one large head then costs a connection
+   * nothing once it is idle again, and no garbage is left for a collector whose freed memory the
+   * allocator would keep anyway. Only for callers that hold no view of the buffer across
+   * `readRaw`.
+   */
   constructor(
     conn: Source,
-    options: { readTimeoutMs?: number; initialBytes?: number } = {},
+    options: { readTimeoutMs?: number; initialBytes?: number; recycle?: boolean } = {},
   ) {
     this.#conn = conn;
     this.#readTimeoutMs = options.readTimeoutMs ?? 0;
-    this.#buf = new Uint8Array(options.initialBytes ?? INITIAL_BUFFER_BYTES);
+    this.#initialBytes = options.initialBytes ?? INITIAL_BUFFER_BYTES;
+    this.#recycle = options.recycle ?? false;
+    this.#buf = new Uint8Array(this.#initialBytes);
   }
 
   /** How many bytes are buffered and not yet consumed. */
@@ -130,6 +146,13 @@ export class ConnReader {
    */
   readRaw(): Promise<number | null> {
     this.#start = this.#end = 0;
+    // A large head grew the buffer (up to 32 KiB); nothing is buffered now, so an idle
+    // connection goes back to waiting in a small one (48.8 → 10.9 KiB per idle connection).
+    if (this.#recycle && this.#buf.length > this.#initialBytes) {
+      const spare = headPool.get(this.#buf.length);
+      if (spare !== undefined && spare.length < HEAD_POOL_MAX) spare.push(this.#buf);
+      this.#buf = new Uint8Array(this.#initialBytes);
+    }
     return this.#readConn(this.#buf);
   }
 
@@ -220,7 +243,9 @@ export class ConnReader {
         }
       }
       if (have >= maxHead) throw tooLarge();
-      this.#makeRoom(Math.min(maxHead + 4, this.#buf.length * 2));
+      this.#makeRoom(
+        this.#recycle ? maxHead + 4 : Math.min(maxHead + 4, this.#buf.length * 2),
+      );
       const n = await this.#readConn(this.#buf.subarray(this.#end));
       if (n === null) {
         if (this.#end === this.#start) return null;
@@ -241,7 +266,14 @@ export class ConnReader {
       this.#start = 0;
       return;
     }
-    const next = new Uint8Array(Math.max(cap, this.#buf.length));
+    const size = Math.max(cap, this.#buf.length);
+    let next: Uint8Array | undefined;
+    if (this.#recycle) {
+      let spare = headPool.get(size);
+      if (spare === undefined) headPool.set(size, spare = []);
+      next = spare.pop();
+    }
+    next ??= new Uint8Array(size);
     next.set(this.#buf.subarray(0, this.#end));
     this.#buf = next;
   }

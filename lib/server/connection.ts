@@ -20,22 +20,26 @@ import type { ReverseDns } from "../net/reverse_dns.ts";
 import { VERSION } from "../version.ts";
 import { errorReply, type FileServer, type Reply, replyForError } from "./files.ts";
 import type { Logger } from "./log.ts";
-import { SMALL_FILE_MAX_BYTES } from "./small_cache.ts";
 import { turnMs, turnPerfMs } from "./clock.ts";
 import { handshakeFailure, serverHandshake, type TlsInfo } from "../net/tls.ts";
 import type { AuthGate } from "./auth.ts";
 import { forwardedClient, type ProxySettings, type Via } from "./behind_proxy.ts";
 import { healthReply, type HealthState, isHealthTarget } from "./health.ts";
+import { type BodyStream, streamRange, TruncatedFileError } from "./stream_body.ts";
+import type { ConnLimiter } from "./conn_limits.ts";
+import { rateVerdict } from "./min_rate.ts";
 
-/** Bytes per file read while streaming. 1 MiB with the next read in flight during the current
- * write measured 3.1–3.4 GB/s on a 1 GiB file here, against 0.9 GB/s for 64 KiB chunks. */
-export const STREAM_CHUNK_BYTES = 1 << 20;
+export { LARGE_CHUNK_BYTES as STREAM_CHUNK_BYTES } from "./stream_body.ts";
+
 /** Largest single write of a file body to a TLS connection. The runtime's TLS stream takes at
  * most 64 KiB of a larger write, and 1 MiB writes measured 0.17–0.23 GB/s to curl against
  * 0.47–0.63 GB/s in 32 KiB slices (two TLS records each; 1 MiB reads kept). */
 export const TLS_WRITE_BYTES = 32 * 1024;
-/** Spare stream buffers kept for reuse (2 per streaming response); bounds idle memory. */
-const POOL_MAX = 16;
+
+/** Replies up to this size go out as one buffer with their head (one write, one packet);
+ * larger ones are written from where they are, or streamed, so that a client that stops reading
+ * pins no per-response copy bigger than this (issue 11: ≤ 64 KiB per stalled connection). */
+const ONE_WRITE_MAX_BYTES = 32 << 10;
 
 const HEAD_LIMITS = { maxHeadBytes: MAX_HEAD_BYTES, maxFirstLineBytes: MAX_REQUEST_LINE_BYTES };
 
@@ -50,6 +54,11 @@ export interface ConnectionLimits {
   writeTimeoutMs: number;
   /** Requests served on one connection before it is closed. */
   maxRequests: number;
+  /** While a response is being written, the client must take at least this many bytes per
+   * second, measured over {@linkcode ConnectionLimits.rateWindowMs}; 0 = no minimum. */
+  minRate?: number;
+  /** The window of the minimum rate. */
+  rateWindowMs?: number;
 }
 
 /** What every connection shares. */
@@ -76,6 +85,8 @@ export interface ServerContext {
   proxy?: ProxySettings;
   /** `--health-path` and whether the server is draining (lib/server/health.ts). */
   health?: HealthState;
+  /** The connection caps (total and per address, across workers); released on close. */
+  limiter?: ConnLimiter;
 }
 
 /** The state of one connection, as the sweeper and shutdown see it. */
@@ -114,6 +125,21 @@ export interface ConnState {
   via: string;
   forwarded: boolean;
   fwdClient: string;
+  /** Bytes the kernel has accepted on it (heads included), for the minimum rate. */
+  sent: number;
+  /** The minimum-rate bucket (lib/server/min_rate.ts); `rateAt` 0: not measuring (reset at
+   * each idle wait). */
+  rateAt: number;
+  rateMark: number;
+  rateBalance: number;
+  rateFrom: number;
+  rateFromSent: number;
+  /** A large response body in progress (its buffers can be taken back when it stalls). */
+  stream: BodyStream | null;
+  /** What {@linkcode ConnLimiter.acquire} gave it (-1: nothing to release). */
+  limitToken: number;
+  /** Largest single body write: {@linkcode TLS_WRITE_BYTES} on TLS, else Infinity. */
+  maxWrite: number;
 }
 
 /**
@@ -191,14 +217,6 @@ function isPlain(head: RequestHead): boolean {
   return true;
 }
 
-const pool: Uint8Array[] = [];
-function takeBuffer(): Uint8Array {
-  return pool.pop() ?? new Uint8Array(STREAM_CHUNK_BYTES);
-}
-function giveBuffer(b: Uint8Array): void {
-  if (pool.length < POOL_MAX) pool.push(b);
-}
-
 function closeConn(state: ConnState, why: string): void {
   if (state.closed) return;
   state.closed = true;
@@ -214,6 +232,8 @@ function closeConn(state: ConnState, why: string): void {
  */
 export function sweep(ctx: ServerContext, now = Date.now()): void {
   const { headTimeoutMs, idleTimeoutMs } = ctx.limits;
+  const minRate = ctx.limits.minRate ?? 0;
+  const windowMs = ctx.limits.rateWindowMs ?? 0;
   for (const s of ctx.conns) {
     if (s.phase === "head") {
       if (s.headStart === 0 && (s.reader.bytesRead > s.readMark || s.reader.buffered > 0)) {
@@ -227,6 +247,12 @@ export function sweep(ctx: ServerContext, now = Date.now()): void {
       if (now > deadline) closeConn(s, s.headStart > 0 || s.first ? "head timeout" : "idle");
     } else if (s.deadline > 0 && now > s.deadline) {
       closeConn(s, "write timeout");
+    } else if (s.deadline > 0) {
+      s.stream?.releaseIfStalled(now);
+      if (minRate > 0 && windowMs > 0) {
+        const why = rateVerdict(s, s.sent, now, minRate, windowMs);
+        if (why !== null) closeConn(s, why);
+      }
     }
   }
 }
@@ -237,7 +263,9 @@ async function writeAll(state: ConnState, p: Uint8Array, timeoutMs: number): Pro
   while (off < p.length) {
     if (off > 0) ensureNoDelay(state); // a short write: the rest goes out in more segments
     state.deadline = turnMs() + timeoutMs;
-    off += await state.conn.write(off === 0 ? p : p.subarray(off));
+    const n = await state.conn.write(off === 0 ? p : p.subarray(off));
+    off += n;
+    state.sent += n;
   }
 }
 
@@ -276,53 +304,6 @@ async function readFull(file: Deno.FsFile, p: Uint8Array): Promise<boolean> {
   return true;
 }
 
-/** A file shrank while being sent: the promised length can no longer be met, so the
- * connection must close and the client see the truncation. */
-class TruncatedFileError extends Error {}
-
-/** Streams file bytes [start, end) with the next read in flight while the current write runs. */
-async function streamRange(
-  state: ConnState,
-  file: Deno.FsFile,
-  start: number,
-  end: number,
-  timeoutMs: number,
-  maxWrite = Infinity,
-): Promise<void> {
-  await file.seek(start, Deno.SeekMode.Start);
-  let remaining = end - start;
-  let cur = takeBuffer();
-  let next = takeBuffer();
-  let pendingRead: Promise<number | null> | undefined;
-  try {
-    let n = await file.read(cur.subarray(0, Math.min(remaining, cur.length)));
-    while (remaining > 0) {
-      if (n === null || n === 0) throw new TruncatedFileError();
-      remaining -= n;
-      pendingRead = remaining > 0
-        ? file.read(next.subarray(0, Math.min(remaining, next.length)))
-        : undefined;
-      if (n <= maxWrite) await writeAll(state, cur.subarray(0, n), timeoutMs);
-      else {
-        for (let o = 0; o < n; o += maxWrite) {
-          await writeAll(state, cur.subarray(o, Math.min(n, o + maxWrite)), timeoutMs);
-        }
-      }
-      if (pendingRead === undefined) break;
-      n = await pendingRead;
-      pendingRead = undefined;
-      const t = cur;
-      cur = next;
-      next = t;
-    }
-  } finally {
-    // A read still in flight owns its buffer: wait for it before the buffer is reused.
-    if (pendingRead !== undefined) await pendingRead.catch(() => null);
-    giveBuffer(cur);
-    giveBuffer(next);
-  }
-}
-
 /** Sends a reply: head, then the in-memory body or the file parts. */
 async function sendReply(
   state: ConnState,
@@ -339,6 +320,12 @@ async function sendReply(
     await writeAll(state, head, timeoutMs);
     return;
   }
+  if (reply.body !== undefined && reply.body.length > ONE_WRITE_MAX_BYTES) {
+    ensureNoDelay(state);
+    await writeAll(state, head, timeoutMs);
+    await writeAll(state, reply.body, timeoutMs);
+    return;
+  }
   if (reply.body !== undefined) {
     const all = new Uint8Array(head.length + reply.body.length);
     all.set(head);
@@ -351,7 +338,7 @@ async function sendReply(
     const parts = file.parts;
     // Small single-part file: head and body in one write (one packet, one syscall).
     if (
-      parts.length === 1 && parts[0].prefix === undefined && reply.length <= SMALL_FILE_MAX_BYTES
+      parts.length === 1 && parts[0].prefix === undefined && reply.length <= ONE_WRITE_MAX_BYTES
     ) {
       const all = new Uint8Array(head.length + reply.length);
       all.set(head);
@@ -364,14 +351,7 @@ async function sendReply(
     await writeAll(state, head, timeoutMs);
     for (const part of parts) {
       if (part.prefix !== undefined) await writeAll(state, part.prefix, timeoutMs);
-      await streamRange(
-        state,
-        file.handle,
-        part.start,
-        part.end,
-        timeoutMs,
-        ctx.tls ? TLS_WRITE_BYTES : Infinity,
-      );
+      await streamRange(state, file.handle, part.start, part.end, timeoutMs);
     }
     if (file.suffix !== undefined) await writeAll(state, file.suffix, timeoutMs);
   } finally {
@@ -379,17 +359,25 @@ async function sendReply(
   }
 }
 
-/** Serves one connection until it closes. Never throws. `via`: who is behind the proxy it came
- * through (lib/server/behind_proxy.ts). */
+/** How a connection came in: through a proxy, and its place under the connection caps. */
+export interface ArrivedVia {
+  /** Who is behind the proxy it came through (lib/server/behind_proxy.ts). */
+  via?: Via;
+  /** What {@linkcode ConnLimiter.acquire} gave it (-1: nothing to release). @default -1 */
+  limitToken?: number;
+}
+
+/** Serves one connection until it closes. Never throws. */
 export async function serveConnection(
   conn: Deno.TcpConn | Deno.TlsConn,
   ctx: ServerContext,
-  via?: Via,
+  arrived: ArrivedVia = {},
 ): Promise<void> {
+  const { via, limitToken = -1 } = arrived;
   const id = ctx.nextId;
   ctx.nextId += ctx.idStep;
   const started = ctx.log.enabled ? turnPerfMs() : 0; // for the log only
-  const reader = new ConnReader(conn);
+  const reader = new ConnReader(conn, { recycle: true });
   // getpeername costs a syscall: only when something is logged.
   const peer = via !== undefined ? via.client : !ctx.log.enabled ? "" : formatAddr(conn.remoteAddr);
   const state: ConnState = {
@@ -412,6 +400,15 @@ export async function serveConnection(
     // Only the log and the auth gate's failure limiter use the client.
     forwarded: (ctx.log.enabled || !!ctx.auth) && (via?.forwarded ?? false),
     fwdClient: "",
+    sent: 0,
+    rateAt: 0,
+    rateMark: 0,
+    rateBalance: 0,
+    rateFrom: 0,
+    rateFromSent: 0,
+    stream: null,
+    limitToken,
+    maxWrite: ctx.tls ? TLS_WRITE_BYTES : Infinity,
   };
   ctx.conns.add(state);
   let requests = 0;
@@ -435,6 +432,7 @@ export async function serveConnection(
       try {
         // Idle wait first (cheap in memory: the read is awaited right here, in no frame of
         // its own), then the head, usually already whole.
+        if (reader.buffered === 0) state.rateAt = 0; // nothing asked: the rate bucket restarts
         if (reader.buffered === 0 ? reader.filled(await reader.readRaw()) === null : false) {
           state.why = "peer closed";
           break;
@@ -512,6 +510,7 @@ export async function serveConnection(
           try {
             state.deadline = now + ctx.limits.writeTimeoutMs;
             const n = await conn.write(out);
+            state.sent += n;
             if (n < out.length) await writeAll(state, out.subarray(n), ctx.limits.writeTimeoutMs);
           } catch {
             if (!state.closed) state.why = "write failed";
@@ -536,6 +535,7 @@ export async function serveConnection(
     state.why = "error";
   } finally {
     ctx.conns.delete(state);
+    if (limitToken >= 0) ctx.limiter?.release(limitToken);
     closeConn(state, state.why);
     if (ctx.log.enabled) {
       ctx.log.close(id, peer, requests, state.bytesOut, turnPerfMs() - started, state.why);

@@ -13,7 +13,7 @@
  */
 
 import { createSecureContext, type SecureContext } from "node:tls";
-import { ReverseDns } from "../net/reverse_dns.ts";
+import { ReverseDns, type ReverseDnsOptions } from "../net/reverse_dns.ts";
 import { formatAddr } from "../net/conn_info.ts";
 import {
   type ConnectionLimits,
@@ -31,6 +31,8 @@ import { ALPN_PROTOCOLS } from "../net/tls.ts";
 import { serverTlsOver } from "../net/node_tls_conn.ts";
 import { type AuthConfig, AuthGate } from "./auth.ts";
 import { proxySettings, readProxyPreamble } from "./behind_proxy.ts";
+import { ConnLimiter, OVER_ADDRESS } from "./conn_limits.ts";
+import { largePool } from "./stream_body.ts";
 
 /** Everything a server can be told; each field's default is in {@linkcode DEFAULTS}. */
 export interface ServerOptions {
@@ -48,6 +50,16 @@ export interface ServerOptions {
   followSymlinks?: boolean;
   /** Open connections at most; more are answered 503 and closed. @default 10000 */
   maxConnections?: number;
+  /** Open connections per client address (IPv6: per /64); more are answered 503 and closed;
+   * 0 = no such cap. @default 256 */
+  maxConnectionsPerIp?: number;
+  /** While a response is written, the client must take this many bytes per second over
+   * {@linkcode ServerOptions.minRateWindowMs} or be dropped; 0 = no minimum. @default 4096 */
+  minRate?: number;
+  /** @default 20000 ms */
+  minRateWindowMs?: number;
+  /** The connection counters shared by every worker (set by workers.ts). */
+  sharedLimits?: SharedArrayBuffer;
   /** @default 10000 ms */
   headTimeoutMs?: number;
   /** @default 30000 ms */
@@ -62,6 +74,8 @@ export interface ServerOptions {
   log?: LogFormat;
   /** Reverse lookups of clients for the connection log. @default true */
   reverseDns?: boolean;
+  /** The resolver's nameserver, timeout and concurrency (see reverse_dns.ts). */
+  dns?: ReverseDnsOptions;
   /** Compute and advertise Repr-Digest. @default true */
   digests?: boolean;
   /** Share the port with other listeners of this process (workers). @default false */
@@ -92,6 +106,17 @@ export const DEFAULTS = {
   // 10,000 idle keep-alive connections fit in ~80 MiB at ≤ 8 KiB each, and leave half of the
   // usual 20,000 file descriptors for open files.
   maxConnections: 10_000,
+  // A browser opens at most 6 connections per host, download managers 16 (aria2 -x) to 32
+  // (IDM): 256 is far above any one client, yet keeps one address from taking the server
+  // (10,000 slots take 40 addresses). Clients behind one NAT share it: raise it, or 0 for none.
+  maxConnectionsPerIp: 256,
+  // 4 KiB/s is 32 kbit/s, slower than any mobile data link still in use, and far above what a
+  // slot-holding attacker wants to spend per connection. A client is dropped only once a whole
+  // 20 s window behind (lib/server/min_rate.ts), so that a real link's stalls (a tunnel, a
+  // handover) pass. Kestrel defaults to 240 B/s with a 5 s grace; ours is higher because a
+  // connection here holds a file open and a slot of the caps.
+  minRate: 4_096,
+  minRateWindowMs: 20_000,
   headTimeoutMs: 10_000, // a real client sends its head in one packet; 10 s is generous
   idleTimeoutMs: 30_000, // browsers reuse connections within seconds; nginx uses 75 s
   writeTimeoutMs: 30_000, // a reader that takes nothing for 30 s has gone
@@ -127,7 +152,8 @@ export class Server {
   readonly finished: Promise<void>;
   #listener: Deno.Listener<Deno.TcpConn | Deno.TlsConn, Deno.NetAddr>;
   #ctx: ServerContext;
-  #maxConnections: number;
+  #limiter: ConnLimiter;
+  #perAddress: boolean;
   #graceMs: number;
   #sweeper: ReturnType<typeof setInterval>;
   #digests: DigestCache | undefined;
@@ -135,8 +161,10 @@ export class Server {
   #tlsAfterProxy: SecureContext | null = null;
   #stopping = false;
   #acceptLoop: Promise<void>;
-  /** Connections answered 503 because the cap was reached. */
+  /** Connections answered 503 because a cap was reached (total or per address). */
   rejected = 0;
+  /** Of those, the ones refused by the per-address cap. */
+  rejectedPerAddress = 0;
 
   private constructor(
     listener: Deno.Listener<Deno.TcpConn | Deno.TlsConn, Deno.NetAddr>,
@@ -148,7 +176,8 @@ export class Server {
     this.addr = listener.addr as Deno.NetAddr;
     this.#ctx = ctx;
     this.log = ctx.log;
-    this.#maxConnections = o.maxConnections ?? DEFAULTS.maxConnections;
+    this.#limiter = ctx.limiter!;
+    this.#perAddress = (o.maxConnectionsPerIp ?? DEFAULTS.maxConnectionsPerIp) > 0;
     this.#graceMs = o.graceMs ?? DEFAULTS.graceMs;
     this.#digests = digests;
     this.#sweeper = setInterval(() => sweep(ctx), SWEEP_INTERVAL_MS);
@@ -182,11 +211,15 @@ export class Server {
           "(-A) read /proc/self/fd (or this is not Linux); renaming races inside DIR could leak",
       );
     }
+    // Each worker is a thread with its own module state: the large-buffer budget is shared out.
+    if (o.worker !== undefined) largePool.share(o.worker.count);
     const limits: ConnectionLimits = {
       headTimeoutMs: o.headTimeoutMs ?? DEFAULTS.headTimeoutMs,
       idleTimeoutMs: o.idleTimeoutMs ?? DEFAULTS.idleTimeoutMs,
       writeTimeoutMs: o.writeTimeoutMs ?? DEFAULTS.writeTimeoutMs,
       maxRequests: o.maxRequests ?? DEFAULTS.maxRequests,
+      minRate: o.minRate ?? DEFAULTS.minRate,
+      rateWindowMs: o.minRateWindowMs ?? DEFAULTS.minRateWindowMs,
     };
     const where = {
       hostname: o.host ?? DEFAULTS.host,
@@ -202,7 +235,7 @@ export class Server {
     const ctx: ServerContext = {
       files,
       log,
-      dns: log.enabled && o.reverseDns !== false ? new ReverseDns() : null,
+      dns: log.enabled && o.reverseDns !== false ? new ReverseDns(o.dns) : null,
       limits,
       conns: new ConnSet(),
       draining: false,
@@ -210,6 +243,11 @@ export class Server {
       idStep: o.worker?.count ?? 1,
       tls: o.tls !== undefined,
       auth: o.auth === undefined ? null : new AuthGate(o.auth),
+      limiter: new ConnLimiter({
+        maxConnections: o.maxConnections ?? DEFAULTS.maxConnections,
+        maxPerAddress: o.maxConnectionsPerIp ?? DEFAULTS.maxConnectionsPerIp,
+        shared: o.sharedLimits,
+      }),
     };
     if (o.proxyProtocol || (o.trustedProxies?.length ?? 0) > 0) {
       ctx.proxy = proxySettings(o.proxyProtocol ?? false, o.trustedProxies ?? []);
@@ -246,37 +284,44 @@ export class Server {
         backoff = 0;
         warned = false;
       }
-      if (this.#ctx.conns.size >= this.#maxConnections) {
+      // getpeername costs a syscall: only when the per-address cap needs the address. A trusted
+      // proxy carries many clients over its one address: it counts toward the total only.
+      let address = this.#perAddress ? (conn.remoteAddr as Deno.NetAddr).hostname : "";
+      if (address !== "" && this.#ctx.proxy?.trusted.has(address)) address = "";
+      const token = this.#limiter.acquire(address);
+      if (token < 0) {
         this.rejected++;
+        if (token === OVER_ADDRESS) this.rejectedPerAddress++;
         rejectConn(conn);
         continue;
       }
-      if (this.#ctx.proxy === undefined) serveConnection(conn, this.#ctx);
-      else this.#serveProxied(conn);
+      if (this.#ctx.proxy === undefined) serveConnection(conn, this.#ctx, { limitToken: token });
+      else this.#serveProxied(conn, token);
     }
   }
 
   /** A connection through a load balancer: PROXY header and trust first (behind_proxy.ts). */
-  async #serveProxied(conn: Deno.TcpConn | Deno.TlsConn): Promise<void> {
+  async #serveProxied(conn: Deno.TcpConn | Deno.TlsConn, limitToken: number): Promise<void> {
     const ctx = this.#ctx;
     const via = await readProxyPreamble(conn, ctx.proxy!, {
       timeoutMs: ctx.limits.headTimeoutMs,
       log: ctx.log,
     });
-    if (via === null) return;
-    if (!this.#stopping) {
+    if (via !== null && !this.#stopping) {
       // TLS after the header, on the same socket (lib/net/node_tls_conn.ts).
       const tls = this.#tlsAfterProxy;
-      serveConnection(
+      return serveConnection(
         tls === null
           ? conn
           : serverTlsOver(conn as Deno.TcpConn, tls, ALPN_PROTOCOLS) as unknown as Deno.TlsConn,
         ctx,
-        via,
+        { via, limitToken },
       );
-    } else {
+    }
+    this.#limiter.release(limitToken); // refused, or the header came after shutdown began
+    if (via !== null) {
       try {
-        conn.close(); // the header came after shutdown began: nothing more is served
+        conn.close();
       } catch { /* gone */ }
     }
   }
@@ -325,6 +370,7 @@ export class Server {
     await this.#acceptLoop;
     clearInterval(this.#sweeper);
     this.#ctx.auth?.close();
+    this.#ctx.dns?.close();
     await this.#digests?.close();
     this.#ctx.files.cache.close();
     await this.log.flush();

@@ -162,9 +162,15 @@ export class Logger {
   }
 
   async #drain(): Promise<void> {
-    while (this.#pending.length > 0) {
+    while (this.#pending.length > 0 || this.#dropped > 0) {
       if (this.#dropped > 0) {
-        this.#pending.push(`(${this.#dropped} log lines dropped: output too slow)`);
+        // In JSON every line stays JSON; `lines` counts exactly the lines left out since the
+        // previous notice.
+        this.#pending.push(
+          this.format === "json"
+            ? JSON.stringify({ event: "dropped", time: iso(), lines: this.#dropped })
+            : `(${this.#dropped} log lines dropped: output too slow)`,
+        );
         this.#dropped = 0;
       }
       const text = this.#pending.join("\n") + "\n";
@@ -188,7 +194,7 @@ export class Logger {
       clearTimeout(this.#timer);
       this.#timer = undefined;
     }
-    while (this.#writing !== undefined || this.#pending.length > 0) {
+    while (this.#writing !== undefined || this.#pending.length > 0 || this.#dropped > 0) {
       if (this.#timer !== undefined) {
         clearTimeout(this.#timer);
         this.#timer = undefined;

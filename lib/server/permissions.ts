@@ -21,6 +21,8 @@
  * @module
  */
 
+import { systemNameserver } from "../net/reverse_dns.ts";
+
 /** What start-up needs to know of the server's options. */
 export interface PermissionNeeds {
   /** Bind address and port: net permission for them is required. */
@@ -89,13 +91,20 @@ export function checkPermissions(needs: PermissionNeeds): PermissionVerdict {
       return verdict;
     }
   }
-  // Reverse lookups reach the system's resolver, whatever its address: unrestricted net.
-  if (needs.reverseDns && !granted({ name: "net" })) {
-    verdict.reverseDns = false;
-    verdict.warnings.push(
-      "reverse DNS off: looking up client names needs --allow-net without a host list " +
-        "(or pass --no-dns to silence this)",
-    );
+  // Reverse lookups ask the system's nameserver over UDP (lib/net/reverse_dns.ts): reading
+  // /etc/resolv.conf (or $FERRY_DNS_SERVER) and sending to that address must both be allowed.
+  if (needs.reverseDns) {
+    const ns = systemNameserver();
+    const nsHost = ns === null ? "" : ns.host.includes(":") ? `[${ns.host}]` : ns.host;
+    const why = ns === null
+      ? "finding the nameserver needs --allow-read=/etc/resolv.conf"
+      : granted({ name: "net", host: `${nsHost}:${ns.port}` })
+      ? ""
+      : `asking the nameserver needs --allow-net=${nsHost}:${ns.port}`;
+    if (why !== "") {
+      verdict.reverseDns = false;
+      verdict.warnings.push(`reverse DNS off: ${why} (or pass --no-dns to silence this)`);
+    }
   }
   return verdict;
 }

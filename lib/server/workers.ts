@@ -11,6 +11,7 @@
 
 import { DEFAULTS, type ServerOptions, serverUrls } from "./listen.ts";
 import { Logger } from "./log.ts";
+import { ConnLimiter } from "./conn_limits.ts";
 
 /** Messages between the main thread and a worker. */
 export type WorkerMessage =
@@ -57,6 +58,8 @@ export async function startWorkers(
   probe.close();
 
   const workers: Worker[] = [];
+  // One set of connection counters for all: the caps are totals, not per worker.
+  const sharedLimits = ConnLimiter.sharedMemory();
   try {
     for (let i = 0; i < count; i++) {
       const w = new Worker(module, { type: "module" });
@@ -70,6 +73,7 @@ export async function startWorkers(
           port,
           reusePort: true,
           worker: { index: i, count },
+          sharedLimits,
         },
       });
       const msg = await ready;

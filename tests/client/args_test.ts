@@ -80,7 +80,20 @@ Deno.test("parseClientArgs: --help and --version win", () => {
 
 const REFUSED: Array<[string[], RegExp]> = [
   [[], /missing arguments/],
-  [["a", "b"], /expected HOST PORT FILE DIR/],
+  [["a", "b"], /expected HOST PORT FILE DIR or URL\.\.\. \[DIR\], got 2/],
+  [
+    ["127.0.0.1:8000/a.txt"],
+    /not a URL \(no scheme\)\n {2}hint: did you mean http:\/\/127\.0\.0\.1:8000\/a\.txt/,
+  ],
+  [["http://h/a", "example.com/b", "d"], /did you mean http:\/\/example\.com\/b/],
+  [["http://h/a", "x", "d"], /unexpected argument "x"/],
+  [["http://h/a", "http://g/a"], /would both be saved as "a"/],
+  [["-o", "n", "http://h/a", "http://h/b"], /-o NAME names one file/],
+  [["-d", "x", "http://h/a", "y"], /DIR given twice/],
+  [["-r", "-o", "n", "http://h/a/"], /-r saves a folder/],
+  [["-O", "n", "http://h/a"], /unknown option "-O"\n {2}hint: did you mean -o\?/],
+  [["--segmnts", "4", "http://h/a"], /did you mean --segments\?/],
+  [["--parallel", "99", "http://h/a"], /--parallel must be an integer from 0 to 32/],
   [["h", "0", "f", "d"], /PORT must be a number from 1 to 65535/],
   [["h", "1e3", "f", "d"], /PORT/],
   [["h\r\nX: y", "80", "f", "d"], /not a host name/],
@@ -95,7 +108,7 @@ const REFUSED: Array<[string[], RegExp]> = [
   [["--rtt-probes", "1000", "h", "1", "f", "d"], /--rtt-probes must be an integer from 0 to 100/],
   [["--max-redirects", "x", "h", "1", "f", "d"], /--max-redirects must be an integer/],
   [["--sha256", "g".repeat(64), "h", "1", "f", "d"], /--sha256 must be 64 hex digits/],
-  [["--json=1", "h", "1", "f", "d"], /does not take an argument/],
+  [["--json=1", "h", "1", "f", "d"], /option --json takes no value/],
   [["-o", "a/b", "h", "1", "f", "d"], /contains a path separator/],
 ];
 
@@ -106,7 +119,9 @@ Deno.test("parseClientArgs refuses bad command lines with a usage error", async 
         assert.ok(e instanceof ClientError, String(e));
         assert.equal(e.code, EXIT.usage);
         assert.match(e.message, re);
-        assert.ok(!e.message.includes("\n"), "one line");
+        // One line, then at most one hint line.
+        const lines = e.message.split("\n");
+        assert.ok(lines.length <= 2 && (lines.length === 1 || lines[1].startsWith("  hint: ")));
         return true;
       });
     });
@@ -126,6 +141,60 @@ Deno.test("parseSize: plain bytes and binary suffixes", () => {
   ];
   for (const [text, n] of table) assert.equal(parseSize(text), n, text);
   for (const bad of ["", "x", "-1", "1Q", "1e3"]) assert.throws(() => parseSize(bad), ClientError);
+});
+
+Deno.test("parseClientArgs: URL... [DIR], -d, HOST:PORT FILE DIR and the seed form side by side", () => {
+  const many = run(["http://h:81/a.txt", "http://[::1]:9/b%20c", "out"]);
+  assert.equal(many.dir, "out");
+  assert.deepEqual(many.jobs.map((j) => [j.target.host, j.target.port, j.name]), [
+    ["h", 81, "a.txt"],
+    ["::1", 9, "b c"],
+  ]);
+  assert.equal(many.target, many.jobs[0].target);
+  const d = run(["-d", "x", "http://h/a", "http://h/b"]);
+  assert.deepEqual([d.dir, d.jobs.length], ["x", 2]);
+  assert.equal(run(["http://h/a"]).dir, ".");
+  // The same URL twice is fetched once.
+  assert.equal(run(["http://h/a", "http://h/a"]).jobs.length, 1);
+  const hp = run(["127.0.0.1:8000", "docs/a b.pdf", "out"]);
+  assert.deepEqual(hp.target, { host: "127.0.0.1", port: 8000, path: "/docs/a%20b.pdf" });
+  assert.equal(hp.dir, "out");
+  const v6 = run(["[::1]:8000", "f", "out"]);
+  assert.deepEqual([v6.target.host, v6.target.port], ["::1", 8000]);
+  // Seed form: four arguments, the second a port; "::1" is a host, not HOST:PORT.
+  const seed = run(["::1", "8000", "f", "out"]);
+  assert.deepEqual([seed.target.host, seed.target.port, seed.dir], ["::1", 8000, "out"]);
+  const r = run([
+    "-r",
+    "--max-depth",
+    "3",
+    "--parallel",
+    "8",
+    "--segments",
+    "4",
+    "-v",
+    "http://h/d/",
+  ]);
+  assert.deepEqual([r.recursive, r.maxDepth, r.parallel, r.segments, r.verbose], [
+    true,
+    3,
+    8,
+    4,
+    true,
+  ]);
+  const dflt = run(["http://h/a"]);
+  assert.deepEqual(
+    [dflt.recursive, dflt.maxDepth, dflt.parallel, dflt.segments, dflt.verbose],
+    [false, DEFAULTS.maxDepth, DEFAULTS.parallel, DEFAULTS.segments, false],
+  );
+});
+
+Deno.test("parseClientArgs: -r refuses a folder whose name is unsafe once decoded", () => {
+  assert.throws(
+    () => parseClientArgs(["-r", "http://h/a%2Fb/"]),
+    /folder name "a\/b" is not a safe/,
+  );
+  assert.equal(run(["-r", "http://h/"]).recursive, true); // the root: into DIR itself
 });
 
 Deno.test("parseClientArgs: --retry, --retry-delay, --max-time, --no-continue, -o -", () => {
@@ -168,4 +237,23 @@ Deno.test("parseClientArgs: --retry, --retry-delay, --max-time, --no-continue, -
       bad.join(" "),
     );
   }
+});
+
+Deno.test("parseClientArgs: -o - is one file to stdout: refused with -r or several URLs", () => {
+  for (
+    const bad of [
+      ["-o", "-", "-r", "http://h/d/"],
+      ["-o", "-", "http://h/a", "http://h/b"],
+    ]
+  ) {
+    assert.throws(
+      () => parseClientArgs(bad),
+      (e: unknown) => e instanceof ClientError && e.code === EXIT.usage && /-o -/.test(e.message),
+      bad.join(" "),
+    );
+  }
+  // The seed form and -d keep working with -o -.
+  const seed = run(["-o", "-", "127.0.0.1", "8000", "docs/a.txt", "out"]);
+  assert.deepEqual([seed.stdout, seed.name, seed.dir], [true, "a.txt", "out"]);
+  assert.equal(run(["-o", "-", "-d", "x", "http://h/a"]).stdout, true);
 });

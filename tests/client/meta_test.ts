@@ -71,3 +71,31 @@ Deno.test("buildRequest refuses a field value that would add a line to the head"
     );
   }
 });
+
+Deno.test("parseMeta keeps a --segments meta's ranges, schema-checked like the rest", () => {
+  const seg = {
+    ...good,
+    size: 1000,
+    segments: [{ start: 0, end: 499, next: 120 }, { start: 500, end: 999, next: 1000 }],
+  };
+  assert.deepEqual(parseMeta(JSON.stringify(seg)), seg);
+  const s = (segments: unknown, extra: Record<string, unknown> = {}) =>
+    JSON.stringify({ ...seg, segments, ...extra });
+  const bad: Array<[string, string]> = [
+    ["not a list", s({ start: 0, end: 9, next: 0 })],
+    ["empty", s([])],
+    ["too many", s(Array.from({ length: 17 }, (_, i) => ({ start: i, end: i, next: i })))],
+    ["a string", s(["0-9"])],
+    ["null range", s([null])],
+    ["fraction", s([{ start: 0, end: 9.5, next: 0 }])],
+    ["negative", s([{ start: -1, end: 9, next: 0 }])],
+    ["next before start", s([{ start: 10, end: 20, next: 5 }])],
+    ["next past end", s([{ start: 0, end: 9, next: 11 }])],
+    ["end past the file", s([{ start: 0, end: 1000, next: 0 }])],
+    ["overlapping", s([{ start: 0, end: 500, next: 0 }, { start: 500, end: 999, next: 500 }])],
+    ["out of order", s([{ start: 500, end: 999, next: 500 }, { start: 0, end: 499, next: 0 }])],
+    ["no size", s([{ start: 0, end: 9, next: 0 }], { size: null })],
+    ["no validator", s([{ start: 0, end: 9, next: 0 }], { etag: null })],
+  ];
+  for (const [name, text] of bad) assert.equal(typeof parseMeta(text), "string", name);
+});

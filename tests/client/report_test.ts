@@ -40,7 +40,9 @@ Deno.test("formatBytes, formatEta and fmtMs", () => {
   assert.equal(formatEta(Infinity), "--:--");
   assert.equal(fmtMs(0.1234), "0.123 ms");
   assert.equal(fmtMs(12.345), "12.35 ms");
-  assert.equal(fmtMs(1234.56), "1234.6 ms");
+  assert.equal(fmtMs(1234.56), "1.23 s");
+  assert.equal(fmtMs(19830.6), "19.8 s");
+  assert.equal(fmtMs(125_400), "2 min 05 s");
 });
 
 Deno.test("progressLine: percent, speed and ETA when the size is known; bytes and speed when not", () => {
@@ -58,9 +60,10 @@ Deno.test("Progress redraws at most every 100 ms and clears its line", () => {
   const p = new Progress({ total: 100, start: 0, write: (s) => out.push(s) });
   for (let i = 0; i < 1000; i++) p.update(i % 100);
   assert.equal(out.length, 1, "a burst of updates draws once");
-  assert.ok(out[0].startsWith("\r[") && out[0].endsWith("\x1b[K"), out[0]);
+  // Back to the line's start, erase (ED), draw.
+  assert.ok(out[0].startsWith("\r\x1b[J["), out[0]);
   p.finish();
-  assert.equal(out[out.length - 1], "\r\x1b[K");
+  assert.equal(out[out.length - 1], "\r\x1b[J");
   const silent: string[] = [];
   new Progress({ total: null, start: 0, write: (s) => silent.push(s) }).finish();
   assert.deepEqual(silent, [], "nothing drawn, nothing to clear");

@@ -29,3 +29,21 @@ Deno.test("Stop: no deadline; an interrupt fires once", async () => {
   assert.equal(stop.reason, "interrupt");
   stop.dispose();
 });
+
+Deno.test("Stop.child: fires with its parent's reason, has its own closer, shares the deadline", async () => {
+  const parent = new Stop(60_000);
+  const a = parent.child();
+  const b = parent.child();
+  const closed: string[] = [];
+  a.setCloser(() => closed.push("a"));
+  b.setCloser(() => closed.push("b"));
+  assert.ok(a.remainingMs()! > 50_000 && a.remainingMs()! <= 60_000);
+  parent.fire("interrupt");
+  assert.deepEqual(closed.sort(), ["a", "b"]);
+  assert.deepEqual([a.reason, b.reason], ["interrupt", "interrupt"]);
+  assert.ok(a.signal.aborted);
+  await a.sleep(10_000); // returns at once
+  const late = parent.child();
+  assert.equal(late.reason, "interrupt");
+  for (const s of [a, b, late, parent]) s.dispose();
+});

@@ -103,7 +103,7 @@ Deno.test("server.ts --auth/--auth-file: 401 the same for every path, 200 with t
         r = await runCli(["--user", "ann:nope", url, join(dir, "c2")]);
         assert.equal(r.code, 4, r.stderr);
         assert.match(r.stderr, /credentials were refused/);
-        r = await runCli(["--user", "ann:pass word:1", url, join(dir, "c3")]);
+        r = await runCli(["-v", "--user", "ann:pass word:1", url, join(dir, "c3")]);
         assert.equal(r.code, 0, r.stderr);
         assert.equal(sha256(await Deno.readFile(join(dir, "c3", "data.bin"))), sha256(DATA));
         assert.match(r.stdout, /> Authorization: Basic \*\*\*\n/);

@@ -346,8 +346,12 @@ Deno.test("C1 controls and bidi overrides from the server reach the terminal esc
       );
     }
   });
-  const ok = await runCli([`${srv.origin}/invoice%E2%80%AEfdp.txt`, dir.path]);
+  // -v: the response headers are printed only in the verbose output (the default is compact).
+  const ok = await runCli(["-v", `${srv.origin}/invoice%E2%80%AEfdp.txt`, dir.path]);
   assert.equal(ok.code, 0, ok.stderr);
+  const compact = await runCli(["--force", `${srv.origin}/invoice%E2%80%AEfdp.txt`, dir.path]);
+  assert.equal(compact.code, 0, compact.stderr);
+  assert.match(compact.stdout, /saved .*invoice\\u202efdp\.txt/, "compact: the name escaped too");
   const bad = await runCli(["--retry", "0", `${srv.origin}/missing`, dir.path]);
   assert.equal(bad.code, 4, bad.stderr);
   const json = await runCli([
@@ -358,7 +362,9 @@ Deno.test("C1 controls and bidi overrides from the server reach the terminal esc
   ]);
   assert.equal(json.code, 0, json.stderr);
   assert.ok(JSON.parse(json.stdout).ok, "--json stays valid JSON");
-  for (const text of [ok.stdout, ok.stderr, bad.stdout, bad.stderr, json.stdout]) {
+  for (
+    const text of [ok.stdout, ok.stderr, compact.stdout, bad.stdout, bad.stderr, json.stdout]
+  ) {
     // deno-lint-ignore no-control-regex
     assert.doesNotMatch(text, /[\u0080-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069\u001b\u0007]/);
   }

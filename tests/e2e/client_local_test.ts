@@ -133,16 +133,16 @@ Deno.test("cannot connect or resolve: exit 3 with host and port", async () => {
 Deno.test("usage errors: exit 2 with one line", async (t) => {
   const cases: Array<[string[], RegExp]> = [
     [[], /missing arguments/],
-    [["h", "p", "f"], /expected HOST PORT FILE DIR or URL \[DIR\], got 3/],
+    [["h", "p", "f"], /expected HOST PORT FILE DIR or URL\.\.\. \[DIR\], got 3/],
     [["127.0.0.1", "http", "f", "d"], /PORT must be a number from 1 to 65535/],
     [["127.0.0.1", "70000", "f", "d"], /PORT must be a number/],
     [["bad host", "80", "f", "d"], /is not a host name/],
     [["ftp://example.com/x"], /ftp: URLs are not supported/],
     [["ftp://example.com/x"], /ftp: URLs are not supported/],
-    [["--bogus", "http://h/x"], /Unknown option '--bogus'/],
+    [["--bogus", "http://h/x"], /unknown option "--bogus"/],
     [["--timeout", "soon", "http://h/x"], /--timeout must be seconds/],
     [["--max-redirects=-1", "http://h/x"], /--max-redirects must be an integer/],
-    [["--max-redirects", "-1", "http://h/x"], /'--max-redirects' argument is ambiguous/],
+    [["--max-redirects", "-1", "http://h/x"], /--max-redirects needs a value/],
     [["--sha256", "abc", "http://h/x"], /--sha256 must be 64 hex digits/],
     [["--max-size", "lots", "http://h/x"], /--max-size must be a byte count/],
   ];
@@ -151,7 +151,11 @@ Deno.test("usage errors: exit 2 with one line", async (t) => {
       const r = await runCli(args);
       assert.equal(r.code, 2, r.stderr);
       assert.match(r.stderr, re);
-      assert.equal(r.stderr.trim().split("\n").length, 1);
+      // One line, then at most one hint; never the parser's own text.
+      const lines = r.stderr.trim().split("\n");
+      assert.ok(lines.length <= 2, r.stderr);
+      if (lines.length === 2) assert.match(lines[1], /^ {2}hint: /);
+      assert.doesNotMatch(r.stderr, /To specify a positional|Option '/);
     });
   }
 });
@@ -266,7 +270,7 @@ Deno.test("--rtt-probes: HEAD on the same connection, or handshakes when the ser
 Deno.test("text output shows connection, request, response, timings; --json has every field", async () => {
   await using dir = await tempDir();
   await using srv = startFake(reply(ok("hi", ["X-Evil: a\x1b[2Jb"])));
-  const t = await runCli(["localhost", String(srv.port), "f.bin", dir.path]);
+  const t = await runCli(["-v", "localhost", String(srv.port), "f.bin", dir.path]);
   assert.equal(t.code, 0, t.stderr);
   for (
     const re of [
@@ -288,7 +292,15 @@ Deno.test("text output shows connection, request, response, timings; --json has 
     ]
   ) assert.match(t.stdout, re);
   assert.ok(!t.stdout.includes("\x1b"), "no raw escape from the server reaches the terminal");
-  const d = await runCli(["--digest", "-f", "localhost", String(srv.port), "f.bin", dir.path]);
+  const d = await runCli([
+    "-v",
+    "--digest",
+    "-f",
+    "localhost",
+    String(srv.port),
+    "f.bin",
+    dir.path,
+  ]);
   assert.equal(d.code, 0, d.stderr);
   assert.match(
     d.stdout,
@@ -349,4 +361,41 @@ Deno.test("text output shows connection, request, response, timings; --json has 
   assert.equal(je.ok, false);
   assert.equal(je.exitCode, 6);
   assert.match(je.error, /already exists/);
+});
+
+Deno.test("default output is compact: connection parameters, RTT, status, saved — at most 14 lines", async () => {
+  await using dir = await tempDir();
+  await using srv = startFake(reply(ok("hi", ["X-Evil: a\x1b[2Jb"])));
+  const t = await runCli(["localhost", String(srv.port), "f.bin", dir.path]);
+  assert.equal(t.code, 0, t.stderr);
+  const lines = t.stdout.trimEnd().split("\n");
+  assert.ok(lines.length <= 14, `${lines.length} lines:\n${t.stdout}`);
+  for (
+    const re of [
+      /^\* connected to 127\.0\.0\.1:\d+: TCP handshake [\d.]+ ms \(≈ 1 RTT\)$/m,
+      /host name +localhost, resolved 127\.0\.0\.1/,
+      /peer name +127\.0\.0\.1:\d+/,
+      /family +AF_INET\n/,
+      /socket type SOCK_STREAM/,
+      /protocol +TCP \(IPPROTO_TCP = 6\)/,
+      /timeouts +connect=30s read=30s/,
+      /^< HTTP\/1\.1 200 OK$/m,
+      /^\* saved .*f\.bin: 2 B, not verified/m,
+    ]
+  ) assert.match(t.stdout, re);
+  // One RTT figure; no heads (those are -v).
+  assert.equal(t.stdout.match(/TCP handshake/g)?.length, 1);
+  assert.doesNotMatch(t.stdout, /^> GET|X-Evil/m);
+  const q = await runCli(["-q", "-f", "localhost", String(srv.port), "f.bin", dir.path]);
+  assert.deepEqual([q.code, q.stdout, q.stderr], [0, "", ""]);
+});
+
+Deno.test("--json: a usage error is a JSON object on stdout too, with the hint apart", async () => {
+  const r = await runCli(["--json", "-O", "x", "127.0.0.1:9/a"]);
+  assert.equal(r.code, 2);
+  const j = JSON.parse(r.stdout);
+  assert.deepEqual([j.ok, j.exitCode, j.error], [false, 2, 'unknown option "-O"']);
+  assert.match(j.hint, /did you mean -o\?/);
+  const bare = JSON.parse((await runCli(["--json", "127.0.0.1:9/a"])).stdout);
+  assert.match(bare.hint, /did you mean http:\/\/127\.0\.0\.1:9\/a/);
 });

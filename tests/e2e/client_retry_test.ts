@@ -213,6 +213,17 @@ Deno.test("-o -: the body on stdout (binary-safe, resumed after a reset), everyt
   assert.equal(j.code, 0);
   assert.equal(sha256(j.stdout), sha256(DATA));
   assert.equal(JSON.parse(new TextDecoder().decode(j.stderr)).ok, true, "the JSON on stderr");
+
+  // --segments writes at offsets into a .part: with -o - it is one connection, said on stderr.
+  const seg = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", CLIENT, "-o", "-", "--segments", "4", `${srv.origin}/f.bin`],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const segErr = new TextDecoder().decode(seg.stderr);
+  assert.equal(seg.code, 0, segErr);
+  assert.equal(sha256(seg.stdout), sha256(DATA));
+  assert.match(segErr, /--segments 4: one connection instead: -o - writes in order/);
 });
 
 Deno.test("Content-Encoding other than identity is never saved as the file (exit 5)", async () => {
@@ -237,7 +248,8 @@ Deno.test("nginx with gzip_static always: the forced gzip body is refused, not s
   const gz = await new Deno.Command("gzip", { args: ["-k", join(root.path, "a.txt")] }).output();
   assert.equal(gz.code, 0);
   await using nginx = await startNginx(root.path, prefix.path, "gzip_static always;");
-  const r = await runCli([`${nginx.origin}/a.txt`, out.path]);
+  // -v: the response headers are shown only in the verbose output (the default is compact).
+  const r = await runCli(["-v", `${nginx.origin}/a.txt`, out.path]);
   assert.equal(r.code, 5, r.stdout + r.stderr);
   assert.match(r.stdout, /< Content-Encoding: gzip/i);
   assert.match(r.stderr, /Content-Encoding "gzip"/);

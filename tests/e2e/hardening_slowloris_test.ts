@@ -158,6 +158,10 @@ Deno.test({
       "--no-dns",
       "--head-timeout",
       String(HEAD_TIMEOUT_S),
+      // All 1,000 come from 127.0.0.1: this test is about the head timeout, not the per-address
+      // cap (tested in resources_test.ts).
+      "--max-connections-per-ip",
+      "0",
     ]);
     const http = Deno.createHttpClient({ poolMaxIdlePerHost: 0 });
     const clients: Array<Promise<Slow>> = [];

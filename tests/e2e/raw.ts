@@ -86,7 +86,7 @@ const READY = /(https?):\/\/(\[[0-9a-fA-F:.]+\]|[0-9.]+|localhost):(\d{1,5})\//;
  * @param options `port`: a fixed port instead of 0 (to restart a server where it was);
  * `launch`: another way to start it (an installed or bundled server): the program and its
  * whole argument list, and where to run it; `permissions`: Deno's permission flags instead of
- * `-A`
+ * `-A`; `env`: variables added to the child's environment
  */
 export async function startServer(
   dir: string,
@@ -95,6 +95,7 @@ export async function startServer(
     port?: number;
     permissions?: string[];
     launch?: { cmd: string; args: string[]; cwd?: string };
+    env?: Record<string, string>;
   } = {},
 ): Promise<RunningServer> {
   const perms = options.permissions ?? ["-A"];
@@ -105,6 +106,7 @@ export async function startServer(
   const proc = new Deno.Command(launch.cmd, {
     args: launch.args,
     cwd: launch.cwd ?? REPO_ROOT,
+    env: options.env,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",

@@ -146,8 +146,12 @@ Deno.test("client.ts over https against nginx and server.ts with the same certif
         const r = await runCli(["--cacert", cert.certFile, `${base}data.bin`, out]);
         assert.equal(r.code, 0, r.stderr);
         assert.equal(sha256(await Deno.readFile(join(out, "data.bin"))), SUM);
-        assert.match(r.stdout, /TCP handshake [\d.]+ ms, TLS handshake [\d.]+ ms\)/);
+        // Compact: the TLS handshake beside the TCP one, and the TLS row of the block.
+        assert.match(r.stdout, /TCP handshake [\d.]+ ms \(≈ 1 RTT[^)]*\), TLS handshake [\d.]+ ms/);
         assert.match(r.stdout, /TLS {9}ALPN http\/1\.1, handshake [\d.]+ ms, verified \(--cacert /);
+        const v = await runCli(["-v", "-f", "--cacert", cert.certFile, `${base}data.bin`, out]);
+        assert.equal(v.code, 0, v.stderr);
+        assert.match(v.stdout, /TCP handshake [\d.]+ ms, TLS handshake [\d.]+ ms\)/);
         const j = await runCli(["--json", "-f", "--cacert", cert.certFile, `${base}data.bin`, out]);
         const report = JSON.parse(j.stdout);
         assert.equal(report.connection.tls.alpn, "http/1.1");
@@ -173,7 +177,7 @@ Deno.test("client.ts over https against nginx and server.ts with the same certif
         const out = join(dir, `out-${name}-c`);
         await Deno.mkdir(out);
         await Deno.writeFile(join(out, "data.bin.part"), DATA.subarray(0, 1_000_000));
-        const r = await runCli(["-c", "--cacert", cert.certFile, `${base}data.bin`, out]);
+        const r = await runCli(["-v", "-c", "--cacert", cert.certFile, `${base}data.bin`, out]);
         assert.equal(r.code, 0, r.stderr);
         assert.match(r.stdout, /resume {6}appended/);
         assert.equal(sha256(await Deno.readFile(join(out, "data.bin"))), SUM);
@@ -248,6 +252,7 @@ Deno.test("client.ts redirects: http -> https followed, https -> http refused un
       async () => {
         const out = join(dir, "o1");
         const r = await runCli([
+          "-v",
           ...ca,
           "-u",
           "ann:pw1",

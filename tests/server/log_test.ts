@@ -296,6 +296,48 @@ Deno.test("Logger: a blocked writer makes it drop lines, bounded, and say how ma
   assert.equal(kept + dropped, total, `${kept} written + ${dropped} dropped`);
 });
 
+Deno.test("Logger --log json under a flood: every line is JSON, the dropped count exact", async () => {
+  const sink = new Sink();
+  sink.gate();
+  const log = new Logger("json", sink);
+  const total = 30_000; // ~4 MB of JSON against the 1 MiB bound
+  const entry = (i: number) => ({
+    conn: i,
+    peer: "127.0.0.1:1",
+    method: "GET",
+    target: `/f${i}`,
+    version: "HTTP/1.1",
+    status: 200,
+    bytes: 1,
+    ms: 0,
+  });
+  let i = 0;
+  for (; i < total / 2; i++) log.access(entry(i));
+  await sleep(LOG_FLUSH_MS + 30);
+  for (; i < total; i++) log.access(entry(i));
+  sink.release();
+  await log.flush();
+  let kept = 0;
+  let dropped = 0;
+  let notices = 0;
+  let last = -1;
+  for (const l of sink.lines()) {
+    const e = JSON.parse(l); // throws on any line that is not JSON
+    if (e.event === "dropped") {
+      assert.ok(Number.isInteger(e.lines) && e.lines > 0 && typeof e.time === "string");
+      dropped += e.lines;
+      notices++;
+      continue;
+    }
+    assert.equal(e.event, "request");
+    assert.ok(e.conn > last, "lines stay in order");
+    last = e.conn;
+    kept++;
+  }
+  assert.ok(notices > 0 && dropped > 0, "lines were dropped, and said so");
+  assert.equal(kept + dropped, total, `${kept} written + ${dropped} dropped`);
+});
+
 Deno.test("Logger: a failing writer stops logging quietly; later lines are still tried", async () => {
   const sink = new Sink();
   sink.fail = true;
