@@ -228,6 +228,20 @@ const OPTIONS = {
   "hash-password": { type: "string" }, // handled by main() before everything else
 } satisfies OptionsTable;
 
+/** Options of `python -m http.server`, miniserve and dufs that Ferry spells otherwise: said as
+ * such, instead of an edit-distance guess (`--port` is two letters from `--host`). */
+const FOREIGN_OPTIONS: Record<string, string> = {
+  "-p": "PORT is an argument: server.ts 8080 [DIR]",
+  "--port": "PORT is an argument: server.ts 8080 [DIR]",
+  "-b": "the address to bind is --host ADDR",
+  "--bind": "the address to bind is --host ADDR",
+  "-i": "the address to bind is --host ADDR",
+  "--interfaces": "the address to bind is --host ADDR",
+  "-d": "DIR is an argument after PORT: server.ts 8000 DIR",
+  "--directory": "DIR is an argument after PORT: server.ts 8000 DIR",
+  "--dir": "DIR is an argument after PORT: server.ts 8000 DIR",
+};
+
 /** Parses the command line into server options and the worker count. */
 export function parseServerArgs(
   args: string[],
@@ -242,7 +256,10 @@ export function parseServerArgs(
   try {
     parsed = parseArgs({ args, allowPositionals: true, strict: true, options: OPTIONS });
   } catch (e) {
-    throw new UsageError(parseArgsError(e, OPTIONS));
+    const message = parseArgsError(e, OPTIONS);
+    const typed = /^unknown option (\S+)/.exec(message)?.[1].replace(/=.*$/, "");
+    const foreign = typed === undefined ? undefined : FOREIGN_OPTIONS[typed];
+    throw new UsageError(foreign ? `unknown option ${typed}: ${foreign}` : message);
   }
   const { values, positionals } = parsed;
   if (positionals.length > 2) {
@@ -513,7 +530,9 @@ export async function main(args: string[]): Promise<number> {
   const onSignal = () => {
     signals++;
     if (signals > 1) Deno.exit(1); // a second signal: stop at once
-    server.log.info("shutting down: finishing responses in flight (Ctrl-C again to stop now)");
+    server.log.info(
+      "shutting down: finishing responses in flight (a second Ctrl-C or signal stops now)",
+    );
     server.shutdown().then(resolve);
   };
   // --drain: SIGTERM (what orchestrators send) first takes the instance out of the balancer.

@@ -292,6 +292,7 @@ export function parseClientArgs(args: string[]): ParsedArgs {
     parsed.positionals,
     v.dir ?? null,
     stdout ? null : v.output ?? null,
+    v.recursive ?? false,
   );
   if (stdout && jobs.length > 1) {
     throw usageError("-o - writes one file to stdout, but several URLs were given", "drop -o -");

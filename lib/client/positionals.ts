@@ -68,6 +68,7 @@ export function classifyPositionals(
   pos: string[],
   dirOption: string | null,
   output: string | null = null,
+  recursive = false,
 ): { jobs: Job[]; dir: string } {
   if (pos.length === 0) {
     throw usageError(
@@ -125,14 +126,20 @@ export function classifyPositionals(
   });
   const seen = new Map<string, string>();
   for (const j of jobs) {
-    const other = seen.get(j.name);
+    // -r saves a folder into DIR/<folder>/ (a server's root into DIR), not a file named j.name.
+    const key = recursive ? folderName(j.target.path) : j.name;
+    const other = seen.get(key ?? "");
     if (other !== undefined && other !== j.source) {
       throw usageError(
-        `${other} and ${j.source} would both be saved as ${JSON.stringify(j.name)}`,
+        recursive
+          ? `${other} and ${j.source} would both be mirrored into ${
+            key === null ? "DIR itself" : JSON.stringify(key)
+          }`
+          : `${other} and ${j.source} would both be saved as ${JSON.stringify(j.name)}`,
         "download them into different DIRs",
       );
     }
-    seen.set(j.name, j.source);
+    seen.set(key ?? "", j.source);
   }
   // The same URL twice is downloaded once.
   const unique = jobs.filter((j, i) => jobs.findIndex((k) => k.source === j.source) === i);

@@ -215,7 +215,8 @@ export function textSummaryCompact(r: Report): string {
     : r.verification.verified
     ? `sha-256 verified (${checks.map((c) => c.source).join(", ")})`
     : "sha-256 MISMATCH";
-  return `* saved ${r.file ?? "nothing"}: ${size}, ${verified}\n` +
+  // No file: `-o -` wrote the body to stdout.
+  return `* ${r.file !== null ? `saved ${r.file}` : "wrote to stdout"}: ${size}, ${verified}\n` +
     `  first byte ${fmtMs(t.firstByte)}, total ${fmtMs(t.total)}, ` +
     `${formatBytes(Math.round(r.throughputBytesPerSec))}/s` +
     (r.resume !== "none" ? `, resume: ${r.resume}` : "") +
@@ -257,7 +258,7 @@ export function textSummary(r: Report): string {
   ];
   if (r.resume !== "none") rows.push(["resume", r.resume]);
   if (r.retries > 0) rows.push(["retries", String(r.retries)]);
-  const head = r.file !== null ? `* saved ${r.file}` : "* nothing saved";
+  const head = r.file !== null ? `* saved ${r.file}` : "* wrote to stdout (-o -)";
   return [head, ...rows.map(([k, v]) => `  ${k.padEnd(12)}${v}`)].join("\n");
 }
 

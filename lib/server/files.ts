@@ -171,7 +171,10 @@ export class FileServer {
     const info = held.info;
     if (info.isDirectory) {
       if (!target.trailingSlash && target.segments.length > 0) {
-        const location = "/" + target.segments.map(encodePathSegment).join("/") + "/";
+        // The query is kept (`/dir?format=json` → `/dir/?format=json`), as nginx and Apache do:
+        // the request line was checked already (no space, no control), so it is safe to echo.
+        const query = /\?[^#]*/.exec(head.target)?.[0] ?? "";
+        const location = "/" + target.segments.map(encodePathSegment).join("/") + "/" + query;
         const reply = errorReply(STATUS.MovedPermanently);
         reply.fields.push(["Location", location]);
         return reply;

@@ -197,6 +197,21 @@ Deno.test("parseClientArgs: -r refuses a folder whose name is unsafe once decode
   assert.equal(run(["-r", "http://h/"]).recursive, true); // the root: into DIR itself
 });
 
+Deno.test("parseClientArgs: -r with several URL/ checks the folders they go into, not index.html", () => {
+  // Each URL/ would be "index.html" as a file; mirrored, they go into DIR/a and DIR/b.
+  const r = parseClientArgs(["-r", "http://h/a/", "http://h/x/b/", "out"]);
+  assert.equal(r.kind, "run");
+  if (r.kind === "run") assert.equal(r.options.jobs.length, 2);
+  assert.throws(
+    () => parseClientArgs(["-r", "http://h/a/", "http://g/a/", "out"]),
+    /http:\/\/h\/a\/ and http:\/\/g\/a\/ would both be mirrored into "a"/,
+  );
+  assert.throws(
+    () => parseClientArgs(["-r", "http://h/", "http://g/"]),
+    /would both be mirrored into DIR itself/,
+  );
+});
+
 Deno.test("parseClientArgs: --retry, --retry-delay, --max-time, --no-continue, -o -", () => {
   const d = run(["http://h/a.bin"]);
   assert.deepEqual(

@@ -286,6 +286,16 @@ const CASES: Case[] = [
     part: false,
   },
   {
+    name: "404 whose body only repeats the status (Ferry's): said once, not twice",
+    script: reply(
+      "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: 14\r\n\r\n" +
+        "404 Not Found\n",
+    ),
+    code: 4,
+    stderr: /the server answered 404 Not Found; check the path/,
+    part: false,
+  },
+  {
     name: "503: exit 4 with a retry hint",
     script: reply("HTTP/1.1 503 Service Unavailable\r\nContent-Length: 4\r\n\r\nbusy"),
     code: 4,
