@@ -211,6 +211,42 @@ export function onInterrupt(cleanup: () => Promise<void>): () => void {
   };
 }
 
+/**
+ * CPU time of a process in seconds, precise to the nanosecond: the sum of its live threads'
+ * run time from `/proc/PID/task/TID/schedstat`, and which threads those were (a thread that
+ * exits between two readings takes its time with it; then the coarser
+ * utime + stime of `/proc/PID/stat`, which keeps exited threads, is the one to use).
+ */
+export function runtimeNs(pid: number): { ns: number; tids: Set<string> } {
+  let ns = 0;
+  const tids = new Set<string>();
+  for (const t of Deno.readDirSync(`/proc/${pid}/task`)) {
+    try {
+      ns += Number(Deno.readTextFileSync(`/proc/${pid}/task/${t.name}/schedstat`).split(" ")[0]);
+      tids.add(t.name);
+    } catch { /* exited meanwhile */ }
+  }
+  return { ns, tids };
+}
+
+/**
+ * Waits (at most 20 s) until the process uses no more than 2 % of a CPU over 300 ms: the
+ * first request of a file starts Ferry's background sha-256 of it (~0.8 s of CPU per GiB on
+ * the serving thread), which must not be charged to the next transfer.
+ */
+export async function settle(pid: number, maxMs = 20_000): Promise<void> {
+  const deadline = Date.now() + maxMs;
+  while (Date.now() < deadline) { // bounded by the deadline
+    try {
+      const a = runtimeNs(pid).ns;
+      await sleep(300);
+      if (runtimeNs(pid).ns - a < 0.02 * 300e6) return;
+    } catch {
+      return; // the process is gone (or not Linux): nothing to wait for
+    }
+  }
+}
+
 /** Resolves after `ms`. */
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));

@@ -7,8 +7,8 @@
  */
 
 import type { Table } from "./stats.ts";
-import { run } from "./proc.ts";
-import type { RunningServer, StartedServer } from "./servers.ts";
+import { run, settle } from "./proc.ts";
+import { isRunning, type RunningServer, type StartedServer } from "./servers.ts";
 import { goneOf, interleave, type Sample, type Subject, unavailable } from "./rounds.ts";
 
 /** Options of {@linkcode download}. */
@@ -54,6 +54,9 @@ export async function download(servers: StartedServer[], o: DownloadOptions): Pr
   }));
   // Warm-up, untimed: the first request of a file may fill caches (Ferry's digest, say).
   for (const s of subjects) if (!s.unavailable) await s.measure(-1);
+  // ... and Ferry's background sha-256 of the file (~0.8 s of CPU per GiB) must not overlap a
+  // timed round (of any server: they share the cores).
+  for (const s of servers) if (isRunning(s)) await settle(s.pid);
   const mib = o.bytes / 2 ** 20;
   return {
     id: `download-${o.path.slice(1)}`,
