@@ -6,13 +6,15 @@
  * is shown too, but only as the interleaved pairs it is.
  *
  * `deno run -A bench/cpu.ts [--path /1g] [--rounds 5] [--only ferry,lighttpd,...]
- *   [--ferry NAME=DIR ...] [--floor-chunk BYTES ...] [--nice]`
+ *   [--ferry NAME=DIR ...] [--floor-chunk BYTES ...] [--running LABEL=PID:PORT ...] [--nice]`
  *
  * - `--only`: any of `ferry`, `lighttpd`, `nginx`, `nginx-nosendfile`, `deno-floor`
  *   (default: ferry, lighttpd, deno-floor).
  * - `--ferry NAME=DIR`: one more Ferry row, `server.ts` from the checkout DIR (an A/B of a
  *   change: copy the tree before it somewhere, name both).
  * - `--floor-chunk BYTES`: one more floor row per value, writing BYTES per `conn.write`.
+ * - `--running LABEL=PID:PORT`: one more row, a server already running (not stopped here),
+ *   e.g. a prototype that serves `.bench-data/` (GET /1g must give the file).
  * - `--nice`: servers and curl at nice -20 (root; see {@linkcode renice}).
  *
  * Files come from `.bench-data/` as for bench.ts (generated when missing).
@@ -46,6 +48,8 @@ export function cpuSeconds(pid: number): { user: number; sys: number } {
 interface Sample {
   /** CPU s/GiB, ns-precise when no thread exited during the transfer. */
   cpu: number;
+  /** The main thread's share (JS, socket writes; not the file reads of the blocking pool). */
+  main: number;
   user: number;
   sys: number;
   curlUser: number;
@@ -87,6 +91,7 @@ async function once(srv: RunningServer, path: string, bytes: number): Promise<Sa
   const sameThreads = [...ra.tids].every((t) => rb.tids.has(t));
   return {
     cpu: sameThreads ? (rb.ns - ra.ns) / 1e9 / gib : (b.user + b.sys - a.user - a.sys) / gib,
+    main: (rb.mainNs - ra.mainNs) / 1e9 / gib,
     user: (b.user - a.user) / gib,
     sys: (b.sys - a.sys) / gib,
     curlUser: child ? s(child[1], child[2]) / gib : NaN,
@@ -104,6 +109,7 @@ async function main(args: string[]): Promise<number> {
       only: { type: "string", default: "ferry,lighttpd,deno-floor" },
       ferry: { type: "string", multiple: true, default: [] },
       "floor-chunk": { type: "string", multiple: true, default: [] },
+      running: { type: "string", multiple: true, default: [] },
       nice: { type: "boolean", default: false },
     },
   });
@@ -147,6 +153,23 @@ async function main(args: string[]): Promise<number> {
       await once(s, values.path, bytes); // warm-up, untimed
       await settle(s.pid);
     }
+    for (const v of values.running) {
+      const [label, pidPort] = v.split("=");
+      const [pid, port] = pidPort.split(":").map(Number);
+      const s: RunningServer = {
+        spec: { id: label, label, kind: "ferry" },
+        port,
+        pid,
+        command: "(started elsewhere)",
+        url: (path) => `http://127.0.0.1:${port}${path}`,
+        stop: () => Promise.resolve(),
+        exitReason: () => undefined,
+      };
+      if (values.nice) await renice(pid);
+      subjects.push({ label, srv: s, samples: [] });
+      await once(s, values.path, bytes);
+      await settle(pid);
+    }
     const rounds = Number(values.rounds);
     for (let r = 0; r < rounds; r++) {
       for (let i = 0; i < subjects.length; i++) {
@@ -172,7 +195,8 @@ async function main(args: string[]): Promise<number> {
     }, medians (min–max); load ${load}`,
   );
   console.log(
-    "server".padEnd(34) + "CPU s/GiB".padStart(18) + "user".padStart(7) + "sys".padStart(7) +
+    "server".padEnd(34) + "CPU s/GiB".padStart(18) + "main".padStart(7) + "user".padStart(7) +
+      "sys".padStart(7) +
       "curl s/GiB".padStart(12) + "GB/s".padStart(18),
   );
   const fmt = (xs: number[], d: number) =>
@@ -182,6 +206,7 @@ async function main(args: string[]): Promise<number> {
     if (x.length === 0) continue;
     console.log(
       s.label.padEnd(34) + fmt(x.map((v) => v.cpu), 3).padStart(18) +
+        median(x.map((v) => v.main)).toFixed(3).padStart(7) +
         median(x.map((v) => v.user)).toFixed(3).padStart(7) +
         median(x.map((v) => v.sys)).toFixed(3).padStart(7) +
         median(x.map((v) => v.curlUser + v.curlSys)).toFixed(3).padStart(12) +

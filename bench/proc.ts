@@ -217,16 +217,20 @@ export function onInterrupt(cleanup: () => Promise<void>): () => void {
  * exits between two readings takes its time with it; then the coarser
  * utime + stime of `/proc/PID/stat`, which keeps exited threads, is the one to use).
  */
-export function runtimeNs(pid: number): { ns: number; tids: Set<string> } {
-  let ns = 0;
+export function runtimeNs(pid: number): { ns: number; mainNs: number; tids: Set<string> } {
+  let ns = 0, mainNs = 0;
   const tids = new Set<string>();
   for (const t of Deno.readDirSync(`/proc/${pid}/task`)) {
     try {
-      ns += Number(Deno.readTextFileSync(`/proc/${pid}/task/${t.name}/schedstat`).split(" ")[0]);
+      const x = Number(
+        Deno.readTextFileSync(`/proc/${pid}/task/${t.name}/schedstat`).split(" ")[0],
+      );
+      ns += x;
+      if (t.name === String(pid)) mainNs = x; // the main thread: Deno's JS and its socket ops
       tids.add(t.name);
     } catch { /* exited meanwhile */ }
   }
-  return { ns, tids };
+  return { ns, mainNs, tids };
 }
 
 /**
