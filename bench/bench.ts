@@ -167,14 +167,14 @@ async function measure(
     progress("workload 1: large-file download");
     let skip = new Map<string, string>();
     for (const size of (o.quick ? ["100m"] : ["100m", "1g"]) as FileName[]) {
-      const t = await download(pick([...PEERS, "deno-floor"]), {
+      const [t, cpu] = await download(pick([...PEERS, "deno-floor"]), {
         path: `/${size}`,
         bytes: FILES[size],
         rounds: o.rounds,
         skip,
       });
       if (started.has("deno-floor")) t.notes.push(FLOOR_DOWNLOAD_NOTE);
-      tables.push(t);
+      tables.push(t, cpu);
       skip = tooSlow(t, FILES["1g"], MAX_DOWNLOAD_S);
     }
   }

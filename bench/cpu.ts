@@ -24,7 +24,7 @@
 
 import { parseArgs } from "node:util";
 import { ensureFile, type FileName, FILES, warmCache } from "./data.ts";
-import { onInterrupt, run, runtimeNs, settle, stopAll } from "./proc.ts";
+import { cpuSeconds, onInterrupt, run, runtimeNs, settle, stopAll } from "./proc.ts";
 import {
   isRunning,
   type RunningServer,
@@ -34,16 +34,6 @@ import {
   startServer,
 } from "./servers.ts";
 import { median } from "./stats.ts";
-
-const TICKS_PER_S = 100; // USER_HZ on Linux
-
-/** utime and stime of a process (all threads, live and exited), in seconds (10 ms ticks). */
-export function cpuSeconds(pid: number): { user: number; sys: number } {
-  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-  // Fields after the command name, which is in parentheses and may hold spaces.
-  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return { user: Number(f[11]) / TICKS_PER_S, sys: Number(f[12]) / TICKS_PER_S };
-}
 
 interface Sample {
   /** CPU s/GiB, ns-precise when no thread exited during the transfer. */

@@ -233,6 +233,42 @@ export function runtimeNs(pid: number): { ns: number; mainNs: number; tids: Set<
   return { ns, mainNs, tids };
 }
 
+const TICKS_PER_S = 100; // USER_HZ on Linux
+
+/** utime and stime of a process (all threads, live and exited), in seconds (10 ms ticks). */
+export function cpuSeconds(pid: number): { user: number; sys: number } {
+  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  // Fields after the command name, which is in parentheses and may hold spaces.
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return { user: Number(f[11]) / TICKS_PER_S, sys: Number(f[12]) / TICKS_PER_S };
+}
+
+/**
+ * A process's CPU time at one moment, for {@linkcode cpuBetween}: ns-precise from the threads'
+ * schedstat, with the 10 ms-tick total of `/proc/PID/stat` for when a thread exited in between.
+ * Undefined when /proc cannot be read.
+ */
+export function cpuMark(
+  pid: number,
+): { ns: number; tids: Set<string>; ticksS: number } | undefined {
+  try {
+    const { ns, tids } = runtimeNs(pid);
+    const { user, sys } = cpuSeconds(pid);
+    return { ns, tids, ticksS: user + sys };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Seconds of CPU between two {@linkcode cpuMark}s of one process. */
+export function cpuBetween(
+  a: NonNullable<ReturnType<typeof cpuMark>>,
+  b: NonNullable<ReturnType<typeof cpuMark>>,
+): number {
+  const same = [...a.tids].every((t) => b.tids.has(t));
+  return same ? (b.ns - a.ns) / 1e9 : b.ticksS - a.ticksS;
+}
+
 /**
  * Waits (at most 20 s) until the process uses no more than 2 % of a CPU over 300 ms: the
  * first request of a file starts Ferry's background sha-256 of it (~0.8 s of CPU per GiB on
