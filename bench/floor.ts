@@ -19,9 +19,12 @@
 
 const BODY_BYTES = 4096;
 /**
- * Bytes per write of a large body. Measured here on 1 GiB → `curl -o /dev/null` (server CPU
- * per GiB, loaded 2-core machine): see bench/README.md "deno floor". 1 MiB is also Ferry's
- * stream chunk, so the two rows differ only by Ferry's file reads and bookkeeping.
+ * Bytes per write of a large body. Measured here (`bench/cpu.ts --floor-chunk`, 1 GiB → curl -o
+ * /dev/null, 3 interleaved rounds on the loaded 2-core machine, 2026-11-29), server CPU s/GiB and
+ * GB/s medians: 64 KiB 0.07 / 2.77, 256 KiB 0.06 / 2.74, 1 MiB 0.14 / 2.93, 4 MiB 0.08 / 2.80 —
+ * the same within the noise (the server's share of CPU swings with who runs the loopback receive
+ * path). 1 MiB is also Ferry's stream chunk, so the two rows differ only by Ferry's file reads
+ * and bookkeeping.
  */
 export const CHUNK_BYTES = 1 << 20;
 const encoder = new TextEncoder();
