@@ -175,6 +175,20 @@ export class ConnSet implements Iterable<ConnState> {
     s.slot = -1;
   }
 
+  /**
+   * Calls `fn` for each connection, last to first, allocating nothing: the sweeper's loop, once a
+   * second over every connection. `fn` may delete the connection it is given (the last one moves
+   * into its slot, already visited). The iterator below copies the array instead: with 10,000
+   * idle connections that copy (and its iteration) was ~400 KB of garbage a second, and the young
+   * generation it grew showed as RSS: 7.0–7.9 KiB per idle connection after 0.5 s, 8.1–10.6 after
+   * 12 s; with this loop 6.55–7.26, flat, against 6.44–6.54 for the deno floor (bench/floor.ts;
+   * 9,000 connections beyond 1,000, fresh process each, 4 interleaved runs, 2026-11-29).
+   */
+  each(fn: (s: ConnState) => void): void {
+    const items = this.#items;
+    for (let i = items.length - 1; i >= 0; i--) fn(items[i]);
+  }
+
   /** The connections as they are now (a copy: closing one while iterating is safe). */
   [Symbol.iterator](): Iterator<ConnState> {
     return this.#items.slice()[Symbol.iterator]();
@@ -234,7 +248,7 @@ export function sweep(ctx: ServerContext, now = Date.now()): void {
   const { headTimeoutMs, idleTimeoutMs } = ctx.limits;
   const minRate = ctx.limits.minRate ?? 0;
   const windowMs = ctx.limits.rateWindowMs ?? 0;
-  for (const s of ctx.conns) {
+  ctx.conns.each((s) => {
     if (s.phase === "head") {
       if (s.headStart === 0 && (s.reader.bytesRead > s.readMark || s.reader.buffered > 0)) {
         s.headStart = now;
@@ -254,7 +268,7 @@ export function sweep(ctx: ServerContext, now = Date.now()): void {
         if (why !== null) closeConn(s, why);
       }
     }
-  }
+  });
 }
 
 /** Writes all of `p`, refreshing the write deadline on every bit of progress. */

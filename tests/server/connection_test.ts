@@ -607,3 +607,24 @@ Deno.test("ConnSet: O(1) add and delete in any order, size, and iteration over a
   set.add(states[0]);
   assert.deepEqual([...set], [states[0]]);
 });
+
+Deno.test("ConnSet.each: visits every connection once, also when it deletes the one it is given", () => {
+  const set = new ConnSet();
+  const states = Array.from({ length: 5 }, () => ({ slot: -1 }) as unknown as ConnState);
+  for (const s of states) set.add(s);
+  const seen: ConnState[] = [];
+  set.each((s) => seen.push(s));
+  assert.deepEqual(new Set(seen), new Set(states));
+  assert.equal(seen.length, 5);
+  // Deleting every other one during the walk (as a close could) skips and repeats none.
+  const walked: ConnState[] = [];
+  let k = 0;
+  set.each((s) => {
+    walked.push(s);
+    if (k++ % 2 === 0) set.delete(s);
+  });
+  assert.equal(walked.length, 5);
+  assert.equal(new Set(walked).size, 5);
+  assert.equal(set.size, 2);
+  for (const s of set) assert.equal([...set].indexOf(s), s.slot, "slots stay right");
+});
