@@ -37,7 +37,8 @@ import { archiveTables } from "./archive.ts";
 
 const USAGE = `Usage: deno run -A bench/bench.ts [--quick] [--only NAME,...] [--rounds N] [--json]
 
-  --quick         smoke run (< 2 min): 100 MiB only, wrk -d3s, 1,000 idle connections
+  --quick         smoke run (< 2 min): ferry, nginx, lighttpd and the deno floor only (unless
+                  --only names servers), 100 MiB only, wrk -d2s, 1,000 idle connections
   --only LIST     workloads and/or servers, comma-separated (none named: all of them)
                     workloads: download, small, idle, client, workers, stalled, many,
                                archive
@@ -60,9 +61,18 @@ const STALLED_COUNT = 2_000;
 const STALLED_QUICK = 500;
 /** Server ids `--only` knows; Ferry's variants (`ferry-log-text`, `ferry-w2`) follow `ferry`. */
 const PEERS = ["ferry", "nginx", "nginx-nosendfile", "lighttpd", "python"];
+/** The servers of `--quick` when `--only` names none: the rows the bars are set against. */
+const QUICK_PEERS = ["ferry", "nginx", "lighttpd"];
 const FLOOR_NOTE = "deno floor: not a file server — bench/floor.ts answers every read with one " +
   "prebuilt 4 KiB response on the same Deno raw-socket API as Ferry (no parsing, no files): " +
   "the most any Deno server written this way can do here.";
+
+const FLOOR_DOWNLOAD_NOTE = "deno floor: not a file server — bench/floor.ts writes the body " +
+  "from one 1 MiB buffer in memory (awaited conn.write after conn.write, no file reads) on the " +
+  "same Deno raw-socket API as Ferry: the runtime's write ceiling. Its ratio is Ferry's share of it.";
+const FLOOR_IDLE_NOTE = "deno floor: bench/floor.ts, one awaited conn.read into a 512-byte " +
+  "buffer per connection and nothing else: what any Deno server on raw sockets pays per idle " +
+  "connection (most of it is the pending read op).";
 
 /** A download predicted to take longer than this per run is skipped (python on 1 GiB). */
 const MAX_DOWNLOAD_S = 10;
@@ -84,6 +94,8 @@ interface Options {
   rounds: number;
   workloads: Set<string>;
   servers: Set<string>;
+  /** `--quick` without servers named: also leaves out `ferry --log text`. */
+  subset: boolean;
 }
 
 function parse(args: string[]): Options {
@@ -112,7 +124,8 @@ function parse(args: string[]): Options {
     json: values.json,
     rounds,
     workloads: new Set(wl.length ? wl : WORKLOADS),
-    servers: new Set(sv.length ? sv : PEERS),
+    servers: new Set(sv.length ? sv : values.quick ? QUICK_PEERS : PEERS),
+    subset: values.quick && sv.length === 0,
   };
 }
 
@@ -120,9 +133,11 @@ function parse(args: string[]): Options {
 function serversToStart(o: Options): Set<string> {
   const want = new Set<string>();
   const add = (ids: string[]) => ids.filter(selected(o)).forEach((id) => want.add(id));
-  if (o.workloads.has("download")) add(PEERS);
-  if (o.workloads.has("small")) add([...PEERS, "ferry-log-text", "deno-floor"]);
-  if (o.workloads.has("idle")) add(["ferry", "nginx", "lighttpd", "python"]);
+  if (o.workloads.has("download")) add([...PEERS, "deno-floor"]);
+  if (o.workloads.has("small")) {
+    add([...PEERS, ...(o.subset ? [] : ["ferry-log-text"]), "deno-floor"]);
+  }
+  if (o.workloads.has("idle")) add(["ferry", "nginx", "lighttpd", "python", "deno-floor"]);
   if (o.workloads.has("stalled")) add(["ferry", "nginx", "lighttpd"]);
   if (o.workloads.has("workers")) add(["ferry-w2", "ferry"]);
   if (o.workloads.has("client")) want.add("nginx"); // the source of the client downloads
@@ -146,12 +161,12 @@ async function measure(
   // Only what --only selected: nginx may run for the client workload alone.
   const pick = (ids: string[]) =>
     ids.filter((id) => selected(o)(id) && started.has(id)).map((id) => started.get(id)!);
-  const wrkSeconds = o.quick ? 3 : 10;
+  const wrkSeconds = o.quick ? 2 : 10;
   const seconds = (id: string) => (id === "python" ? (o.quick ? 2 : 3) : wrkSeconds);
   // Idle connections first: its memory baseline is each server's RSS before any real work.
   if (o.workloads.has("idle") && idleCount > 0) {
     progress(`workload 3: ${idleCount} idle connections`);
-    const servers = pick(["ferry", "nginx", "lighttpd", "python"]);
+    const servers = pick(["ferry", "nginx", "lighttpd", "python", "deno-floor"]);
     const idleTables = await idle(servers, {
       count: idleCount,
       rounds: o.rounds,
@@ -162,6 +177,7 @@ async function measure(
     idleTables[0].notes.push(
       "nginx with sendfile off is left out: idle connections do no file I/O.",
     );
+    if (started.has("deno-floor")) idleTables[0].notes.push(FLOOR_IDLE_NOTE);
     tables.push(...idleTables);
   }
   if (o.workloads.has("stalled")) {
@@ -182,13 +198,14 @@ async function measure(
     progress("workload 1: large-file download");
     let skip = new Map<string, string>();
     for (const size of (o.quick ? ["100m"] : ["100m", "1g"]) as FileName[]) {
-      const t = await download(pick(PEERS), {
+      const [t, cpu] = await download(pick([...PEERS, "deno-floor"]), {
         path: `/${size}`,
         bytes: FILES[size],
         rounds: o.rounds,
         skip,
       });
-      tables.push(t);
+      if (started.has("deno-floor")) t.notes.push(FLOOR_DOWNLOAD_NOTE);
+      tables.push(t, cpu);
       skip = tooSlow(t, FILES["1g"], MAX_DOWNLOAD_S);
     }
   }

@@ -211,6 +211,82 @@ export function onInterrupt(cleanup: () => Promise<void>): () => void {
   };
 }
 
+/**
+ * CPU time of a process in seconds, precise to the nanosecond: the sum of its live threads'
+ * run time from `/proc/PID/task/TID/schedstat`, and which threads those were (a thread that
+ * exits between two readings takes its time with it; then the coarser
+ * utime + stime of `/proc/PID/stat`, which keeps exited threads, is the one to use).
+ */
+export function runtimeNs(pid: number): { ns: number; mainNs: number; tids: Set<string> } {
+  let ns = 0, mainNs = 0;
+  const tids = new Set<string>();
+  for (const t of Deno.readDirSync(`/proc/${pid}/task`)) {
+    try {
+      const x = Number(
+        Deno.readTextFileSync(`/proc/${pid}/task/${t.name}/schedstat`).split(" ")[0],
+      );
+      ns += x;
+      if (t.name === String(pid)) mainNs = x; // the main thread: Deno's JS and its socket ops
+      tids.add(t.name);
+    } catch { /* exited meanwhile */ }
+  }
+  return { ns, mainNs, tids };
+}
+
+const TICKS_PER_S = 100; // USER_HZ on Linux
+
+/** utime and stime of a process (all threads, live and exited), in seconds (10 ms ticks). */
+export function cpuSeconds(pid: number): { user: number; sys: number } {
+  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  // Fields after the command name, which is in parentheses and may hold spaces.
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return { user: Number(f[11]) / TICKS_PER_S, sys: Number(f[12]) / TICKS_PER_S };
+}
+
+/**
+ * A process's CPU time at one moment, for {@linkcode cpuBetween}: ns-precise from the threads'
+ * schedstat, with the 10 ms-tick total of `/proc/PID/stat` for when a thread exited in between.
+ * Undefined when /proc cannot be read.
+ */
+export function cpuMark(
+  pid: number,
+): { ns: number; tids: Set<string>; ticksS: number } | undefined {
+  try {
+    const { ns, tids } = runtimeNs(pid);
+    const { user, sys } = cpuSeconds(pid);
+    return { ns, tids, ticksS: user + sys };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Seconds of CPU between two {@linkcode cpuMark}s of one process. */
+export function cpuBetween(
+  a: NonNullable<ReturnType<typeof cpuMark>>,
+  b: NonNullable<ReturnType<typeof cpuMark>>,
+): number {
+  const same = [...a.tids].every((t) => b.tids.has(t));
+  return same ? (b.ns - a.ns) / 1e9 : b.ticksS - a.ticksS;
+}
+
+/**
+ * Waits (at most 20 s) until the process uses no more than 2 % of a CPU over 300 ms: the
+ * first request of a file starts Ferry's background sha-256 of it (~0.8 s of CPU per GiB on
+ * the serving thread), which must not be charged to the next transfer.
+ */
+export async function settle(pid: number, maxMs = 20_000): Promise<void> {
+  const deadline = Date.now() + maxMs;
+  while (Date.now() < deadline) { // bounded by the deadline
+    try {
+      const a = runtimeNs(pid).ns;
+      await sleep(300);
+      if (runtimeNs(pid).ns - a < 0.02 * 300e6) return;
+    } catch {
+      return; // the process is gone (or not Linux): nothing to wait for
+    }
+  }
+}
+
 /** Resolves after `ms`. */
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));

@@ -30,6 +30,8 @@ export interface ServerSpec {
   log?: "none" | "text";
   /** nginx `sendfile`. */
   sendfile?: boolean;
+  /** Bytes per write of the floor's large bodies (bench/floor.ts `CHUNK`). */
+  floorChunk?: number;
 }
 
 /** Every configuration the benchmark knows; Ferry's plain one is the reference row. */
@@ -221,7 +223,13 @@ function commandOf(spec: ServerSpec, ctx: ServerContext, port: number): [string,
     case "lighttpd":
       return ["lighttpd", ["-D", "-f", `${ctx.tmp}/${spec.id}.conf`]];
     case "floor":
-      return ["deno", ["run", "-A", `${ctx.repo}/bench/floor.ts`, String(port)]];
+      return ["deno", [
+        "run",
+        "-A",
+        `${ctx.repo}/bench/floor.ts`,
+        String(port),
+        ...(spec.floorChunk ? [String(spec.floorChunk)] : []),
+      ]];
     case "python":
       return ["python3", [
         "-m",

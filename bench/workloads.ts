@@ -7,8 +7,8 @@
  */
 
 import type { Table } from "./stats.ts";
-import { run } from "./proc.ts";
-import type { RunningServer, StartedServer } from "./servers.ts";
+import { cpuBetween, cpuMark, run, settle } from "./proc.ts";
+import { isRunning, type RunningServer, type StartedServer } from "./servers.ts";
 import { goneOf, interleave, type Sample, type Subject, unavailable } from "./rounds.ts";
 
 /** Options of {@linkcode download}. */
@@ -21,52 +21,89 @@ export interface DownloadOptions {
   skip?: Map<string, string>;
 }
 
-/** A download of `url` to /dev/null; curl's `speed_download`, size and status. */
+/** A download of `url` to /dev/null; curl's `speed_download`, size and status, and curl's CPU
+ * seconds (user + sys, from bash's `times`; NaN when not found). */
 async function curlSpeed(url: string, timeoutMs: number) {
-  const r = await run("curl", [
-    "-s",
-    "-o",
-    "/dev/null",
-    "--max-time",
-    String(timeoutMs / 1000),
-    "-w",
-    "%{speed_download} %{size_download} %{http_code}",
+  const r = await run("bash", [
+    "-c",
+    'curl -s -o /dev/null --max-time "$1" -w "%{speed_download} %{size_download} %{http_code}\\n" "$0"; times',
     url,
+    String(timeoutMs / 1000),
   ], { timeoutMs: timeoutMs + 5_000 });
-  const [speed, size, code] = r.stdout.trim().split(" ").map(Number);
-  return { exit: r.code, speed, size, code };
+  const lines = r.stdout.trim().split("\n");
+  const [speed, size, code] = lines[0].split(" ").map(Number);
+  // `times` prints the shell's own line, then its children's: "0m0.123s 0m0.456s".
+  const t = lines.at(-1)?.match(/(\d+)m([\d.]+)s (\d+)m([\d.]+)s/);
+  const cpu = t ? Number(t[1]) * 60 + Number(t[2]) + Number(t[3]) * 60 + Number(t[4]) : NaN;
+  return { exit: r.code, speed, size, code, cpu };
 }
 
-/** Workload 1: `curl -o /dev/null` of one large file; GB/s from curl's `speed_download`. */
-export async function download(servers: StartedServer[], o: DownloadOptions): Promise<Table> {
+/**
+ * Workload 1: `curl -o /dev/null` of one large file; GB/s from curl's `speed_download`, and a
+ * second table of the CPU per GiB of the server and curl together, which holds on a loaded
+ * machine where GB/s does not (see bench/README.md, "CPU per GiB").
+ */
+export async function download(servers: StartedServer[], o: DownloadOptions): Promise<Table[]> {
   const timeoutMs = Math.max(60_000, o.bytes / 20e6 * 1000); // ≥ 20 MB/s or it is broken
+  const gib = o.bytes / 2 ** 30;
+  const cpu = new Map<string, number[]>();
   const subjects: Subject[] = servers.map((s) => ({
     name: s.spec.label,
     unavailable: o.skip?.get(s.spec.label) ?? unavailable(s),
     gone: goneOf(s),
-    async measure() {
-      const r = await curlSpeed((s as RunningServer).url(o.path), timeoutMs);
+    async measure(round: number) {
+      const srv = s as RunningServer;
+      const before = cpuMark(srv.pid);
+      const r = await curlSpeed(srv.url(o.path), timeoutMs);
+      const after = cpuMark(srv.pid);
       if (r.code !== 200 || r.size !== o.bytes) {
         return { note: `curl exit ${r.exit}, HTTP ${r.code}, ${r.size} of ${o.bytes} bytes` };
+      }
+      if (round >= 0 && before && after && Number.isFinite(r.cpu)) {
+        const xs = cpu.get(s.spec.label) ?? [];
+        xs.push((cpuBetween(before, after) + r.cpu) / gib);
+        cpu.set(s.spec.label, xs);
       }
       return { value: r.speed / 1e9 };
     },
   }));
-  // Warm-up, untimed: the first request of a file may fill caches (Ferry's digest, say).
+  // Warm-up, untimed: the first request of a file may fill caches (Ferry's digest, say)...
   for (const s of subjects) if (!s.unavailable) await s.measure(-1);
+  // ... and Ferry's background sha-256 of the file (~0.8 s of CPU per GiB) must not overlap a
+  // timed round (of any server: they share the cores).
+  for (const s of servers) if (isRunning(s)) await settle(s.pid);
   const mib = o.bytes / 2 ** 20;
-  return {
+  const size = mib >= 1024 ? `${mib / 1024} GiB` : `${mib} MiB`;
+  const rows = await interleave(`download ${o.path}`, subjects, o.rounds);
+  return [{
     id: `download-${o.path.slice(1)}`,
-    title: `Large-file download, ${
-      mib >= 1024 ? `${mib / 1024} GiB` : `${mib} MiB`
-    } (curl -o /dev/null, speed_download)`,
+    title: `Large-file download, ${size} (curl -o /dev/null, speed_download)`,
     unit: "GB/s",
     better: "higher",
     digits: 2,
     reference: "ferry",
-    rows: await interleave(`download ${o.path}`, subjects, o.rounds),
+    rows,
     notes: ["GB/s = 10^9 bytes per second, as reported by curl."],
-  };
+  }, {
+    id: `download-${o.path.slice(1)}-cpu`,
+    title: `Large-file download, ${size}: CPU per GiB, server + curl`,
+    unit: "s/GiB",
+    better: "lower",
+    digits: 3,
+    reference: "ferry",
+    rows: rows.map((r) => {
+      const samples = cpu.get(r.name) ?? [];
+      return {
+        name: r.name,
+        samples,
+        unavailable: samples.length ? undefined : r.unavailable ?? "no CPU reading",
+        notes: [],
+      };
+    }),
+    notes: [
+      "CPU seconds of the server process (every thread, from /proc) and of curl (bash's times) per GiB sent, in the same transfers as the GB/s table: the work a download costs, which holds when other processes share the cores. On loopback the receiving half of TCP runs in whichever of the two gets there first, so read the sum, not the split.",
+    ],
+  }];
 }
 
 /** Options of {@linkcode smallFiles}. */

@@ -15,6 +15,7 @@
 import { parseArgs } from "node:util";
 import { parseArgsError, usageError } from "./args_errors.ts";
 import { ClientError, EXIT_TABLE } from "./errors.ts";
+import { type Credentials, parseUserOption } from "./credentials.ts";
 import type { Location } from "./names.ts";
 import { classifyPositionals, folderName, type Job } from "./positionals.ts";
 import { DEFAULT_RETRIES, DEFAULT_RETRY_BASE_MS, MAX_RETRIES } from "./retry.ts";
@@ -91,6 +92,15 @@ export interface ClientOptions {
   sha256: string | null;
   /** Compute the sha-256 even with nothing to check it against. @default false */
   digest: boolean;
+  /** Basic credentials (-u, or the URL's user:pass@), sent only to the origin of `target`
+   * (each job carries its own: {@linkcode Job.credentials}). @default null */
+  credentials?: Credentials | null;
+  /** PEM file of certificates trusted instead of the system's roots. @default null */
+  cacert?: string | null;
+  /** Skip certificate verification (-k). @default false */
+  insecure?: boolean;
+  /** Follow a redirect from https to http. @default false */
+  allowDowngrade?: boolean;
   /** Every file asked for; the first is `target`/`source`/`name`. */
   jobs: Job[];
   /** Mirror the folder at each URL (-r). @default false */
@@ -114,14 +124,14 @@ export type ParsedArgs =
 /** The --help text: every option, its default, and the exit codes. */
 export const USAGE = `Usage: client.ts [options] HOST PORT FILE DIR
        client.ts [options] HOST:PORT FILE DIR
-       client.ts [options] URL... [DIR]          (URL: http://HOST[:PORT]/PATH)
+       client.ts [options] URL... [DIR]          (URL: http[s]://[USER:PASS@]HOST[:PORT]/PATH)
        client.ts -r [options] URL/ [DIR]
 
-Download FILE from an HTTP/1.x server into DIR (created if missing; default "." in the URL
-form). FILE is a path on the server ("docs/a b.pdf" is fine); the file is saved as
-DIR/<last segment of FILE> ("index.html" for a path ending in "/"), first as NAME.part,
-renamed to NAME once complete and verified. HOST may be a name, IPv4 or IPv6 address.
-Every URL given is downloaded; a last argument that is not a URL is DIR.
+Download FILE from an HTTP/1.x server (https: over TLS) into DIR (created if missing;
+default "." in the URL form). FILE is a path on the server ("docs/a b.pdf" is fine); the
+file is saved as DIR/<last segment of FILE> ("index.html" for a path ending in "/"), first
+as NAME.part, renamed to NAME once complete and verified. HOST may be a name, IPv4 or IPv6
+address. Every URL given is downloaded; a last argument that is not a URL is DIR.
 
 Options:
   -o, --output NAME       save as DIR/NAME (a plain file name; default: last segment of FILE);
@@ -161,6 +171,14 @@ Options:
                           against (it costs ~0.8 s per GiB of one core)
       --json              print one JSON object on stdout instead of text
   -v, --verbose           also print request and response heads and every timing
+  -u, --user USER:PASS    HTTP Basic credentials (or https://USER:PASS@HOST/ in the URL);
+                          sent only to that scheme, host and port, never to another origin
+                          (http and https of one host are two); shown as "Basic ***"
+      --cacert FILE       trust the PEM certificate(s) in FILE (a CA bundle, or the server's
+                          self-signed certificate) instead of the system's roots
+  -k, --insecure          do not verify the server's certificate (a warning is printed each
+                          run; anyone on the path can read and change the download)
+      --allow-downgrade   follow a redirect from https to http (default: refuse, exit 5)
   -q, --quiet             print only errors
       --no-progress       no progress bar (it is shown only when stderr is a terminal)
   -h, --help              this text
@@ -241,6 +259,10 @@ export function parseClientArgs(args: string[]): ParsedArgs {
         json: { type: "boolean" },
         quiet: { type: "boolean", short: "q" },
         "no-progress": { type: "boolean" },
+        user: { type: "string", short: "u" },
+        cacert: { type: "string" },
+        insecure: { type: "boolean", short: "k" },
+        "allow-downgrade": { type: "boolean" },
         help: { type: "boolean", short: "h" },
         version: { type: "boolean", short: "V" },
         dir: { type: "string", short: "d" },
@@ -270,6 +292,7 @@ export function parseClientArgs(args: string[]): ParsedArgs {
     parsed.positionals,
     v.dir ?? null,
     stdout ? null : v.output ?? null,
+    v.recursive ?? false,
   );
   if (stdout && jobs.length > 1) {
     throw usageError("-o - writes one file to stdout, but several URLs were given", "drop -o -");
@@ -287,6 +310,16 @@ export function parseClientArgs(args: string[]): ParsedArgs {
     throw usage(`--sha256 must be 64 hex digits, got ${JSON.stringify(v.sha256!.slice(0, 80))}`);
   }
   if (v.continue && v["no-continue"]) throw usage("-c and --no-continue contradict each other");
+  // -u for every URL; else each URL's own user:pass@ (positionals.ts); each job's go only to
+  // its own origin (lib/client/credentials.ts).
+  if (v.user !== undefined) {
+    const user = parseUserOption(v.user);
+    for (const j of jobs) j.credentials = user;
+  }
+  const credentials = jobs[0].credentials ?? null;
+  if (v.cacert !== undefined && v.insecure) {
+    throw usage("--cacert and -k/--insecure exclude each other");
+  }
   return {
     kind: "run",
     options: {
@@ -317,6 +350,10 @@ export function parseClientArgs(args: string[]): ParsedArgs {
       stdout,
       sha256: sha,
       digest: v.digest ?? false,
+      credentials,
+      cacert: v.cacert ?? null,
+      insecure: v.insecure ?? false,
+      allowDowngrade: v["allow-downgrade"] ?? false,
       jobs,
       recursive: v.recursive ?? false,
       maxDepth: integer(v["max-depth"], "--max-depth", MAX_DEPTH_LIMIT, DEFAULTS.maxDepth),

@@ -22,11 +22,15 @@
 import { lookup } from "node:dns";
 import { ClientError, EXIT, permissionError, reasonOf } from "./errors.ts";
 import { hostPort, type Location } from "./names.ts";
+import type { TlsInfo } from "../net/tls.ts";
+import { connectInsecure, startClientTls, type TlsTrust } from "./tls_connect.ts";
 
 /** A connected socket and what it took to get it. */
 export interface Connected {
-  /** The socket, `setNoDelay(true)` already applied. */
-  conn: Deno.TcpConn;
+  /** The socket (TLS on it for https), `setNoDelay(true)` already applied. */
+  conn: Deno.Conn;
+  /** Where the addresses are read (`remoteAddr`, `localAddr`): the TCP socket under TLS. */
+  addrs: Pick<Deno.Conn, "remoteAddr" | "localAddr">;
   /** The socket as a read source that records first-byte times (give this to ConnReader). */
   source: TimedSource;
   /** The address connected to (no brackets). */
@@ -37,6 +41,9 @@ export interface Connected {
   connectMs: number;
   /** "address" normally; "name" when the permission scope forced a connect by name. */
   connectedBy: "address" | "name";
+  /** For https: ALPN, the TLS handshake time (apart from connectMs) and the verification;
+   * null for http. */
+  tls: TlsInfo | null;
   /** Whether the runtime's connect path was warmed first ({@linkcode warmUpConnect}), so
    * `connectMs` is the handshake alone. */
   warmed: boolean;
@@ -165,12 +172,13 @@ async function connectOnce(
 }
 
 /**
- * Resolves and connects to `to`, trying each address in turn.
- * @throws {ClientError} connect (3), timeout (8), with host, port and what to try.
+ * Resolves and connects to `to`, trying each address in turn; for https, then the TLS handshake
+ * (a failed handshake is not retried on the next address: the certificate would be the same).
+ * @throws {ClientError} connect (3), timeout (8), tls (9), with host, port and what to try.
  */
 export async function openConnection(
   to: Location,
-  options: { timeoutMs: number; signal?: AbortSignal },
+  options: { timeoutMs: number; tls?: TlsTrust; signal?: AbortSignal },
 ): Promise<Connected> {
   const where = hostPort(to.host, to.port);
   const t0 = performance.now();
@@ -191,6 +199,31 @@ export async function openConnection(
   let last: unknown = null;
   for (const address of addresses) {
     const t1 = performance.now();
+    const trust = options.tls ?? { cacertFile: null, insecure: false };
+    if (to.secure && trust.insecure) {
+      try {
+        const r = await connectInsecure(address, to, trust, {
+          timeoutMs: options.timeoutMs,
+          signal: stop,
+        });
+        return {
+          conn: r.conn,
+          addrs: r.conn,
+          source: new TimedSource(r.conn),
+          address,
+          lookupMs,
+          connectMs: r.connectMs,
+          connectedBy: "address",
+          tls: r.info,
+          warmed: false, // node:net's connect path is not the one warmUpConnect warms
+        };
+      } catch (e) {
+        if (stop?.aborted) throw stop.reason;
+        if (e instanceof ClientError && e.code !== EXIT.connect) throw e;
+        last = e;
+        continue;
+      }
+    }
     try {
       let conn: Deno.TcpConn;
       let connectedBy: Connected["connectedBy"] = "address";
@@ -204,22 +237,36 @@ export async function openConnection(
       const connectMs = performance.now() - t1;
       conn.setNoDelay(true);
       const peer = conn.remoteAddr.hostname;
+      let tls: TlsInfo | null = null;
+      let stream: Deno.Conn = conn;
+      if (to.secure) {
+        const r = await startClientTls(conn, to, trust, {
+          timeoutMs: options.timeoutMs,
+          signal: stop,
+        });
+        stream = r.conn;
+        tls = r.info;
+      }
       return {
-        conn,
-        source: new TimedSource(conn),
+        conn: stream,
+        addrs: conn,
+        source: new TimedSource(stream),
         address: connectedBy === "name" ? peer : address,
         lookupMs,
         connectMs,
         connectedBy,
+        tls,
         warmed: warm,
       };
     } catch (e) {
+      if (stop?.aborted) throw stop.reason; // --max-time or Ctrl-C, in the connect or handshake
+      if (e instanceof ClientError) throw e; // the TLS handshake's verdict
       const perm = permissionError(e, where);
       if (perm !== null) throw perm;
-      if (stop?.aborted) throw stop.reason;
       last = e;
     }
   }
+  if (last instanceof ClientError) throw last;
   if (
     last instanceof DOMException && (last.name === "TimeoutError" || last.name === "AbortError")
   ) {

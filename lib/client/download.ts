@@ -27,8 +27,10 @@ import { type Connected, openConnection } from "./connect.ts";
 import { ClientError, EXIT } from "./errors.ts";
 import { buildRequest, type HeadResult, type Request, sendAndReadHead } from "./exchange.ts";
 import { validatorOf } from "./meta.ts";
-import { formatUrl, type Location, resolveLocation } from "./names.ts";
+import { formatUrl, type Location, resolveLocation, sameOrigin } from "./names.ts";
 import { runProbes } from "./probe.ts";
+import { authorizationField, maskFields, mayReceive } from "./credentials.ts";
+import { type TlsTrust, tlsTrust } from "./tls_connect.ts";
 import {
   type Report,
   rttText,
@@ -209,7 +211,8 @@ async function attempt(opts: ClientOptions, report: Report, ui: Ui, a: Attempt):
     extra.push(["Range", `bytes=${resume.offset}-`]);
     if (resume.validator !== null) extra.push(["If-Range", resume.validator]);
   }
-  const hop = await requestFollowingRedirects(opts, report, ui, extra, a.stop);
+  const trust = await tlsTrust(opts);
+  const hop = await requestFollowingRedirects(opts, report, ui, extra, { trust, stop: a.stop });
   try {
     await saveResponse(hop, {
       opts,
@@ -226,13 +229,6 @@ async function attempt(opts: ClientOptions, report: Report, ui: Ui, a: Attempt):
   }
 }
 
-/** Same scheme, host and port (RFC 6454 §4): resume fields go only there. */
-function sameOrigin(a: Location, b: Location): boolean {
-  return a.host.toLowerCase() === b.host.toLowerCase() && a.port === b.port &&
-    // deno-lint-ignore no-explicit-any
-    (a as any).scheme === (b as any).scheme;
-}
-
 const reverseDns = new ReverseDns();
 
 function isRedirect(status: number): boolean {
@@ -244,12 +240,15 @@ async function requestFollowingRedirects(
   report: Report,
   ui: Ui,
   extra: Array<[string, string]>,
-  stop: Stop,
+  how: { trust: TlsTrust; stop: Stop },
 ): Promise<FinalHop> {
   let to = opts.target;
   const seen = new Set([formatUrl(to)]);
+  const { trust, stop } = how;
+  const connect = (at: Location) =>
+    openConnection(at, { timeoutMs: opts.timeoutMs, tls: trust, signal: stop.signal });
   for (let hops = 0;;) {
-    let c = await openConnection(to, { timeoutMs: opts.timeoutMs, signal: stop.signal });
+    let c = await connect(to);
     report.connections++;
     stop.setCloser(() => c.source.close());
     try {
@@ -264,13 +263,18 @@ async function requestFollowingRedirects(
         ui.info(`* RTT: ${rttText(report)}`);
         if (!probes.open) {
           c.source.close();
-          c = await openConnection(to, { timeoutMs: opts.timeoutMs, signal: stop.signal });
+          c = await connect(to);
           report.connections++;
           stop.setCloser(() => c.source.close());
           reader = new ConnReader(c.source, { readTimeoutMs: opts.timeoutMs });
         }
       }
       const reverse = reverseDns.lookup(c.address);
+      // Credentials and resume fields go only to the origin they were given for: the same
+      // scheme, host and port (lib/client/credentials.ts, names.ts sameOrigin).
+      const creds = opts.credentials && mayReceive(opts.target, to)
+        ? [authorizationField(opts.credentials)]
+        : [];
       const rangeSent = extra.length > 0 && sameOrigin(to, opts.target);
       if (extra.length > 0 && !rangeSent) {
         ui.info(`* ${formatUrl(to)} is another origin: not resuming there (no Range sent)`);
@@ -279,7 +283,7 @@ async function requestFollowingRedirects(
         method: "GET",
         to,
         keepAlive: false,
-        extra: rangeSent ? extra : [],
+        extra: [...creds, ...(rangeSent ? extra : [])],
       });
       const result = await sendAndReadHead(c, reader, request);
       record(report, ui, { c, to, request, result, reverse: await reverse, opts });
@@ -303,6 +307,13 @@ async function requestFollowingRedirects(
         throw e instanceof ClientError ? new ClientError(e.code, `${where}: ${e.message}`) : e;
       }
       const key = formatUrl(next);
+      if (to.secure && !next.secure && !opts.allowDowngrade) {
+        throw new ClientError(
+          EXIT.protocol,
+          `${where}: refusing the redirect from https to ${key}: the download would travel ` +
+            `unencrypted; pass --allow-downgrade to follow it`,
+        );
+      }
       if (++hops > opts.maxRedirects) {
         throw new ClientError(
           EXIT.protocol,
@@ -339,13 +350,16 @@ function record(
   },
 ): void {
   const { c, result } = h;
-  report.connection = describeConn(c.conn, {
+  report.connection = describeConn(c.addrs as Deno.Conn, {
     hostName: h.to.host,
     resolvedAddress: c.address,
     reverseName: h.reverse,
     timeoutsMs: { connect: h.opts.timeoutMs, read: h.opts.timeoutMs },
+    tls: c.tls,
   });
-  report.request = { line: h.request.line, headers: h.request.fields };
+  // Credentials never reach the output: Authorization is shown as "Basic ***".
+  const shownFields = maskFields(h.request.fields);
+  report.request = { line: h.request.line, headers: shownFields };
   report.response = {
     statusLine: result.statusLine,
     status: result.head.status,
@@ -354,20 +368,21 @@ function record(
   };
   report.timingsMs.nameLookup = c.lookupMs;
   report.timingsMs.tcpConnect = c.connectMs;
+  report.timingsMs.tlsHandshake = c.tls?.handshakeMs ?? 0;
   report.timingsMs.firstByte = result.firstByteMs;
   report.rtt.handshakeMs = c.connectMs;
   if (!ui.verbose) {
-    ui.info(textConnectionCompact(report.connection, c.connectMs, c.warmed));
+    ui.info(textConnectionCompact(report.connection, c.connectMs, c.warmed, c.tls?.handshakeMs));
     ui.info(`< ${safeText(result.statusLine)}`);
     return;
   }
-  ui.info(textConnection(report.connection, c.lookupMs, c.connectMs));
+  ui.info(textConnection(report.connection, c.lookupMs, c.connectMs, c.tls?.handshakeMs));
   if (c.connectedBy === "name") {
     ui.info(
       "  (connected by name: --allow-net names the host, not its address, so the TCP connect " +
         "time includes a second lookup)",
     );
   }
-  ui.info(textRequest(h.request.line, h.request.fields));
+  ui.info(textRequest(h.request.line, shownFields));
   ui.info(textResponse(result.statusLine, result.head.fields));
 }

@@ -28,6 +28,8 @@ export const EXIT = {
   checksum: 7,
   /** Timed out. */
   timeout: 8,
+  /** TLS handshake or certificate verification failed. */
+  tls: 9,
   /** Interrupted (SIGINT, Ctrl-C): the .part is kept and the same command resumes. */
   interrupted: 130,
 } as const;
@@ -37,14 +39,15 @@ export type ExitCode = typeof EXIT[keyof typeof EXIT];
 
 /** The exit-code table as printed by --help. */
 export const EXIT_TABLE = `Exit codes:
-  0  saved (or nothing to do)
-  2  usage error
-  3  cannot resolve or connect
-  4  the server answered with an error status (4xx/5xx)
-  5  protocol error or truncated body
-  6  local file error (target exists without --force, permission, disk full)
-  7  checksum mismatch
-  8  timed out (--timeout per read, --max-time overall)
+    0  saved (or nothing to do)
+    2  usage error
+    3  cannot resolve or connect
+    4  the server answered with an error status (4xx/5xx)
+    5  protocol error or truncated body
+    6  local file error (target exists without --force, permission, disk full)
+    7  checksum mismatch
+    8  timed out (--timeout per read, --max-time overall)
+    9  TLS handshake or certificate verification failed
   130  interrupted (Ctrl-C); the .part is kept and the same command resumes`;
 
 /** A failure that may pass (for --retry): connect failed, connection reset or cut, timed out,

@@ -20,7 +20,7 @@ import { type ConnReader, ReadTimeoutError, UnexpectedEofError } from "../net/he
 import { VERSION } from "../version.ts";
 import type { Connected } from "./connect.ts";
 import { ClientError, EXIT, reasonOf } from "./errors.ts";
-import { hostHeader, type Location } from "./names.ts";
+import { defaultPort, formatUrl, hostHeader, type Location } from "./names.ts";
 
 /** Largest response head accepted. Real heads are a few hundred bytes; 64 KiB leaves room for
  * long cookies and bounds what a hostile server can make us buffer. */
@@ -71,7 +71,7 @@ export function buildRequest(
     }
   }
   const fields: Array<[string, string]> = [
-    ["Host", hostHeader(r.to.host, r.to.port)],
+    ["Host", hostHeader(r.to.host, r.to.port, defaultPort(r.to))],
     ["User-Agent", `ferry/${VERSION}`],
     ["Accept", "*/*"],
     ["Accept-Encoding", "identity"],
@@ -125,7 +125,7 @@ export async function sendAndReadHead(
   reader: ConnReader,
   req: Request,
 ): Promise<HeadResult> {
-  const where = `${req.method} http://${hostHeader(req.to.host, req.to.port)}${req.to.path}`;
+  const where = `${req.method} ${formatUrl(req.to)}`;
   try {
     await writeAll(c.conn, req.bytes);
   } catch (e) {

@@ -5,6 +5,8 @@
  * RFC 9112 §9.3.1 lets it — is sent once more on a fresh one; nothing else is retried here.
  * With a `signal` (the run's Stop: --max-time, Ctrl-C), a pending connect ends when it fires and
  * every connection of the pool, idle or in use, is closed, so each pending read fails at once.
+ * For an https origin every connection is TLS (`tls`: the run's trust), and the credentials given
+ * for the origin (`authorization`) go with every request — the pool never leaves its origin.
  *
  * @example
  * ```ts ignore
@@ -21,6 +23,7 @@ import { ConnReader } from "../net/head_reader.ts";
 import { type Connected, openConnection } from "./connect.ts";
 import { buildRequest, type HeadResult, type Request, sendAndReadHead } from "./exchange.ts";
 import type { Location } from "./names.ts";
+import type { TlsTrust } from "./tls_connect.ts";
 
 /** A connection of the pool with its reader. */
 export interface PooledConn {
@@ -48,20 +51,31 @@ export class KeepAlivePool {
 
   #onFirst: ((c: Connected) => void) | undefined;
   #signal: AbortSignal | undefined;
+  #tls: TlsTrust | undefined;
+  #authorization: [string, string] | null;
   /** Every connection not yet closed (idle or in use), to close them all when stopped. */
   #live = new Set<PooledConn>();
   #onAbort = () => this.closeAll();
 
   /** `onFirst` is called with the first connection opened (to show its parameters); `signal`
-   * stops the pool (see the module doc). */
+   * stops the pool (see the module doc); `tls`: how an https origin's certificate is checked;
+   * `authorization`: the Authorization field for this origin, sent with every request. */
   constructor(
     origin: Location,
-    options: { timeoutMs: number; onFirst?: (c: Connected) => void; signal?: AbortSignal },
+    options: {
+      timeoutMs: number;
+      onFirst?: (c: Connected) => void;
+      signal?: AbortSignal;
+      tls?: TlsTrust;
+      authorization?: [string, string] | null;
+    },
   ) {
     this.#origin = origin;
     this.#timeoutMs = options.timeoutMs;
     this.#onFirst = options.onFirst;
     this.#signal = options.signal;
+    this.#tls = options.tls;
+    this.#authorization = options.authorization ?? null;
     this.#signal?.addEventListener("abort", this.#onAbort);
   }
 
@@ -70,6 +84,7 @@ export class KeepAlivePool {
     const connected = await openConnection(this.#origin, {
       timeoutMs: this.#timeoutMs,
       signal: this.#signal,
+      tls: this.#tls,
     });
     if (this.#signal?.aborted) {
       connected.source.close();
@@ -102,7 +117,13 @@ export class KeepAlivePool {
     extra: Array<[string, string]> = [],
   ): Promise<Exchange> {
     const to = { ...this.#origin, path };
-    const request = buildRequest({ method, to, keepAlive: true, extra });
+    const auth = this.#authorization;
+    const request = buildRequest({
+      method,
+      to,
+      keepAlive: true,
+      extra: auth === null ? extra : [auth, ...extra],
+    });
     const idle = this.#idle.pop();
     if (idle !== undefined) {
       try {

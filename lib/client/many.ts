@@ -75,12 +75,13 @@ export async function runMany(
         say: opts.verbose ? out : retryLines,
         warn,
         connected: (c, host) => {
-          const params = describeConn(c.conn, {
+          const params = describeConn(c.addrs as Deno.Conn, {
             hostName: host,
             resolvedAddress: c.address,
             timeoutsMs: { connect: opts.timeoutMs, read: opts.timeoutMs },
+            tls: c.tls,
           });
-          out(textConnectionCompact(params, c.connectMs, c.warmed));
+          out(textConnectionCompact(params, c.connectMs, c.warmed, c.tls?.handshakeMs));
         },
       });
       mirrors.push(m);

@@ -37,6 +37,8 @@ import { ClientError, EXIT, fileError, reasonOf } from "./errors.ts";
 import { willClose } from "./exchange.ts";
 import type { Connected } from "./connect.ts";
 import { KeepAlivePool } from "./keep_alive.ts";
+import { authorizationField, mayReceive } from "./credentials.ts";
+import { type TlsTrust, tlsTrust } from "./tls_connect.ts";
 import { type ListingLink, parseHtmlListing, parseJsonListing } from "./listing_links.ts";
 import { formatUrl } from "./names.ts";
 import { folderName, type Job } from "./positionals.ts";
@@ -172,7 +174,9 @@ export async function mirror(
     r.errors.push(line);
     env.warn(`ferry: ${line}`);
   };
+  let trust: TlsTrust;
   try {
+    trust = await tlsTrust(opts); // --cacert read (once per run)
     await prepareDir(opts.dir);
     await safeMkdir(opts.dir, folder === null ? [] : [folder]);
   } catch (e) {
@@ -181,10 +185,16 @@ export async function mirror(
     return r;
   }
 
+  // The mirror never leaves its origin: the job's credentials go with every request there.
+  const credentials = job.credentials ?? null;
   const pool = new KeepAlivePool(origin, {
     timeoutMs: opts.timeoutMs,
     onFirst: (c) => env.connected?.(c, origin.host),
     signal: stop.signal,
+    tls: trust,
+    authorization: credentials !== null && mayReceive(job.target, origin)
+      ? authorizationField(credentials)
+      : null,
   });
   const retryEnv = () => ({ opts, stop, budget: { used: 0 }, say: env.say });
   const queue: Task[] = [{ kind: "dir", path: startPath, local: [], depth: 0 }];

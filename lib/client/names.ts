@@ -33,17 +33,33 @@ export interface Location {
   port: number;
   /** The request target in origin form, percent-encoded (`/a%20b?q=1`). */
   path: string;
+  /** https: TLS on the connection. @default false */
+  secure?: boolean;
 }
 
-/** `http://host[:port]/path`, IPv6 in brackets, port left out when 80. */
+/** The same origin (RFC 6454 §4): scheme (http or https), host (case-insensitive) and port.
+ * http and https of one host:port are two origins: credentials and resume fields (Range,
+ * If-Range) never cross between them. */
+export function sameOrigin(a: Location, b: Location): boolean {
+  return (a.secure ?? false) === (b.secure ?? false) &&
+    a.host.toLowerCase() === b.host.toLowerCase() && a.port === b.port;
+}
+
+/** The default port of a scheme: 443 for https, 80 for http. */
+export function defaultPort(l: { secure?: boolean }): number {
+  return l.secure ? 443 : 80;
+}
+
+/** `http[s]://host[:port]/path`, IPv6 in brackets, the port left out when the default. */
 export function formatUrl(l: Location): string {
-  return `http://${hostHeader(l.host, l.port)}${l.path}`;
+  return `${l.secure ? "https" : "http"}://${hostHeader(l.host, l.port, defaultPort(l))}${l.path}`;
 }
 
-/** The Host field value (RFC 9110 §7.2): IPv6 in brackets, the port only when not 80. */
-export function hostHeader(host: string, port: number): string {
+/** The Host field value (RFC 9110 §7.2): IPv6 in brackets, the port only when not the
+ * scheme's default. */
+export function hostHeader(host: string, port: number, dflt = 80): string {
   const h = host.includes(":") ? `[${host}]` : host;
-  return port === 80 ? h : `${h}:${port}`;
+  return port === dflt ? h : `${h}:${port}`;
 }
 
 /** `host:port` for messages, IPv6 in brackets, the port always shown. */
@@ -149,8 +165,9 @@ export function checkName(name: string, from: string): string {
 }
 
 /**
- * Parses an `http://host[:port]/path` URL given by the user. `https:` and other schemes are
- * refused: Ferry speaks plain HTTP/1.1 only.
+ * Parses an `http://` or `https://host[:port]/path` URL given by the user; other schemes are
+ * refused. Credentials in the URL (`user:pass@`) are read by lib/client/credentials.ts, never
+ * kept in the Location.
  * @throws {ClientError} usage.
  */
 export function parseHttpUrl(text: string): Location {
@@ -160,12 +177,11 @@ export function parseHttpUrl(text: string): Location {
   } catch {
     throw new ClientError(EXIT.usage, `${JSON.stringify(text.slice(0, 200))} is not a valid URL`);
   }
-  if (u.protocol !== "http:") {
+  if (u.protocol !== "http:" && u.protocol !== "https:") {
     throw new ClientError(
       EXIT.usage,
-      `${u.protocol} URLs are not supported (${
-        u.protocol === "https:" ? "no TLS: " : ""
-      }Ferry speaks plain HTTP/1.1); use an http:// URL`,
+      `${u.protocol} URLs are not supported (Ferry speaks HTTP/1.1); use an http:// or ` +
+        `https:// URL`,
     );
   }
   return fromUrl(u);
@@ -173,7 +189,11 @@ export function parseHttpUrl(text: string): Location {
 
 function fromUrl(u: URL): Location {
   const host = u.hostname.startsWith("[") ? u.hostname.slice(1, -1) : u.hostname;
-  return { host, port: u.port === "" ? 80 : Number(u.port), path: u.pathname + u.search };
+  const secure = u.protocol === "https:";
+  const port = u.port === "" ? (secure ? 443 : 80) : Number(u.port);
+  const l: Location = { host, port, path: u.pathname + u.search };
+  if (secure) l.secure = true;
+  return l;
 }
 
 /**
@@ -201,11 +221,8 @@ export function resolveLocation(location: string, base: Location): Location {
       `refusing redirect: invalid Location ${JSON.stringify(location.slice(0, 80))}`,
     );
   }
-  if (u.protocol !== "http:") {
-    const why = u.protocol === "https:"
-      ? "https is not supported (Ferry speaks plain HTTP/1.1, no TLS); download that URL with " +
-        "a TLS client"
-      : "only http: redirects are followed";
+  if (u.protocol !== "http:" && u.protocol !== "https:") {
+    const why = "only http: and https: redirects are followed";
     throw new ClientError(
       EXIT.protocol,
       `refusing redirect to ${JSON.stringify(location.slice(0, 80))}: ${why}`,

@@ -17,6 +17,7 @@
  */
 
 import { isUrl, looksLikeBareUrl, usageError } from "./args_errors.ts";
+import { type Credentials, urlCredentials, withoutUserinfo } from "./credentials.ts";
 import {
   checkHost,
   checkName,
@@ -35,6 +36,8 @@ export interface Job {
   source: string;
   /** The local name inside DIR (checked), or the folder name for -r. */
   name: string;
+  /** Basic credentials for `target`'s origin only (the URL's user:pass@, or -u). @default null */
+  credentials?: Credentials | null;
 }
 
 /** `host:port` or `[v6]:port` → its parts, else null. `::1` alone is not one. */
@@ -65,6 +68,7 @@ export function classifyPositionals(
   pos: string[],
   dirOption: string | null,
   output: string | null = null,
+  recursive = false,
 ): { jobs: Job[]; dir: string } {
   if (pos.length === 0) {
     throw usageError(
@@ -110,24 +114,32 @@ export function classifyPositionals(
   if (output !== null && urls.length > 1) {
     throw usageError("-o NAME names one file, but several URLs were given", "drop -o");
   }
-  const jobs = urls.map((u) => {
-    const target = parseHttpUrl(u);
+  const jobs = urls.map((url) => {
+    const target = parseHttpUrl(url);
+    const u = withoutUserinfo(url); // a password never reaches a message
     return {
       target,
       source: u,
       name: checkName(output ?? nameFromPath(target.path), output !== null ? "-o" : u),
+      credentials: urlCredentials(url),
     };
   });
   const seen = new Map<string, string>();
   for (const j of jobs) {
-    const other = seen.get(j.name);
+    // -r saves a folder into DIR/<folder>/ (a server's root into DIR), not a file named j.name.
+    const key = recursive ? folderName(j.target.path) : j.name;
+    const other = seen.get(key ?? "");
     if (other !== undefined && other !== j.source) {
       throw usageError(
-        `${other} and ${j.source} would both be saved as ${JSON.stringify(j.name)}`,
+        recursive
+          ? `${other} and ${j.source} would both be mirrored into ${
+            key === null ? "DIR itself" : JSON.stringify(key)
+          }`
+          : `${other} and ${j.source} would both be saved as ${JSON.stringify(j.name)}`,
         "download them into different DIRs",
       );
     }
-    seen.set(j.name, j.source);
+    seen.set(key ?? "", j.source);
   }
   // The same URL twice is downloaded once.
   const unique = jobs.filter((j, i) => jobs.findIndex((k) => k.source === j.source) === i);

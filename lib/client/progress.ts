@@ -62,6 +62,11 @@ export function backOver(cells: readonly number[], columns: number): string {
   return rows > 1 ? `\r\x1b[${rows - 1}A\x1b[J` : "\r\x1b[J";
 }
 
+/** Cells a progress line leaves free at the right: the last column (a line filling it wraps on
+ * some terminals) and two for the "^C" the terminal echoes at Ctrl-C, which would otherwise wrap
+ * the line and leave the erase one row short. */
+export const SPARE_CELLS = 3;
+
 /** Shortest interval between two redraws (≈10 per second: smooth to the eye, cheap). */
 export const REDRAW_INTERVAL_MS = 100;
 /** Width of the bar in cells. */
@@ -138,9 +143,15 @@ export class Progress {
     if (now - this.#last < REDRAW_INTERVAL_MS) return;
     this.#last = now;
     this.#drawn = true;
-    // One cell short of the width: a line that fills the last column wraps on some terminals.
+    // A few cells short of the width (SPARE_CELLS): the line must not wrap, not even with ^C.
     const columns = terminalColumns();
-    const line = progressLine(bytes, this.#total, now - this.#t0, this.#start, columns - 1);
+    const line = progressLine(
+      bytes,
+      this.#total,
+      now - this.#t0,
+      this.#start,
+      columns - SPARE_CELLS,
+    );
     // Back to the line's start (over the rows a narrowing resize wrapped it to), erase, draw.
     this.#write(`${backOver([this.#cells], columns)}${line}`);
     this.#cells = line.length;

@@ -25,6 +25,7 @@ import {
   formatBytes,
   progressLine,
   REDRAW_INTERVAL_MS,
+  SPARE_CELLS,
   terminalColumns,
 } from "./progress.ts";
 import { safeText } from "./report.ts";
@@ -149,8 +150,10 @@ export class ProgressBoard {
     const now = performance.now();
     if (now - this.#last < REDRAW_INTERVAL_MS) return;
     this.#last = now;
-    // One cell short of the width: a line filling the last column wraps on some terminals.
-    const lines = this.render(this.#columns() - 1, now);
+    // Cells short of the width: a line filling the last column wraps on some terminals, and
+    // the "^C" a terminal echoes at Ctrl-C must not wrap the last line (the erase would miss
+    // the block's first line).
+    const lines = this.render(this.#columns() - SPARE_CELLS, now);
     this.#write(`${this.#home()}${lines.join("\n")}`);
     this.#drawn = lines.map((l) => l.length);
   }

@@ -8,7 +8,7 @@
  * | field | meaning |
  * |---|---|
  * | `ok` | true when the file was saved (or there was nothing to do) |
- * | `exitCode` | the process exit code (0, 2..8) |
+ * | `exitCode` | the process exit code (0, 2..9) |
  * | `error` | the one-line error message, or null |
  * | `url` | the first URL asked for |
  * | `finalUrl` | the URL the body came from, after redirects |
@@ -16,10 +16,10 @@
  * | `partFile` | DIR/NAME.part when one was left behind (resume with `-c`), else null |
  * | `redirects` | `[{ status, from, to }]`, one per hop followed |
  * | `connections` | TCP connections opened for requests (handshake probes not counted) |
- * | `connection` | the last connection, conn_info shape: `hostName`, `resolvedAddress`, `reverseName`, `peer`, `local`, `family`, `type`, `protocol`, `protocolNumber`, `timeoutsMs` |
+ * | `connection` | the last connection, conn_info shape: `hostName`, `resolvedAddress`, `reverseName`, `peer`, `local`, `family`, `type`, `protocol`, `protocolNumber`, `timeoutsMs`, `tls` (null, or `{ alpn, handshakeMs, verification }`) |
  * | `request` | `{ line, headers: [[name, value], ...] }` of the last request |
  * | `response` | `{ statusLine, status, headers: [[name, value], ...], trailers: [...] }` of the last response |
- * | `timingsMs` | `{ nameLookup, tcpConnect, firstByte, transfer, total }` (last hop, total overall) |
+ * | `timingsMs` | `{ nameLookup, tcpConnect, tlsHandshake, firstByte, transfer, total }` (last hop, total overall; tlsHandshake 0 for http) |
  * | `rtt` | `{ handshakeMs, probes }`; `probes` is null or `{ method, count, warmupMs, samplesMs, minMs, avgMs, maxMs, mdevMs }` with `method` "head", "tcp-handshake" or "head+tcp-handshake" |
  * | `bytes` | `{ received, resumedFrom, size, expected }`: body bytes this run, bytes already in the .part, the file's size, the size announced (or null) |
  * | `throughputBytesPerSec` | body bytes this run / transfer time |
@@ -67,6 +67,9 @@ export interface Report {
   timingsMs: {
     nameLookup: number;
     tcpConnect: number;
+    /** TLS handshake after the TCP connect (https; 0 for http), as curl's appconnect -
+     * connect. Optional for reports built elsewhere. */
+    tlsHandshake?: number;
     firstByte: number;
     transfer: number;
     total: number;
@@ -95,7 +98,14 @@ export function newReport(url: string): Report {
     connection: null,
     request: null,
     response: null,
-    timingsMs: { nameLookup: 0, tcpConnect: 0, firstByte: 0, transfer: 0, total: 0 },
+    timingsMs: {
+      nameLookup: 0,
+      tcpConnect: 0,
+      tlsHandshake: 0,
+      firstByte: 0,
+      transfer: 0,
+      total: 0,
+    },
     rtt: { handshakeMs: 0, probes: null },
     bytes: { received: 0, resumedFrom: 0, size: 0, expected: null },
     throughputBytesPerSec: 0,
@@ -167,18 +177,30 @@ export function jsonText(value: unknown): string {
   );
 }
 
-/** The connection block for people: name, addresses, family, type, protocol, timeouts. */
-export function textConnection(p: ConnParams, lookupMs: number, connectMs: number): string {
-  return `* connected (name lookup ${fmtMs(lookupMs)}, TCP handshake ${fmtMs(connectMs)})\n` +
+/** The connection block for people: name, addresses, family, type, protocol, timeouts, and
+ * for https the TLS row (ALPN, handshake time, verification). */
+export function textConnection(
+  p: ConnParams,
+  lookupMs: number,
+  connectMs: number,
+  tlsMs?: number,
+): string {
+  const tls = tlsMs === undefined ? "" : `, TLS handshake ${fmtMs(tlsMs)}`;
+  return `* connected (name lookup ${fmtMs(lookupMs)}, TCP handshake ${fmtMs(connectMs)}${tls})\n` +
     formatConnBlock(p);
 }
 
-/** The default (compact) connection block: one line with the handshake — the RTT — then the
- * seed's connection parameters. */
-export function textConnectionCompact(p: ConnParams, connectMs: number, warmed: boolean): string {
+/** The default (compact) connection block: one line with the handshake — the RTT — (and for
+ * https the TLS handshake after it), then the seed's connection parameters. */
+export function textConnectionCompact(
+  p: ConnParams,
+  connectMs: number,
+  warmed: boolean,
+  tlsMs?: number,
+): string {
   return `* connected to ${p.peer}: TCP handshake ${fmtMs(connectMs)} (≈ 1 RTT${
     warmed ? "" : "; includes the runtime's first-connect start-up"
-  })\n${formatConnBlock(p)}`;
+  })${tlsMs === undefined ? "" : `, TLS handshake ${fmtMs(tlsMs)}`}\n${formatConnBlock(p)}`;
 }
 
 /** The default (compact) closing lines: what was saved, how it was checked, how fast. */
@@ -193,7 +215,8 @@ export function textSummaryCompact(r: Report): string {
     : r.verification.verified
     ? `sha-256 verified (${checks.map((c) => c.source).join(", ")})`
     : "sha-256 MISMATCH";
-  return `* saved ${r.file ?? "nothing"}: ${size}, ${verified}\n` +
+  // No file: `-o -` wrote the body to stdout.
+  return `* ${r.file !== null ? `saved ${r.file}` : "wrote to stdout"}: ${size}, ${verified}\n` +
     `  first byte ${fmtMs(t.firstByte)}, total ${fmtMs(t.total)}, ` +
     `${formatBytes(Math.round(r.throughputBytesPerSec))}/s` +
     (r.resume !== "none" ? `, resume: ${r.resume}` : "") +
@@ -226,6 +249,7 @@ export function textSummary(r: Report): string {
     [
       "timings",
       `name lookup ${fmtMs(t.nameLookup)}, TCP connect ${fmtMs(t.tcpConnect)}, ` +
+      (t.tlsHandshake ? `TLS handshake ${fmtMs(t.tlsHandshake)}, ` : "") +
       `request → first byte ${fmtMs(t.firstByte)}, transfer ${fmtMs(t.transfer)}, ` +
       `total ${fmtMs(t.total)}`,
     ],
@@ -234,7 +258,7 @@ export function textSummary(r: Report): string {
   ];
   if (r.resume !== "none") rows.push(["resume", r.resume]);
   if (r.retries > 0) rows.push(["retries", String(r.retries)]);
-  const head = r.file !== null ? `* saved ${r.file}` : "* nothing saved";
+  const head = r.file !== null ? `* saved ${r.file}` : "* wrote to stdout (-o -)";
   return [head, ...rows.map(([k, v]) => `  ${k.padEnd(12)}${v}`)].join("\n");
 }
 

@@ -61,11 +61,16 @@ export function toClientError(e: unknown): ClientError {
 export function jsonReport(r: Report): Report {
   const t = r.timingsMs;
   const p = r.rtt.probes;
+  const tls = r.connection?.tls;
   return {
     ...r,
+    connection: r.connection === null || !tls
+      ? r.connection
+      : { ...r.connection, tls: { ...tls, handshakeMs: roundMs(tls.handshakeMs) } },
     timingsMs: {
       nameLookup: roundMs(t.nameLookup),
       tcpConnect: roundMs(t.tcpConnect),
+      tlsHandshake: roundMs(t.tlsHandshake ?? 0),
       firstByte: roundMs(t.firstByte),
       transfer: roundMs(t.transfer),
       total: roundMs(t.total),
@@ -108,6 +113,12 @@ export async function runClient(
     progress: options.progress && !options.quiet ? io.tty : null,
     verbose: options.verbose,
   };
+  if (options.insecure) {
+    io.err(
+      "ferry: warning: -k/--insecure: the server's certificate is not verified; anyone on the " +
+        "path can read and change this download",
+    );
+  }
   const stop = new Stop(options.maxTimeMs);
   let interrupts = 0;
   const onInterrupt = () => {

@@ -42,6 +42,8 @@ import { runDownload, type Ui } from "./download.ts";
 import { ClientError, EXIT, fileError } from "./errors.ts";
 import { readError, willClose } from "./exchange.ts";
 import { type Exchange, KeepAlivePool, type PooledConn } from "./keep_alive.ts";
+import { authorizationField, maskFields } from "./credentials.ts";
+import { tlsTrust } from "./tls_connect.ts";
 import { formatUrl } from "./names.ts";
 import { ProgressBoard } from "./progress_board.ts";
 import { type Report, safeText, textConnectionCompact } from "./report.ts";
@@ -198,7 +200,13 @@ export async function runSegmented(
   const paths = savePaths(opts.dir, opts.name);
   await prepareDir(opts.dir);
   await checkFinalFree(paths, opts.force);
-  const pool = new KeepAlivePool(opts.target, { timeoutMs: opts.timeoutMs, signal: stop.signal });
+  // Every segment goes to the one origin: its credentials go along, over the same TLS trust.
+  const pool = new KeepAlivePool(opts.target, {
+    timeoutMs: opts.timeoutMs,
+    signal: stop.signal,
+    tls: await tlsTrust(opts),
+    authorization: opts.credentials ? authorizationField(opts.credentials) : null,
+  });
   const budget: RetryBudget = { used: 0 };
   const retry = { opts, stop, budget, say: (t: string) => ui.info(t) };
   try {
@@ -269,24 +277,27 @@ async function recordHead(
   opts: ClientOptions,
 ): Promise<void> {
   const c = hx.conn.connected;
-  report.connection = describeConn(c.conn, {
+  report.connection = describeConn(c.addrs as Deno.Conn, {
     hostName: opts.target.host,
     resolvedAddress: c.address,
     reverseName: await new ReverseDns().lookup(c.address),
     timeoutsMs: { connect: opts.timeoutMs, read: opts.timeoutMs },
+    tls: c.tls,
   });
   report.timingsMs.nameLookup = c.lookupMs;
   report.timingsMs.tcpConnect = c.connectMs;
+  report.timingsMs.tlsHandshake = c.tls?.handshakeMs ?? 0;
   report.rtt.handshakeMs = c.connectMs;
   report.timingsMs.firstByte = hx.result.firstByteMs;
-  report.request = { line: hx.request.line, headers: hx.request.fields };
+  // Credentials never reach the output: Authorization is shown as "Basic ***".
+  report.request = { line: hx.request.line, headers: maskFields(hx.request.fields) };
   report.response = {
     statusLine: hx.result.statusLine,
     status: hx.result.head.status,
     headers: hx.result.head.fields,
     trailers: [],
   };
-  ui.info(textConnectionCompact(report.connection, c.connectMs, c.warmed));
+  ui.info(textConnectionCompact(report.connection, c.connectMs, c.warmed, c.tls?.handshakeMs));
   ui.info(`< ${safeText(hx.result.statusLine)} (HEAD)`);
 }
 

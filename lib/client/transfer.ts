@@ -64,13 +64,20 @@ export async function saveResponse(hop: FinalHop, ctx: SaveContext): Promise<voi
     return;
   }
   if (head.status >= 400) {
-    const excerpt = await readExcerpt(hop);
+    const status = statusLine.slice(9);
+    // A body that only repeats the status line ("404 Not Found", as Ferry's) says nothing more.
+    const body = await readExcerpt(hop);
+    const excerpt = body === status || body === statusLine ? "" : body;
     const later = retryableStatus(head.status);
     throw new ClientError(
       EXIT.httpStatus,
-      `${where}: the server answered ${statusLine.slice(9)}${excerpt ? ` ("${excerpt}")` : ""}; ${
+      `${where}: the server answered ${status}${excerpt ? ` ("${excerpt}")` : ""}; ${
         head.status === 416
           ? "the .part no longer fits the file: run again with --no-continue to start over"
+          : head.status === 401
+          ? (hop.request.fields.some(([k]) => k === "Authorization")
+            ? "the credentials were refused: check USER:PASS given with --user (or in the URL)"
+            : "the server wants credentials: pass --user USER:PASS")
           : head.status < 500 && !later
           ? "check the path and the host"
           : "the server asks to try again later"

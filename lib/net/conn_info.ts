@@ -11,6 +11,8 @@
  * @module
  */
 
+import type { TlsInfo } from "./tls.ts";
+
 /** IANA protocol number of TCP, as in `IPPROTO_TCP`. */
 export const IPPROTO_TCP = 6;
 
@@ -41,6 +43,9 @@ export interface ConnParams {
   /** The timeouts applied to this socket, in milliseconds, by name (connect, read, idle, ...);
    * 0 means none. */
   timeoutsMs: Record<string, number>;
+  /** TLS: ALPN, handshake time and (client) how the certificate was checked; null for plain
+   * TCP. Absent where the caller does not say. */
+  tls?: TlsInfo | null;
 }
 
 /** Formats an address as `host:port`, IPv6 in brackets. */
@@ -64,6 +69,7 @@ export function describeConn(
     resolvedAddress?: string | null;
     reverseName?: string | null;
     timeoutsMs?: Record<string, number>;
+    tls?: TlsInfo | null;
   } = {},
 ): ConnParams {
   return {
@@ -77,6 +83,7 @@ export function describeConn(
     protocol: "TCP",
     protocolNumber: IPPROTO_TCP,
     timeoutsMs: options.timeoutsMs ?? {},
+    tls: options.tls ?? null,
   };
 }
 
@@ -110,7 +117,21 @@ export function formatConnLine(p: ConnParams): string {
   return `host=${p.hostName ?? "-"} peer=${p.peer}${proxy} local=${p.local} family=${p.family} ` +
     `type=${p.type} proto=${p.protocol}(${p.protocolNumber}) timeouts=${
       timeoutsText(p.timeoutsMs).replaceAll(" ", ",")
+    }${
+      p.tls
+        ? ` tls=yes alpn=${p.tls.alpn ?? "-"} handshake=${p.tls.handshakeMs.toFixed(1)}ms`
+        : p.tls === null
+        ? " tls=no"
+        : ""
     }`;
+}
+
+/** The TLS row of a connection block: `ALPN http/1.1, handshake 1.2 ms, verified (...)`. */
+export function tlsText(t: TlsInfo | null | undefined): string {
+  if (!t) return "no (plain TCP)";
+  const parts = [`ALPN ${t.alpn ?? "none"}`, `handshake ${t.handshakeMs.toFixed(3)} ms`];
+  if (t.verification !== null) parts.push(t.verification);
+  return parts.join(", ");
 }
 
 /** A block of aligned lines for people, each prefixed with `indent`. */
@@ -125,5 +146,6 @@ export function formatConnBlock(p: ConnParams, indent = "  "): string {
     ["protocol", `${p.protocol} (IPPROTO_TCP = ${p.protocolNumber})`],
     ["timeouts", timeoutsText(p.timeoutsMs)],
   ];
+  if (p.tls !== undefined) rows.push(["TLS", tlsText(p.tls)]);
   return rows.map(([k, v]) => `${indent}${k.padEnd(12)}${v}`).join("\n");
 }

@@ -179,6 +179,8 @@ export class FileServer {
     const info = held.info;
     if (info.isDirectory) {
       if (!target.trailingSlash && target.segments.length > 0) {
+        // The query is kept (`/dir?format=json` → `/dir/?format=json`), as nginx and Apache do;
+        // raw bytes a Location must not carry (a raw UTF-8 target's) are percent-encoded.
         const location = "/" + target.segments.map(encodePathSegment).join("/") + "/" +
           queryOf(head.target);
         const reply = errorReply(STATUS.MovedPermanently);

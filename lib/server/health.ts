@@ -43,11 +43,16 @@ export function checkHealthPath(path: string, root: string): string | null {
   return `DIR holds ${path}, which --health-path would shadow; choose another --health-path`;
 }
 
+/** Whether `target` asks for the health path (the query ignored); false without one. */
+export function isHealthTarget(target: string, h: HealthState | undefined): boolean {
+  if (h === undefined) return false;
+  const q = target.indexOf("?");
+  return (q < 0 ? target : target.slice(0, q)) === h.path;
+}
+
 /** The answer to `head` when it asks for the health path, else undefined. */
 export function healthReply(head: RequestHead, h: HealthState): Reply | undefined {
-  const t = head.target;
-  const q = t.indexOf("?");
-  if ((q < 0 ? t : t.slice(0, q)) !== h.path) return undefined;
+  if (!isHealthTarget(head.target, h)) return undefined;
   const fields: Array<[string, string]> = [
     ["Content-Type", "text/plain; charset=utf-8"],
     ["Cache-Control", "no-store"],

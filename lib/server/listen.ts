@@ -12,6 +12,7 @@
  * @module
  */
 
+import { createSecureContext, type SecureContext } from "node:tls";
 import { ReverseDns, type ReverseDnsOptions } from "../net/reverse_dns.ts";
 import { formatAddr } from "../net/conn_info.ts";
 import {
@@ -26,6 +27,9 @@ import { FileServer } from "./files.ts";
 import { type LogFormat, Logger } from "./log.ts";
 import { serializeHead } from "../http/response.ts";
 import { DigestCache } from "./digest_cache.ts";
+import { ALPN_PROTOCOLS } from "../net/tls.ts";
+import { serverTlsOver } from "../net/node_tls_conn.ts";
+import { type AuthConfig, AuthGate } from "./auth.ts";
 import { proxySettings, readProxyPreamble } from "./behind_proxy.ts";
 import { ConnLimiter, OVER_ADDRESS } from "./conn_limits.ts";
 import { largePool } from "./stream_body.ts";
@@ -80,8 +84,13 @@ export interface ServerOptions {
   reusePort?: boolean;
   /** This worker's index and the number of workers (connection ids interleave). @default 0, 1 */
   worker?: { index: number; count: number };
-  /** Every connection begins with a PROXY header (v1/v2), from `trustedProxies` only.
-   * @default false */
+  /** Serve HTTPS with this PEM certificate chain and key (checked by lib/net/tls.ts
+   * loadTlsFiles). @default undefined: plain HTTP */
+  tls?: { cert: string; key: string };
+  /** HTTP Basic access control on every request (lib/server/auth.ts). @default undefined */
+  auth?: AuthConfig;
+  /** Every connection begins with a PROXY header (v1/v2), from `trustedProxies` only; with
+   * `tls`, the TLS handshake follows the header. @default false */
   proxyProtocol?: boolean;
   /** CIDR blocks (or addresses) whose PROXY headers and X-Forwarded-For / Forwarded are
    * believed. @default [] */
@@ -143,13 +152,15 @@ export class Server {
   readonly log: Logger;
   /** Resolves when the accept loop has ended and every connection has closed. */
   readonly finished: Promise<void>;
-  #listener: Deno.TcpListener;
+  #listener: Deno.Listener<Deno.TcpConn | Deno.TlsConn, Deno.NetAddr>;
   #ctx: ServerContext;
   #limiter: ConnLimiter;
   #perAddress: boolean;
   #graceMs: number;
   #sweeper: ReturnType<typeof setInterval>;
   #digests: DigestCache | undefined;
+  /** With TLS and --proxy-protocol: the certificate, for the handshake after the header. */
+  #tlsAfterProxy: SecureContext | null = null;
   #stopping = false;
   #acceptLoop: Promise<void>;
   /** Connections answered 503 because a cap was reached (total or per address). */
@@ -158,7 +169,7 @@ export class Server {
   rejectedPerAddress = 0;
 
   private constructor(
-    listener: Deno.TcpListener,
+    listener: Deno.Listener<Deno.TcpConn | Deno.TlsConn, Deno.NetAddr>,
     ctx: ServerContext,
     o: ServerOptions,
     digests: DigestCache | undefined,
@@ -172,6 +183,9 @@ export class Server {
     this.#graceMs = o.graceMs ?? DEFAULTS.graceMs;
     this.#digests = digests;
     this.#sweeper = setInterval(() => sweep(ctx), SWEEP_INTERVAL_MS);
+    if (o.tls !== undefined && o.proxyProtocol) {
+      this.#tlsAfterProxy = createSecureContext({ cert: o.tls.cert, key: o.tls.key });
+    }
     this.#acceptLoop = this.#accept();
     this.finished = this.#acceptLoop;
   }
@@ -210,11 +224,17 @@ export class Server {
       minRate: o.minRate ?? DEFAULTS.minRate,
       rateWindowMs: o.minRateWindowMs ?? DEFAULTS.minRateWindowMs,
     };
-    const listener = Deno.listen({
+    const where = {
       hostname: o.host ?? DEFAULTS.host,
       port: o.port ?? DEFAULTS.port,
       reusePort: o.reusePort ?? false,
-    });
+    };
+    // One task per accepted Deno.TlsConn, as for plain TCP; the handshake runs in that task.
+    // Behind --proxy-protocol the PROXY header comes in clear before the handshake: then the
+    // listener is plain TCP and TLS starts once the header is read (#serveProxied).
+    const listener = o.tls === undefined || o.proxyProtocol
+      ? Deno.listen(where)
+      : Deno.listenTls({ ...where, ...o.tls, alpnProtocols: ALPN_PROTOCOLS });
     const ctx: ServerContext = {
       files,
       log,
@@ -224,6 +244,8 @@ export class Server {
       draining: false,
       nextId: 1 + (o.worker?.index ?? 0),
       idStep: o.worker?.count ?? 1,
+      tls: o.tls !== undefined,
+      auth: o.auth === undefined ? null : new AuthGate(o.auth),
       limiter: new ConnLimiter({
         maxConnections: o.maxConnections ?? DEFAULTS.maxConnections,
         maxPerAddress: o.maxConnectionsPerIp ?? DEFAULTS.maxConnectionsPerIp,
@@ -246,7 +268,7 @@ export class Server {
     let backoff = 0;
     let warned = false;
     for (;;) {
-      let conn: Deno.TcpConn;
+      let conn: Deno.TcpConn | Deno.TlsConn;
       try {
         conn = await this.#listener.accept();
       } catch (e) {
@@ -282,13 +304,23 @@ export class Server {
   }
 
   /** A connection through a load balancer: PROXY header and trust first (behind_proxy.ts). */
-  async #serveProxied(conn: Deno.TcpConn, limitToken: number): Promise<void> {
+  async #serveProxied(conn: Deno.TcpConn | Deno.TlsConn, limitToken: number): Promise<void> {
     const ctx = this.#ctx;
     const via = await readProxyPreamble(conn, ctx.proxy!, {
       timeoutMs: ctx.limits.headTimeoutMs,
       log: ctx.log,
     });
-    if (via !== null && !this.#stopping) return serveConnection(conn, ctx, { via, limitToken });
+    if (via !== null && !this.#stopping) {
+      // TLS after the header, on the same socket (lib/net/node_tls_conn.ts).
+      const tls = this.#tlsAfterProxy;
+      return serveConnection(
+        tls === null
+          ? conn
+          : serverTlsOver(conn as Deno.TcpConn, tls, ALPN_PROTOCOLS) as unknown as Deno.TlsConn,
+        ctx,
+        { via, limitToken },
+      );
+    }
     this.#limiter.release(limitToken); // refused, or the header came after shutdown began
     if (via !== null) {
       try {
@@ -340,6 +372,7 @@ export class Server {
     while (conns.size > 0 && Date.now() < hardUntil) await new Promise((r) => setTimeout(r, 5));
     await this.#acceptLoop;
     clearInterval(this.#sweeper);
+    this.#ctx.auth?.close();
     this.#ctx.dns?.close();
     await this.#digests?.close();
     this.#ctx.files.cache.close();
@@ -348,23 +381,31 @@ export class Server {
 
   /** The URLs at which the server can be reached, for the start-up banner. */
   urls(): string[] {
-    const { hostname, port } = this.addr;
-    const hosts: string[] = [];
-    if (hostname === "0.0.0.0" || hostname === "::") {
-      hosts.push("127.0.0.1");
-      if (hostname === "::") hosts.push("::1");
-      // Only when allowed: asking for it here would prompt (see permissions.ts).
-      const sys = Deno.permissions.querySync({ name: "sys", kind: "networkInterfaces" });
-      if (sys.state === "granted") {
-        for (const i of Deno.networkInterfaces()) {
-          if (i.address.startsWith("127.") || i.address === "::1") continue;
-          if (i.family === "IPv6" && (hostname !== "::" || i.address.startsWith("fe80"))) continue;
-          hosts.push(i.address);
-        }
-      } // else: no --allow-sys, the loopback URL will do
-    } else hosts.push(hostname);
-    return hosts.map((h) => `http://${formatAddr({ transport: "tcp", hostname: h, port })}/`);
+    return serverUrls(this.addr.hostname, this.addr.port, this.#ctx.tls ? "https" : "http");
   }
+}
+
+/**
+ * The URLs of a server bound to `hostname`: that address, or for a wildcard (0.0.0.0, ::) the
+ * loopback address and one URL per interface address (IPv6 ones only for ::, link-local
+ * fe80:: left out: they need a zone to be reached).
+ */
+export function serverUrls(hostname: string, port: number, scheme: "http" | "https"): string[] {
+  const hosts: string[] = [];
+  if (hostname === "0.0.0.0" || hostname === "::") {
+    hosts.push("127.0.0.1");
+    if (hostname === "::") hosts.push("::1");
+    // Only when allowed: asking for it here would prompt (see permissions.ts).
+    const sys = Deno.permissions.querySync({ name: "sys", kind: "networkInterfaces" });
+    if (sys.state === "granted") {
+      for (const i of Deno.networkInterfaces()) {
+        if (i.address.startsWith("127.") || i.address === "::1") continue;
+        if (i.family === "IPv6" && (hostname !== "::" || i.address.startsWith("fe80"))) continue;
+        if (!hosts.includes(i.address)) hosts.push(i.address);
+      }
+    } // else: no --allow-sys, the loopback URL will do
+  } else hosts.push(hostname);
+  return hosts.map((h) => `${scheme}://${formatAddr({ transport: "tcp", hostname: h, port })}/`);
 }
 
 /** Answers 503 to a connection over the cap and closes it, spending at most a second on it. */

@@ -47,6 +47,9 @@ export interface AccessEntry {
   userAgent?: string | null;
   /** The response was cut short (`bytes` is then what was sent of its body). */
   aborted?: boolean;
+  /** The authenticated user (or `name (refused)`), when access control is on. Never a
+   * password. */
+  user?: string;
 }
 
 const encoder = new TextEncoder();
@@ -124,7 +127,9 @@ export class Logger {
           readableText(e.method)
         } ` +
           `${readableText(e.target)} ${readableText(e.version)}" ` +
-          `${e.status} ${e.bytes} ${tenths(e.ms)}ms "${ua}"${e.aborted ? " aborted" : ""}`,
+          `${e.status} ${e.bytes} ${tenths(e.ms)}ms "${ua}"` +
+          (e.user === undefined ? "" : ` user=${JSON.stringify(escapeControl(e.user))}`) +
+          (e.aborted ? " aborted" : ""),
       );
     }
   }

@@ -56,6 +56,9 @@ export interface StreamTarget {
   sent: number;
   /** The stream in progress, for the sweeper's {@linkcode releaseIfStalled}. */
   stream: BodyStream | null;
+  /** Largest single write; a TLS connection takes slices (lib/server/connection.ts
+   * TLS_WRITE_BYTES), so a write that takes all of one is not a full socket. @default Infinity */
+  readonly maxWrite?: number;
 }
 
 /** The large-buffer budget of this process. Buffers given back are all kept for reuse: never
@@ -177,6 +180,7 @@ async function largeRun(
   timeoutMs: number,
 ): Promise<number> {
   let [cur, next] = s.large!;
+  const cap = t.maxWrite ?? Infinity;
   try {
     let n = await file.read(cur.subarray(0, Math.min(end - pos, cur.length)));
     for (;;) {
@@ -191,7 +195,10 @@ async function largeRun(
         t.deadline = turnMs() + timeoutMs;
         let w: number;
         if (!full) {
-          w = await t.conn.write(off === 0 ? cur.subarray(0, n) : cur.subarray(off, n));
+          const to = n - off <= cap ? n : off + cap;
+          w = await t.conn.write(
+            off === 0 && to === n ? cur.subarray(0, n) : cur.subarray(off, to),
+          );
         } else {
           // Wait for room with a small copy: a client that stopped reading pins only that.
           const k = Math.min(n - off, small.length);
@@ -212,7 +219,7 @@ async function largeRun(
             return at;
           }
         }
-        full = w < (full ? Math.min(n - off, small.length) : n - off);
+        full = w < (full ? Math.min(n - off, small.length) : Math.min(n - off, cap));
         off += w;
         t.sent += w;
       }

@@ -9,9 +9,8 @@
  * @module
  */
 
-import { DEFAULTS, type ServerOptions } from "./listen.ts";
+import { DEFAULTS, type ServerOptions, serverUrls } from "./listen.ts";
 import { Logger } from "./log.ts";
-import { formatAddr } from "../net/conn_info.ts";
 import { ConnLimiter } from "./conn_limits.ts";
 
 /** Messages between the main thread and a worker. */
@@ -92,8 +91,7 @@ export async function startWorkers(
   return {
     log,
     urls(): string[] {
-      const h = hostname === "0.0.0.0" || hostname === "::" ? "127.0.0.1" : hostname;
-      return [`http://${formatAddr({ transport: "tcp", hostname: h, port })}/`];
+      return serverUrls(hostname, port, options.tls ? "https" : "http");
     },
     /** Every worker's health path answers 503 from now on (see Server.drain). */
     drain(): void {

@@ -99,7 +99,9 @@ const REFUSED: Array<[string[], RegExp]> = [
   [["h\r\nX: y", "80", "f", "d"], /not a host name/],
   [["--", "-h", "80", "f", "d"], /not a host name/],
   [["h", "80", "f", ""], /DIR must be a directory path/],
-  [["https://h/x"], /https: URLs are not supported/],
+  [["ftp://h/x"], /ftp: URLs are not supported/],
+  [["-u", "nocolon", "https://h/x"], /USER:PASS/],
+  [["--cacert", "ca.pem", "-k", "https://h/x"], /exclude each other/],
   [["http://"], /not a valid URL/],
   [["--timeout", "-1", "h", "1", "f", "d"], /argument is ambiguous|--timeout/],
   [["--timeout=1e9", "h", "1", "f", "d"], /--timeout must be seconds/],
@@ -193,6 +195,21 @@ Deno.test("parseClientArgs: -r refuses a folder whose name is unsafe once decode
     /folder name "a\/b" is not a safe/,
   );
   assert.equal(run(["-r", "http://h/"]).recursive, true); // the root: into DIR itself
+});
+
+Deno.test("parseClientArgs: -r with several URL/ checks the folders they go into, not index.html", () => {
+  // Each URL/ would be "index.html" as a file; mirrored, they go into DIR/a and DIR/b.
+  const r = parseClientArgs(["-r", "http://h/a/", "http://h/x/b/", "out"]);
+  assert.equal(r.kind, "run");
+  if (r.kind === "run") assert.equal(r.options.jobs.length, 2);
+  assert.throws(
+    () => parseClientArgs(["-r", "http://h/a/", "http://g/a/", "out"]),
+    /http:\/\/h\/a\/ and http:\/\/g\/a\/ would both be mirrored into "a"/,
+  );
+  assert.throws(
+    () => parseClientArgs(["-r", "http://h/", "http://g/"]),
+    /would both be mirrored into DIR itself/,
+  );
 });
 
 Deno.test("parseClientArgs: --retry, --retry-delay, --max-time, --no-continue, -o -", () => {

@@ -13,6 +13,7 @@ import {
   MAX_NAME_BYTES,
   nameFromPath,
   resolveLocation,
+  sameOrigin,
 } from "../../lib/client/names.ts";
 
 Deno.test("encodeFilePath percent-encodes each segment and resolves dot segments", () => {
@@ -110,10 +111,9 @@ Deno.test("resolveLocation refuses control characters and other schemes", () => 
   const bad: Array<[string, RegExp]> = [
     ["/a\r\nSet-Cookie: x", /control characters/],
     ["/a\x00", /control characters/],
-    ["file:///etc/passwd", /only http: redirects/],
-    ["ftp://h/x", /only http: redirects/],
-    ["javascript:alert(1)", /only http: redirects/],
-    ["https://h/x", /https is not supported/],
+    ["file:///etc/passwd", /only http: and https: redirects/],
+    ["ftp://h/x", /only http: and https: redirects/],
+    ["javascript:alert(1)", /only http: and https: redirects/],
     ["http://[bad", /invalid Location/],
   ];
   for (const [loc, re] of bad) {
@@ -122,5 +122,25 @@ Deno.test("resolveLocation refuses control characters and other schemes", () => 
       assert.match(e.message, re);
       return true;
     }, loc);
+  }
+});
+
+Deno.test("sameOrigin(): scheme, host (any case) and port; http and https of one host:port differ", () => {
+  const at = (host: string, port: number, secure?: boolean): Location => ({
+    host,
+    port,
+    path: "/x",
+    secure,
+  });
+  const table: Array<[Location, Location, boolean]> = [
+    [at("h", 8000), at("H", 8000, false), true],
+    [at("h", 8443, true), at("h", 8443, true), true],
+    [at("h", 8000), at("h", 8000, true), false],
+    [at("h", 8443, true), at("h", 8443), false],
+    [at("h", 8000), at("h", 8001), false],
+    [at("h", 8000), at("g", 8000), false],
+  ];
+  for (const [a, b, want] of table) {
+    assert.equal(sameOrigin(a, b), want, `${JSON.stringify(a)} ${JSON.stringify(b)}`);
   }
 });

@@ -12,6 +12,7 @@ import {
   terminalText,
   textResponse,
   textSummary,
+  textSummaryCompact,
   verificationText,
 } from "../../lib/client/report.ts";
 import { jsonReport } from "../../lib/client/run.ts";
@@ -127,6 +128,15 @@ Deno.test("verification, RTT and summary texts", () => {
   assert.match(s, /^\* saved d\/x\n/);
   assert.match(s, /size +15 B \(15 bytes\), 10 received now/);
   assert.match(s, /resume +appended/);
+});
+
+Deno.test("-o -: the summary says the body went to stdout, not 'saved nothing'", () => {
+  const r = newReport("http://h/x");
+  r.bytes = { received: 3, resumedFrom: 0, size: 3, expected: 3 };
+  assert.match(textSummaryCompact(r), /^\* wrote to stdout: 3 B, not verified/);
+  assert.match(textSummary(r), /^\* wrote to stdout \(-o -\)\n/);
+  r.file = "d/x";
+  assert.match(textSummaryCompact(r), /^\* saved d\/x: 3 B/);
 });
 
 Deno.test("jsonReport rounds timings to the microsecond, leaves the rest", () => {

@@ -124,6 +124,11 @@ Deno.test("server.ts: every argument error is one line and a hint, exit 2", asyn
         ],
         [["--wrokers", "2", "0", dir], /did you mean --workers\?/],
         [["--bogus", "0", dir], /^server\.ts: unknown option --bogus$/],
+        // Options of python -m http.server, miniserve, dufs: said, not guessed (--port ≠ --host).
+        [["--port", "0", dir], /^server\.ts: unknown option --port: PORT is an argument: /],
+        [["--port=0", dir], /^server\.ts: unknown option --port: PORT is an argument: /],
+        [["-b", "::1", "0"], /^server\.ts: unknown option -b: the address to bind is --host ADDR$/],
+        [["--directory", dir], /^server\.ts: unknown option --directory: DIR is an argument/],
         [["0", dir, "--host"], /^server\.ts: --host needs a value$/],
         [["--host", "--workers", "0", dir], /^server\.ts: --host needs a value \(to pass one/],
         [["--dotfiles=yes", "0", dir], /^server\.ts: --dotfiles takes no value$/],

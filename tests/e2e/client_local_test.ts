@@ -137,7 +137,7 @@ Deno.test("usage errors: exit 2 with one line", async (t) => {
     [["127.0.0.1", "http", "f", "d"], /PORT must be a number from 1 to 65535/],
     [["127.0.0.1", "70000", "f", "d"], /PORT must be a number/],
     [["bad host", "80", "f", "d"], /is not a host name/],
-    [["https://example.com/x"], /https: URLs are not supported \(no TLS/],
+    [["ftp://example.com/x"], /ftp: URLs are not supported/],
     [["ftp://example.com/x"], /ftp: URLs are not supported/],
     [["--bogus", "http://h/x"], /unknown option "--bogus"/],
     [["--timeout", "soon", "http://h/x"], /--timeout must be seconds/],
@@ -182,7 +182,10 @@ Deno.test("--help lists every option with its default and the exit codes; --vers
       "--version",
     ]
   ) assert.ok(r.stdout.includes(opt), opt);
-  for (let code = 2; code <= 8; code++) assert.match(r.stdout, new RegExp(`^  ${code}  \\w`, "m"));
+  // Right-aligned under each other, 130 included.
+  for (const code of [0, 2, 3, 4, 5, 6, 7, 8, 130]) {
+    assert.match(r.stdout, new RegExp(`^ {${5 - String(code).length}}${code}  \\w`, "m"));
+  }
   const v = await runCli(["--version"]);
   assert.match(v.stdout, /^ferry client \d+\.\d+\.\d+\n$/);
 });
@@ -333,6 +336,7 @@ Deno.test("text output shows connection, request, response, timings; --json has 
   assert.deepEqual(Object.keys(j.timingsMs), [
     "nameLookup",
     "tcpConnect",
+    "tlsHandshake",
     "firstByte",
     "transfer",
     "total",
@@ -347,8 +351,10 @@ Deno.test("text output shows connection, request, response, timings; --json has 
     "resolvedAddress",
     "reverseName",
     "timeoutsMs",
+    "tls",
     "type",
   ]);
+  assert.equal(j.connection.tls, null);
   assert.equal(j.ok, true);
   assert.equal(j.file, join(dir.path, "f.bin"));
 

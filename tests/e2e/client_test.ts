@@ -205,10 +205,10 @@ const CASES: Case[] = [
     stderr: /refusing redirect to "file:\/\/\/etc\/passwd"/,
   },
   {
-    name: "redirect to https: is refused with the reason",
-    script: reply("HTTP/1.1 301 Moved\r\nLocation: https://example.com/f.bin\r\n\r\n"),
+    name: "redirect to ftp: is refused with the reason",
+    script: reply("HTTP/1.1 301 Moved\r\nLocation: ftp://example.com/f.bin\r\n\r\n"),
     code: 5,
-    stderr: /https is not supported/,
+    stderr: /only http: and https: redirects are followed/,
   },
   {
     name: "3xx without Location",
@@ -283,6 +283,16 @@ const CASES: Case[] = [
     ),
     code: 4,
     stderr: /404 Not Found \("404 No such \[31mfile"\)/,
+    part: false,
+  },
+  {
+    name: "404 whose body only repeats the status (Ferry's): said once, not twice",
+    script: reply(
+      "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: 14\r\n\r\n" +
+        "404 Not Found\n",
+    ),
+    code: 4,
+    stderr: /the server answered 404 Not Found; check the path/,
     part: false,
   },
   {

@@ -123,3 +123,44 @@ Deno.test("-r in tmux at 60 columns: an aggregate line plus one line per active 
   assert.doesNotMatch(after, /active|ETA/, after);
   assert.match(after, /2 files saved/);
 });
+
+Deno.test("Ctrl-C at 50 columns with --segments 4: the terminal's ^C echo leaves no line of the display", async () => {
+  if (!havePeer("nginx") || !havePeer("tmux")) return;
+  await using srv = await tempDir();
+  await using out = await tempDir();
+  await using prefix = await tempDir();
+  {
+    using f = await Deno.open(join(srv.path, "big.bin"), { write: true, create: true });
+    await f.truncate(100 * 1024 * 1024);
+  }
+  await using nginx = await startNginxIndex(srv.path, prefix.path, { limitRate: "10m" });
+  const sock = join(prefix.path, "tc");
+  const cmd =
+    `'${Deno.execPath()}' run -A '${CLIENT}' --segments 4 '${nginx.origin}/big.bin' '${out.path}'; echo EXIT=$?; sleep 60`;
+  await tmux(sock, "new-session", "-d", "-x", "50", "-y", "40", cmd);
+  try {
+    let during = "";
+    let after = "";
+    const deadline = Date.now() + 60_000;
+    for (let i = 0; i < 600 && Date.now() < deadline; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      const screen = await tmux(sock, "capture-pane", "-p");
+      if (screen.includes("EXIT=")) {
+        after = screen;
+        break;
+      }
+      // All four segment lines drawn (each cut to the width): interrupt.
+      if (during === "" && (screen.match(/^#\d .*\d+%/gm) ?? []).length === 4) {
+        during = screen;
+        await tmux(sock, "send-keys", "C-c");
+      }
+    }
+    assert.notEqual(during, "", "the display was never drawn");
+    assert.match(after, /EXIT=130/, after);
+    assert.match(after, /interrupted/, after);
+    // Before: the aggregate line stayed, the ^C having wrapped the last segment line.
+    assert.doesNotMatch(after, /segments done|\d+ active|ETA/, after);
+  } finally {
+    await tmux(sock, "kill-server");
+  }
+});

@@ -74,7 +74,7 @@ async function drain(stream: ReadableStream<Uint8Array>, sink: { text: string })
 }
 
 /** Matches the ready line: `http://127.0.0.1:<port>/` or `http://[::1]:<port>/`. */
-const READY = /http:\/\/(\[[0-9a-fA-F:.]+\]|[0-9.]+|localhost):(\d{1,5})\//;
+const READY = /(https?):\/\/(\[[0-9a-fA-F:.]+\]|[0-9.]+|localhost):(\d{1,5})\//;
 
 /**
  * Starts `deno run -A server.ts [...extraArgs] 0 DIR` and resolves once it has printed the URL it
@@ -158,12 +158,12 @@ export async function startServer(
     }
     await new Promise((r) => setTimeout(r, 25));
   }
-  const rawHost = m[1];
-  const port = Number(m[2]);
+  const rawHost = m[2];
+  const port = Number(m[3]);
   return {
     port,
     hostname: rawHost.replace(/^\[(.*)\]$/, "$1"),
-    url: `http://${rawHost}:${port}/`,
+    url: `${m[1]}://${rawHost}:${port}/`,
     proc,
     stop,
     stdout: () => out.text,

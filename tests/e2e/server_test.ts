@@ -151,6 +151,13 @@ Deno.test("server.ts response heads: types, validators, HEAD, OPTIONS, 405, redi
     r = await rawRequest(server.port, "GET /sub HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     assert.deepEqual(r.status, 301);
     assert.match(r.text, /Location: \/sub\/\r\n/);
+    // The query survives the slash redirect: `curl -L /sub?format=json` still gets JSON.
+    r = await rawRequest(
+      server.port,
+      "GET /sub?format=json&sort=size HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert.deepEqual(r.status, 301);
+    assert.match(r.text, /Location: \/sub\/\?format=json&sort=size\r\n/);
     // python's http.server turned this into "Location: //example.com/" (CVE-2021-28861).
     r = await rawRequest(
       server.port,

@@ -708,3 +708,24 @@ Deno.test("serveConnection(): a head that does not parse is logged with its requ
     ["GET", "/a\x01b?c", "HTTP/1.1", 400],
   );
 });
+
+Deno.test("ConnSet.each: visits every connection once, also when it deletes the one it is given", () => {
+  const set = new ConnSet();
+  const states = Array.from({ length: 5 }, () => ({ slot: -1 }) as unknown as ConnState);
+  for (const s of states) set.add(s);
+  const seen: ConnState[] = [];
+  set.each((s) => seen.push(s));
+  assert.deepEqual(new Set(seen), new Set(states));
+  assert.equal(seen.length, 5);
+  // Deleting every other one during the walk (as a close could) skips and repeats none.
+  const walked: ConnState[] = [];
+  let k = 0;
+  set.each((s) => {
+    walked.push(s);
+    if (k++ % 2 === 0) set.delete(s);
+  });
+  assert.equal(walked.length, 5);
+  assert.equal(new Set(walked).size, 5);
+  assert.equal(set.size, 2);
+  for (const s of set) assert.equal([...set].indexOf(s), s.slot, "slots stay right");
+});
