@@ -71,7 +71,7 @@ async function closeAll(sockets: Socket[]): Promise<void> {
   ));
 }
 
-Deno.test("50 stalled archive downloads cost at most 64 KiB of server memory each", async () => {
+Deno.test("50 stalled archive downloads cost at most 64 KiB of server memory each (median of 3 rounds)", async () => {
   const dir = await makeSite();
   const server = await startServer(dir, [
     "--log",
@@ -105,20 +105,24 @@ Deno.test("50 stalled archive downloads cost at most 64 KiB of server memory eac
     // KiB in V8's heap and buffers: the rest was that growth, not held per connection).
     for (let i = 0; i < 2; i++) await batch(50);
     await sleep(2_000); // every walk has reached its stalled write
-    const before = rssKiB(pid);
-    const threadsBefore = threads(pid);
-    await batch(50);
-    await sleep(2_000);
-    const after = rssKiB(pid);
-    const perConn = (after - before) / 50;
-    console.log(
-      `[archive resources] 50 stalled archives: RSS ${(before / 1024).toFixed(1)} → ` +
-        `${(after / 1024).toFixed(1)} MiB, ${perConn.toFixed(1)} KiB per connection; ` +
-        `threads ${threadsBefore} → ${threads(pid)}, fds ${
-          [...Deno.readDirSync(`/proc/${pid}/fd`)].length
-        }`,
-    );
-    assert.ok(perConn <= 64, `${perConn.toFixed(1)} KiB per stalled archive download`);
+    // Three rounds of 50, each measured on its own; the median is asserted. What a stalled
+    // archive holds shows in every round; a one-off jump of the allocator (seen in some runs,
+    // +14–15 MiB at once, in one round of three) shows in one only.
+    const rounds: number[] = [];
+    for (let r = 0; r < 3; r++) {
+      const before = rssKiB(pid);
+      await batch(50);
+      await sleep(1_500);
+      const after = rssKiB(pid);
+      rounds.push((after - before) / 50);
+      console.log(
+        `[archive resources] 50 stalled archives: RSS ${(before / 1024).toFixed(1)} → ` +
+          `${(after / 1024).toFixed(1)} MiB, ${rounds[r].toFixed(1)} KiB per connection; ` +
+          `threads ${threads(pid)}, fds ${[...Deno.readDirSync(`/proc/${pid}/fd`)].length}`,
+      );
+    }
+    const median = rounds.sort((a, b) => a - b)[1];
+    assert.ok(median <= 64, `${median.toFixed(1)} KiB per stalled archive download (median)`);
   } finally {
     await closeAll(sockets);
     await server.stop();
