@@ -19,6 +19,7 @@ import type { RequestHead } from "../http/request.ts";
 import { plain, readPlainHead } from "../http/plain_head.ts";
 import { HttpError, STATUS } from "../http/status.ts";
 import { httpDate, serializeHead } from "../http/response.ts";
+import { wantsSha256 } from "../http/digest.ts";
 import { ConnReader, UnexpectedEofError } from "../net/head_reader.ts";
 import { describeConn, formatAddr } from "../net/conn_info.ts";
 import type { ReverseDns } from "../net/reverse_dns.ts";
@@ -227,8 +228,12 @@ export const CONDITIONAL_FIELDS: readonly string[] = [
   "if-none-match",
   "if-modified-since",
   "if-unmodified-since",
-  "want-repr-digest",
 ];
+
+/** A field the plain-head fast path never takes (lib/http/plain_head.ts), but after the full
+ * parse only its value decides: wanting sha-256 (a Ferry client's `sha-256=10`) gets the
+ * default answer, cached; declining it (`sha-256=0`) gets one without Repr-Digest, not cached. */
+export const DIGEST_PREFERENCE_FIELD = "want-repr-digest";
 
 /** A GET/HEAD whose answer depends on the target alone. Seven Map lookups (~35 ns, whatever the
  * number of fields; a pass over the fields is faster for one field, slower for a browser's
@@ -236,7 +241,8 @@ export const CONDITIONAL_FIELDS: readonly string[] = [
 function isPlain(head: RequestHead): boolean {
   if (head.method !== "GET" && head.method !== "HEAD") return false;
   for (const f of CONDITIONAL_FIELDS) if (head.headers.has(f)) return false;
-  return true;
+  const want = head.headers.get(DIGEST_PREFERENCE_FIELD);
+  return want === undefined || wantsSha256(want);
 }
 
 function closeConn(state: ConnState, why: string): void {

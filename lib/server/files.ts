@@ -26,6 +26,7 @@ import { ALLOW, type RequestHead } from "../http/request.ts";
 import { HttpError, reasonPhrase, STATUS } from "../http/status.ts";
 import { parseTarget } from "../http/target.ts";
 import { httpDate } from "../http/response.ts";
+import { wantsSha256 } from "../http/digest.ts";
 import { contentType } from "./mime.ts";
 import { encodePathSegment } from "./escape.ts";
 import { chooseListing, listingFields, renderListing } from "./listing_page.ts";
@@ -280,7 +281,9 @@ export class FileServer {
           this.digests.put(path, info, v.digest);
           rep = selectRepresentation(head, v);
         }
-        if (!head.headers.has("want-repr-digest")) {
+        // Declining sha-256 changes the answer (no Repr-Digest): that one is not remembered.
+        const want = head.headers.get("want-repr-digest");
+        if (want === undefined || wantsSha256(want)) {
           this.cache.store(head.target, path, info, `ferry/${VERSION}`, rep.fields, body);
         }
         return { status: rep.status, fields: rep.fields, length: rep.length, body };

@@ -39,7 +39,7 @@ import {
 import { parseTarget, type Target } from "../../lib/http/target.ts";
 import { HttpError } from "../../lib/http/status.ts";
 import { plain, readPlainHead } from "../../lib/http/plain_head.ts";
-import { CONDITIONAL_FIELDS } from "../../lib/server/connection.ts";
+import { CONDITIONAL_FIELDS, DIGEST_PREFERENCE_FIELD } from "../../lib/server/connection.ts";
 
 /** A parse slower than this is a failure (after re-timing). Real heads parse in microseconds. */
 export const SLOW_MS = 50;
@@ -697,9 +697,15 @@ const NOT_PLAIN_NAMES = [
   "Connectio",
   "X-Other",
 ];
-/** Fields that make a request not plain (the server's own list), or give it a body: the fast
- * path must never pass them. */
-const NOT_PLAIN_FIELDS = [...CONDITIONAL_FIELDS, "content-length", "transfer-encoding"];
+/** Fields that make a request not plain (the server's own list, and the digest preference
+ * whose value only the full parse reads), or give it a body: the fast path must never pass
+ * them. */
+const NOT_PLAIN_FIELDS = [
+  ...CONDITIONAL_FIELDS,
+  DIGEST_PREFERENCE_FIELD,
+  "content-length",
+  "transfer-encoding",
+];
 const HOST_VALUES = ["x", "example.com", "127.0.0.1:8080", "[::1]:80", "", "a b", "a/b", "a@b"];
 const CONNECTION_VALUES = ["close", "Close", "keep-alive", "KEEP-ALIVE", "close, keep-alive"];
 
