@@ -28,6 +28,7 @@ import { Progress } from "./progress.ts";
 import type { Report } from "./report.ts";
 import { readExcerpt } from "./excerpt.ts";
 import { announcedDigests, hex, mismatch, verify } from "./verify.ts";
+import { askLateDigest, lateDigestBudgetMs, wantsLateDigest } from "./late_digest.ts";
 import {
   BUFFER_BYTES,
   finalize,
@@ -140,7 +141,9 @@ export async function saveResponse(hop: FinalHop, ctx: SaveContext): Promise<voi
 
   // Hash only when there is something to check the bytes against, or the user asks (sha-256
   // costs ~0.8 s per GiB of one core here, more than the rest of the download).
-  const hashing = opts.sha256 !== null || opts.digest ||
+  // A Ferry server that has not hashed a fresh file yet: hash it too, and ask after the body.
+  const late = sink === null && wantsLateDigest(head);
+  const hashing = opts.sha256 !== null || opts.digest || late ||
     announcedDigests(head.fields, head.status).length > 0;
   // One buffer for the whole download: the .part's prefix is hashed through it, the body
   // read into it, a trailer-announced digest checked through it.
@@ -205,7 +208,10 @@ export async function saveResponse(hop: FinalHop, ctx: SaveContext): Promise<voi
     report.ok = true;
     return;
   }
-  verify(report, [...head.fields, ...trailers], head.status, opts.sha256);
+  const asked = late && announcedDigests(trailers, head.status).length === 0
+    ? await askLateDigest(hop, opts, lateDigestBudgetMs(performance.now() - ctx.t0), ctx.ui)
+    : [];
+  verify(report, [...head.fields, ...trailers, ...asked], head.status, opts.sha256);
   if (!report.verification.verified && report.verification.checks.length > 0) {
     throw mismatch(report, paths);
   }
