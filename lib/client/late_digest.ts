@@ -24,6 +24,7 @@ import { ConnReader } from "../net/head_reader.ts";
 import { openConnection } from "./connect.ts";
 import type { ClientOptions } from "./args.ts";
 import type { FinalHop, Ui } from "./download.ts";
+import { formatUrl } from "./names.ts";
 import { buildRequest, sendAndReadHead, willClose } from "./exchange.ts";
 import { announcedDigests } from "./verify.ts";
 import { tlsTrust } from "./tls_connect.ts";
@@ -38,6 +39,9 @@ export const FERRY_DIGEST_MAX_BYTES = 4 * 1024 * 1024 * 1024;
 export const LATE_DIGEST_MIN_WAIT_MS = 3_000;
 /** Longest wait, however long the download took. */
 export const LATE_DIGEST_MAX_WAIT_MS = 10_000;
+
+/** Origins whose wait ran out in this process. */
+const gaveUp = new Set<string>();
 
 /** Whether `head` is a whole body from a Ferry server that did not know the digest yet and
  * names the version by a strong ETag (so a later HEAD can ask for the digest of exactly it). */
@@ -69,7 +73,10 @@ export async function askLateDigest(
   ui: Ui,
 ): Promise<Array<[string, string]>> {
   const etag = hop.result.head.headers.get("etag")!;
-  const end = performance.now() + budgetMs;
+  // A server that let one wait run out (--no-digest, a full hash queue) gets one HEAD, not
+  // another wait, for the rest of this run (several URLs, -r).
+  const origin = formatUrl({ ...hop.to, path: "/" });
+  const end = performance.now() + (gaveUp.has(origin) ? 0 : budgetMs);
   const extra: Array<[string, string]> = [["If-Match", etag]];
   const auth = hop.request.fields.find(([k]) => k === "Authorization");
   if (auth !== undefined) extra.push(auth);
@@ -113,10 +120,13 @@ export async function askLateDigest(
       wait = Math.min(wait * 2, 1_000);
     }
     ui.info(
-      `* the server had no digest for the file after ${
-        (budgetMs / 1000).toFixed(1)
-      } s: saved unverified`,
+      gaveUp.has(origin)
+        ? "* the server had no digest for the file: saved unverified"
+        : `* the server had no digest for the file after ${
+          (budgetMs / 1000).toFixed(1)
+        } s: saved unverified`,
     );
+    gaveUp.add(origin);
   } catch (e) {
     ui.info(`* could not ask for the digest (${(e as Error).message}): saved unverified`);
   } finally {
