@@ -24,6 +24,7 @@ import { ClientError, EXIT, permissionError, reasonOf } from "./errors.ts";
 import { hostPort, type Location } from "./names.ts";
 import type { TlsInfo } from "../net/tls.ts";
 import { connectInsecure, startClientTls, type TlsTrust } from "./tls_connect.ts";
+import { noteHeard, originKey, refusedTransient } from "./refused.ts";
 
 /** A connected socket and what it took to get it. */
 export interface Connected {
@@ -56,9 +57,12 @@ export class TimedSource {
   readonly conn: Deno.Conn;
   /** `performance.now()` of the first read completed after the last mark, or 0. */
   firstByteAt = 0;
+  /** The origin ({@linkcode originKey}) noted as heard from at the first byte, then null. */
+  #origin: string | null;
 
-  constructor(conn: Deno.Conn) {
+  constructor(conn: Deno.Conn, origin: string | null = null) {
     this.conn = conn;
+    this.#origin = origin;
   }
 
   /** Starts a new first-byte measurement (call when a request has been sent). */
@@ -69,7 +73,13 @@ export class TimedSource {
   /** Reads from the connection. */
   async read(p: Uint8Array): Promise<number | null> {
     const n = await this.conn.read(p);
-    if (this.firstByteAt === 0 && n !== null && n > 0) this.firstByteAt = performance.now();
+    if (this.firstByteAt === 0 && n !== null && n > 0) {
+      this.firstByteAt = performance.now();
+      if (this.#origin !== null) {
+        noteHeard(this.#origin); // a refused connect to it later is a restart: retried
+        this.#origin = null;
+      }
+    }
     return n;
   }
 
@@ -209,7 +219,7 @@ export async function openConnection(
         return {
           conn: r.conn,
           addrs: r.conn,
-          source: new TimedSource(r.conn),
+          source: new TimedSource(r.conn, originKey(to)),
           address,
           lookupMs,
           connectMs: r.connectMs,
@@ -250,7 +260,7 @@ export async function openConnection(
       return {
         conn: stream,
         addrs: conn,
-        source: new TimedSource(stream),
+        source: new TimedSource(stream, originKey(to)),
         address: connectedBy === "name" ? peer : address,
         lookupMs,
         connectMs,
@@ -266,7 +276,12 @@ export async function openConnection(
       last = e;
     }
   }
-  if (last instanceof ClientError) throw last;
+  if (last instanceof ClientError) {
+    // tls_connect's refused connect: retried per this origin's history, as below.
+    throw last.transient === "refused"
+      ? new ClientError(last.code, last.message, { transient: refusedTransient(originKey(to)) })
+      : last;
+  }
   if (
     last instanceof DOMException && (last.name === "TimeoutError" || last.name === "AbortError")
   ) {
@@ -283,6 +298,6 @@ export async function openConnection(
     `cannot connect to ${where}${addresses.length > 1 ? ` (${addresses.join(", ")})` : ""}: ${
       refused ? "connection refused" : reasonOf(last)
     }; check that the server is running and the port is right`,
-    { transient: "connect" },
+    { transient: refused ? refusedTransient(originKey(to)) : "connect" },
   );
 }

@@ -40,7 +40,7 @@ import {
   textRequest,
   textResponse,
 } from "./report.ts";
-import { nextDelayMs } from "./retry.ts";
+import { finalError, nextDelayMs } from "./retry.ts";
 import { checkFinalFree, prepareDir, readPart, type SavePaths, savePaths } from "./save.ts";
 import { StdoutSink } from "./stdout_sink.ts";
 import { Stop } from "./stop.ts";
@@ -136,8 +136,9 @@ export async function runDownload(
         baseMs: opts.retryBaseMs,
         remainingMs: stop.remainingMs(),
         random: Math.random,
+        retryRefused: opts.retryConnRefused,
       });
-      if (delay === null) throw e;
+      if (delay === null) throw finalError(e, report.retries + 1, opts);
       report.retries++;
       ui.info(
         `* ${e.message}\n* retry ${report.retries} of ${opts.retries} in ` +
