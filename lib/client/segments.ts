@@ -46,7 +46,14 @@ import { authorizationField, maskFields } from "./credentials.ts";
 import { tlsTrust } from "./tls_connect.ts";
 import { formatUrl } from "./names.ts";
 import { ProgressBoard } from "./progress_board.ts";
-import { type Report, safeText, textConnectionCompact } from "./report.ts";
+import {
+  type Report,
+  safeText,
+  textConnection,
+  textConnectionCompact,
+  textRequest,
+  textResponse,
+} from "./report.ts";
 import { parseRetryAfter, retryableStatus } from "./retry.ts";
 import { type RetryBudget, withRetries } from "./retry_loop.ts";
 import { SafeFile } from "./safe_fs.ts";
@@ -297,8 +304,20 @@ async function recordHead(
     headers: hx.result.head.fields,
     trailers: [],
   };
+  if (ui.verbose) {
+    // -v: the heads, as a one-connection download shows them (server text escaped).
+    ui.info(textConnection(report.connection, c.lookupMs, c.connectMs, c.tls?.handshakeMs));
+    ui.info(headsText(hx));
+    return;
+  }
   ui.info(textConnectionCompact(report.connection, c.connectMs, c.warmed, c.tls?.handshakeMs));
   ui.info(`< ${safeText(hx.result.statusLine)} (HEAD)`);
+}
+
+/** One exchange's request and response heads for -v (Authorization shown as "Basic ***"). */
+function headsText(hx: Exchange): string {
+  return textRequest(hx.request.line, maskFields(hx.request.fields)) + "\n" +
+    textResponse(hx.result.statusLine, hx.result.head.fields);
 }
 
 async function fetchSegments(
@@ -389,6 +408,7 @@ async function fetchSegments(
       `bytes=${seg.next}-${seg.end}`,
     ]]);
     active.add(ex.conn);
+    if (ui.verbose) board.println(`* segment ${i + 1}:\n${headsText(ex)}`, ui.info);
     let reusable = false;
     const tracker = board.add(`#${i + 1}`, seg.end - seg.start + 1, seg.next - seg.start);
     try {
