@@ -25,6 +25,7 @@ import { hostPort, type Location } from "./names.ts";
 import type { TlsInfo } from "../net/tls.ts";
 import { connectInsecure, startClientTls, type TlsTrust } from "./tls_connect.ts";
 import { noteHeard, originKey, refusedTransient } from "./refused.ts";
+import { checkNet, lookupGranted, netGranted } from "./permissions.ts";
 
 /** A connected socket and what it took to get it. */
 export interface Connected {
@@ -191,9 +192,15 @@ export async function openConnection(
   options: { timeoutMs: number; tls?: TlsTrust; signal?: AbortSignal },
 ): Promise<Connected> {
   const where = hostPort(to.host, to.port);
+  // Never a permission prompt (a redirect may lead to an origin not checked at start).
+  checkNet(to);
   const t0 = performance.now();
   const stop = options.signal;
-  const addresses = stop === undefined
+  // node:dns needs network access to the name itself (any port): with --allow-net=NAME:PORT
+  // only, it would prompt; the connect then goes by name and the runtime resolves it.
+  const addresses = !isAddress(to.host) && !lookupGranted(to.host)
+    ? [to.host]
+    : stop === undefined
     ? await resolveHost(to.host, options.timeoutMs)
     : await new Promise<string[]>((resolve, reject) => {
       // --max-time / Ctrl-C: stop waiting for the resolver (its thread finishes on its own).
@@ -210,9 +217,13 @@ export async function openConnection(
   for (const address of addresses) {
     const t1 = performance.now();
     const trust = options.tls ?? { cacertFile: null, insecure: false };
+    // --allow-net=NAME allows the name, not its address: asking for the address would prompt
+    // on a terminal, so the connect goes by name at once.
+    const byName = !isAddress(to.host) &&
+      (address === to.host || !netGranted(address, to.port));
     if (to.secure && trust.insecure) {
       try {
-        const r = await connectInsecure(address, to, trust, {
+        const r = await connectInsecure(byName ? to.host : address, to, trust, {
           timeoutMs: options.timeoutMs,
           signal: stop,
         });
@@ -237,12 +248,17 @@ export async function openConnection(
     try {
       let conn: Deno.TcpConn;
       let connectedBy: Connected["connectedBy"] = "address";
-      try {
-        conn = await connectOnce(address, to.port, options.timeoutMs, stop);
-      } catch (e) {
-        if (!(e instanceof Deno.errors.NotCapable) || isAddress(to.host)) throw e;
+      if (byName) {
         conn = await connectOnce(to.host, to.port, options.timeoutMs, stop);
         connectedBy = "name";
+      } else {
+        try {
+          conn = await connectOnce(address, to.port, options.timeoutMs, stop);
+        } catch (e) {
+          if (!(e instanceof Deno.errors.NotCapable) || isAddress(to.host)) throw e;
+          conn = await connectOnce(to.host, to.port, options.timeoutMs, stop);
+          connectedBy = "name";
+        }
       }
       const connectMs = performance.now() - t1;
       conn.setNoDelay(true);

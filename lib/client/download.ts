@@ -21,7 +21,6 @@
 
 import { describeConn } from "../net/conn_info.ts";
 import { ConnReader } from "../net/head_reader.ts";
-import { ReverseDns } from "../net/reverse_dns.ts";
 import type { ClientOptions } from "./args.ts";
 import { type Connected, openConnection } from "./connect.ts";
 import { ClientError, EXIT } from "./errors.ts";
@@ -40,6 +39,7 @@ import {
   textRequest,
   textResponse,
 } from "./report.ts";
+import { clientReverseDns } from "./permissions.ts";
 import { finalError, nextDelayMs } from "./retry.ts";
 import { checkFinalFree, prepareDir, readPart, type SavePaths, savePaths } from "./save.ts";
 import { StdoutSink } from "./stdout_sink.ts";
@@ -230,7 +230,7 @@ async function attempt(opts: ClientOptions, report: Report, ui: Ui, a: Attempt):
   }
 }
 
-const reverseDns = new ReverseDns();
+const reverseDns = clientReverseDns();
 
 function isRedirect(status: number): boolean {
   return status >= 300 && status < 400;

@@ -36,7 +36,7 @@ import { BodyReader, responseFraming } from "../http/body.ts";
 import { parseContentRange } from "../http/range.ts";
 import type { ResponseHead } from "../http/response.ts";
 import { describeConn } from "../net/conn_info.ts";
-import { ReverseDns } from "../net/reverse_dns.ts";
+import { clientReverseDns } from "./permissions.ts";
 import type { ClientOptions } from "./args.ts";
 import { runDownload, type Ui } from "./download.ts";
 import { ClientError, EXIT, fileError } from "./errors.ts";
@@ -287,7 +287,7 @@ async function recordHead(
   report.connection = describeConn(c.addrs as Deno.Conn, {
     hostName: opts.target.host,
     resolvedAddress: c.address,
-    reverseName: await new ReverseDns().lookup(c.address),
+    reverseName: await clientReverseDns().lookup(c.address),
     timeoutsMs: { connect: opts.timeoutMs, read: opts.timeoutMs },
     tls: c.tls,
   });
