@@ -186,7 +186,8 @@ Options:
   -k, --insecure          do not verify the server's certificate (a warning is printed each
                           run; anyone on the path can read and change the download)
       --allow-downgrade   follow a redirect from https to http (default: refuse, exit 5)
-  -q, --quiet             print only errors
+  -q, --quiet             print only errors (not with -v); retries are not errors: the
+                          final error says how many attempts were made
       --no-progress       no progress bar (it is shown only when stderr is a terminal)
   -h, --help              this text
   -V, --version           print the version
