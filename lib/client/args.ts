@@ -82,6 +82,9 @@ export interface ClientOptions {
   noContinue: boolean;
   /** Retries after a transient failure. @default 5 */
   retries: number;
+  /** Retry a refused connection too, even to an origin that has not answered yet in this run
+   * (curl's and wget's --retry-connrefused). @default false */
+  retryConnRefused?: boolean;
   /** First backoff in ms (doubles per retry, jittered). @default 1000 */
   retryBaseMs: number;
   /** Overall deadline in ms, or null for none. @default null */
@@ -142,7 +145,11 @@ Options:
                           .part.meta matches the URL and holds a validator is resumed anyway)
       --no-continue       start over even when the .part could be resumed
       --retry N           retries after a connect failure, reset, timeout, 408, 429 or 5xx;
-                          each resumes with Range + If-Range (default ${DEFAULT_RETRIES})
+                          each resumes with Range + If-Range (default ${DEFAULT_RETRIES}); a
+                          refused connection only once that server has sent bytes in
+                          this run (a restart mid-download), else it fails at once
+      --retry-connrefused
+                          retry a refused connection too (a server still starting)
       --retry-delay SECS  first wait between attempts, doubled each time with jitter, at
                           most 30 s; a longer Retry-After from the server is honoured
                           (default ${DEFAULT_RETRY_BASE_MS / 1000})
@@ -179,7 +186,8 @@ Options:
   -k, --insecure          do not verify the server's certificate (a warning is printed each
                           run; anyone on the path can read and change the download)
       --allow-downgrade   follow a redirect from https to http (default: refuse, exit 5)
-  -q, --quiet             print only errors
+  -q, --quiet             print only errors (not with -v); retries are not errors: the
+                          final error says how many attempts were made
       --no-progress       no progress bar (it is shown only when stderr is a terminal)
   -h, --help              this text
   -V, --version           print the version
@@ -197,10 +205,16 @@ function usage(message: string): ClientError {
   return usageError(message);
 }
 
-function integer(v: string | undefined, name: string, max: number, dflt: number): number {
+function integer(
+  v: string | undefined,
+  name: string,
+  max: number,
+  dflt: number,
+  min = 0,
+): number {
   if (v === undefined) return dflt;
-  if (!/^\d+$/.test(v) || Number(v) > max) {
-    throw usage(`${name} must be an integer from 0 to ${max}, got ${JSON.stringify(v)}`);
+  if (!/^\d+$/.test(v) || Number(v) > max || Number(v) < min) {
+    throw usage(`${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(v)}`);
   }
   return Number(v);
 }
@@ -248,6 +262,7 @@ export function parseClientArgs(args: string[]): ParsedArgs {
         continue: { type: "boolean", short: "c" },
         "no-continue": { type: "boolean" },
         retry: { type: "string" },
+        "retry-connrefused": { type: "boolean" },
         "retry-delay": { type: "string" },
         "max-time": { type: "string" },
         timeout: { type: "string" },
@@ -310,6 +325,9 @@ export function parseClientArgs(args: string[]): ParsedArgs {
     throw usage(`--sha256 must be 64 hex digits, got ${JSON.stringify(v.sha256!.slice(0, 80))}`);
   }
   if (v.continue && v["no-continue"]) throw usage("-c and --no-continue contradict each other");
+  if (v.quiet && v.verbose) {
+    throw usageError("-q (errors only) and -v (everything) contradict each other", "drop -q or -v");
+  }
   // -u for every URL; else each URL's own user:pass@ (positionals.ts); each job's go only to
   // its own origin (lib/client/credentials.ts).
   if (v.user !== undefined) {
@@ -343,6 +361,7 @@ export function parseClientArgs(args: string[]): ParsedArgs {
       resume: v.continue ?? false,
       noContinue: v["no-continue"] ?? false,
       retries: integer(v.retry, "--retry", MAX_RETRIES, DEFAULT_RETRIES),
+      retryConnRefused: v["retry-connrefused"] ?? false,
       retryBaseMs: Math.round(
         seconds(v["retry-delay"], "--retry-delay", 600, DEFAULT_RETRY_BASE_MS / 1000) * 1000,
       ),
@@ -357,8 +376,9 @@ export function parseClientArgs(args: string[]): ParsedArgs {
       jobs,
       recursive: v.recursive ?? false,
       maxDepth: integer(v["max-depth"], "--max-depth", MAX_DEPTH_LIMIT, DEFAULTS.maxDepth),
-      parallel: Math.max(1, integer(v.parallel, "--parallel", MAX_PARALLEL, DEFAULTS.parallel)),
-      segments: Math.max(1, integer(v.segments, "--segments", MAX_SEGMENTS, DEFAULTS.segments)),
+      // 0 connections cannot download anything: the range starts at 1, as the message says.
+      parallel: integer(v.parallel, "--parallel", MAX_PARALLEL, DEFAULTS.parallel, 1),
+      segments: integer(v.segments, "--segments", MAX_SEGMENTS, DEFAULTS.segments, 1),
       verbose: v.verbose ?? false,
     },
   };

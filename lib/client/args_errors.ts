@@ -23,7 +23,10 @@ export function usageError(message: string, hint = "see --help for the options")
 
 /** The options a --help text lists (`-o`, `--output`, ...): the suggestions for a typo. */
 export function optionsIn(usage: string): string[] {
-  const heads = usage.split("\n").filter((l) => /^ {2,}-/.test(l)).map((l) => l.slice(0, 24));
+  const heads = usage.split("\n").filter((l) => /^ {2,}-/.test(l)).map((l) =>
+    // The option column: up to the gap before its description (a long option may fill it).
+    l.trimStart().split(/ {2,}/)[0]
+  );
   return heads.flatMap((h) => h.match(/--?[A-Za-z][\w-]*/g) ?? []);
 }
 

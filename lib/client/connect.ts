@@ -24,6 +24,8 @@ import { ClientError, EXIT, permissionError, reasonOf } from "./errors.ts";
 import { hostPort, type Location } from "./names.ts";
 import type { TlsInfo } from "../net/tls.ts";
 import { connectInsecure, startClientTls, type TlsTrust } from "./tls_connect.ts";
+import { noteHeard, originKey, refusedTransient } from "./refused.ts";
+import { checkNet, lookupGranted, netGranted } from "./permissions.ts";
 
 /** A connected socket and what it took to get it. */
 export interface Connected {
@@ -56,9 +58,12 @@ export class TimedSource {
   readonly conn: Deno.Conn;
   /** `performance.now()` of the first read completed after the last mark, or 0. */
   firstByteAt = 0;
+  /** The origin ({@linkcode originKey}) noted as heard from at the first byte, then null. */
+  #origin: string | null;
 
-  constructor(conn: Deno.Conn) {
+  constructor(conn: Deno.Conn, origin: string | null = null) {
     this.conn = conn;
+    this.#origin = origin;
   }
 
   /** Starts a new first-byte measurement (call when a request has been sent). */
@@ -69,7 +74,13 @@ export class TimedSource {
   /** Reads from the connection. */
   async read(p: Uint8Array): Promise<number | null> {
     const n = await this.conn.read(p);
-    if (this.firstByteAt === 0 && n !== null && n > 0) this.firstByteAt = performance.now();
+    if (this.firstByteAt === 0 && n !== null && n > 0) {
+      this.firstByteAt = performance.now();
+      if (this.#origin !== null) {
+        noteHeard(this.#origin); // a refused connect to it later is a restart: retried
+        this.#origin = null;
+      }
+    }
     return n;
   }
 
@@ -181,9 +192,15 @@ export async function openConnection(
   options: { timeoutMs: number; tls?: TlsTrust; signal?: AbortSignal },
 ): Promise<Connected> {
   const where = hostPort(to.host, to.port);
+  // Never a permission prompt (a redirect may lead to an origin not checked at start).
+  checkNet(to);
   const t0 = performance.now();
   const stop = options.signal;
-  const addresses = stop === undefined
+  // node:dns needs network access to the name itself (any port): with --allow-net=NAME:PORT
+  // only, it would prompt; the connect then goes by name and the runtime resolves it.
+  const addresses = !isAddress(to.host) && !lookupGranted(to.host)
+    ? [to.host]
+    : stop === undefined
     ? await resolveHost(to.host, options.timeoutMs)
     : await new Promise<string[]>((resolve, reject) => {
       // --max-time / Ctrl-C: stop waiting for the resolver (its thread finishes on its own).
@@ -200,16 +217,20 @@ export async function openConnection(
   for (const address of addresses) {
     const t1 = performance.now();
     const trust = options.tls ?? { cacertFile: null, insecure: false };
+    // --allow-net=NAME allows the name, not its address: asking for the address would prompt
+    // on a terminal, so the connect goes by name at once.
+    const byName = !isAddress(to.host) &&
+      (address === to.host || !netGranted(address, to.port));
     if (to.secure && trust.insecure) {
       try {
-        const r = await connectInsecure(address, to, trust, {
+        const r = await connectInsecure(byName ? to.host : address, to, trust, {
           timeoutMs: options.timeoutMs,
           signal: stop,
         });
         return {
           conn: r.conn,
           addrs: r.conn,
-          source: new TimedSource(r.conn),
+          source: new TimedSource(r.conn, originKey(to)),
           address,
           lookupMs,
           connectMs: r.connectMs,
@@ -227,12 +248,17 @@ export async function openConnection(
     try {
       let conn: Deno.TcpConn;
       let connectedBy: Connected["connectedBy"] = "address";
-      try {
-        conn = await connectOnce(address, to.port, options.timeoutMs, stop);
-      } catch (e) {
-        if (!(e instanceof Deno.errors.NotCapable) || isAddress(to.host)) throw e;
+      if (byName) {
         conn = await connectOnce(to.host, to.port, options.timeoutMs, stop);
         connectedBy = "name";
+      } else {
+        try {
+          conn = await connectOnce(address, to.port, options.timeoutMs, stop);
+        } catch (e) {
+          if (!(e instanceof Deno.errors.NotCapable) || isAddress(to.host)) throw e;
+          conn = await connectOnce(to.host, to.port, options.timeoutMs, stop);
+          connectedBy = "name";
+        }
       }
       const connectMs = performance.now() - t1;
       conn.setNoDelay(true);
@@ -250,7 +276,7 @@ export async function openConnection(
       return {
         conn: stream,
         addrs: conn,
-        source: new TimedSource(stream),
+        source: new TimedSource(stream, originKey(to)),
         address: connectedBy === "name" ? peer : address,
         lookupMs,
         connectMs,
@@ -266,7 +292,12 @@ export async function openConnection(
       last = e;
     }
   }
-  if (last instanceof ClientError) throw last;
+  if (last instanceof ClientError) {
+    // tls_connect's refused connect: retried per this origin's history, as below.
+    throw last.transient === "refused"
+      ? new ClientError(last.code, last.message, { transient: refusedTransient(originKey(to)) })
+      : last;
+  }
   if (
     last instanceof DOMException && (last.name === "TimeoutError" || last.name === "AbortError")
   ) {
@@ -283,6 +314,6 @@ export async function openConnection(
     `cannot connect to ${where}${addresses.length > 1 ? ` (${addresses.join(", ")})` : ""}: ${
       refused ? "connection refused" : reasonOf(last)
     }; check that the server is running and the port is right`,
-    { transient: "connect" },
+    { transient: refused ? refusedTransient(originKey(to)) : "connect" },
   );
 }

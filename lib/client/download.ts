@@ -21,7 +21,6 @@
 
 import { describeConn } from "../net/conn_info.ts";
 import { ConnReader } from "../net/head_reader.ts";
-import { ReverseDns } from "../net/reverse_dns.ts";
 import type { ClientOptions } from "./args.ts";
 import { type Connected, openConnection } from "./connect.ts";
 import { ClientError, EXIT } from "./errors.ts";
@@ -40,7 +39,8 @@ import {
   textRequest,
   textResponse,
 } from "./report.ts";
-import { nextDelayMs } from "./retry.ts";
+import { clientReverseDns } from "./permissions.ts";
+import { finalError, nextDelayMs } from "./retry.ts";
 import { checkFinalFree, prepareDir, readPart, type SavePaths, savePaths } from "./save.ts";
 import { StdoutSink } from "./stdout_sink.ts";
 import { Stop } from "./stop.ts";
@@ -136,8 +136,9 @@ export async function runDownload(
         baseMs: opts.retryBaseMs,
         remainingMs: stop.remainingMs(),
         random: Math.random,
+        retryRefused: opts.retryConnRefused,
       });
-      if (delay === null) throw e;
+      if (delay === null) throw finalError(e, report.retries + 1, opts);
       report.retries++;
       ui.info(
         `* ${e.message}\n* retry ${report.retries} of ${opts.retries} in ` +
@@ -229,7 +230,7 @@ async function attempt(opts: ClientOptions, report: Report, ui: Ui, a: Attempt):
   }
 }
 
-const reverseDns = new ReverseDns();
+const reverseDns = clientReverseDns();
 
 function isRedirect(status: number): boolean {
   return status >= 300 && status < 400;

@@ -51,8 +51,9 @@ export const EXIT_TABLE = `Exit codes:
   130  interrupted (Ctrl-C); the .part is kept and the same command resumes`;
 
 /** A failure that may pass (for --retry): connect failed, connection reset or cut, timed out,
- * or a status that says "later" (408, 429, 5xx). */
-export type Transient = "connect" | "reset" | "timeout" | "status";
+ * or a status that says "later" (408, 429, 5xx); "refused": a connection refused by an origin
+ * not heard from yet in this run, retried only with --retry-connrefused (lib/client/refused.ts). */
+export type Transient = "connect" | "refused" | "reset" | "timeout" | "status";
 
 /** A failure with the exit code it maps to. `message` is the one line shown to the user. */
 export class ClientError extends Error {

@@ -93,6 +93,14 @@ export async function runMany(
             m.tooDeep > 0 ? `, ${m.tooDeep} folders below --max-depth` : ""
           }`,
       );
+      if (m.indexPages.length > 0) {
+        // Such a folder holds what its page links to, which may be less than the server has.
+        out(
+          `* ${m.indexPages.length} folder${m.indexPages.length === 1 ? "" : "s"} had an ` +
+            `index page instead of a listing (saved as index.html, its links followed): ` +
+            m.indexPages.slice(0, 5).join(", ") + (m.indexPages.length > 5 ? ", …" : ""),
+        );
+      }
       return;
     }
     const report = newReport(formatUrl(job.target));

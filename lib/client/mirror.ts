@@ -45,9 +45,12 @@ import { folderName, type Job } from "./positionals.ts";
 import type { ProgressBoard } from "./progress_board.ts";
 import { newReport, safeText } from "./report.ts";
 import { prepareDir, savePaths } from "./save.ts";
+import { isListingPage, pageLinks } from "./index_page.ts";
+import type { ResponseHead } from "../http/response.ts";
 import {
-  readText,
+  readBytes,
   safeMkdir,
+  saveData,
   saveSmall,
   setMtimeSafely,
   SMALL_FILE_BYTES,
@@ -104,6 +107,9 @@ export interface MirrorResult {
   listings: number;
   /** Folders not entered because of --max-depth. */
   tooDeep: number;
+  /** Folders (URLs) that answered with a page of their own instead of a listing: saved as
+   * index.html, its links inside the start folder followed (index_page.ts). */
+  indexPages: string[];
   /** TCP connections opened. */
   connections: number;
   /** Wall time, ms. */
@@ -159,6 +165,7 @@ export async function mirror(
     failed: 0,
     listings: 0,
     tooDeep: 0,
+    indexPages: [],
     connections: 0,
     ms: 0,
     exitCode: 0,
@@ -198,6 +205,9 @@ export async function mirror(
   });
   const retryEnv = () => ({ opts, stop, budget: { used: 0 }, say: env.say });
   const queue: Task[] = [{ kind: "dir", path: startPath, local: [], depth: 0 }];
+  // Every URL path queued once: an index page may link to what a listing also names.
+  const queued = new Set<string>([startPath]);
+  const startUrl = new URL(url);
   let entries = 0;
   let busy = 0;
   let wake: (() => void) | null = null;
@@ -209,12 +219,15 @@ export async function mirror(
   const listDir = async (t: Extract<Task, { kind: "dir" }>) => {
     const where = formatUrl({ ...origin, path: t.path });
     const dirUrl = new URL(where);
-    const ex = await pool.exchange("GET", t.path, [[
+    // `?format=json`: Ferry lists a folder even when it has an index.html (other servers
+    // ignore the query); Accept for servers that choose by it.
+    const ex = await pool.exchange("GET", `${t.path}?format=json`, [[
       "Accept",
       "application/json, text/html;q=0.9",
     ]]);
     let reusable = false;
     let text: string;
+    let bytes: Uint8Array;
     try {
       const { head, statusLine } = ex.result;
       if (head.status !== 200) {
@@ -223,13 +236,18 @@ export async function mirror(
           `${where}: listing answered ${safeText(statusLine.slice(9), 80)}; skipped that folder`,
         );
       }
-      text = await readText(ex, where);
+      bytes = await readBytes(ex, where);
+      text = new TextDecoder().decode(bytes);
       reusable = !willClose(head);
     } finally {
       pool.release(ex.conn, reusable);
     }
     r.listings++;
     const type = (ex.result.head.headers.get("content-type") ?? "").toLowerCase();
+    if (!type.startsWith("application/json") && !isListingPage(text, t.path)) {
+      await indexPage(t, where, bytes, text, ex.result.head);
+      return;
+    }
     let links: ListingLink[];
     try {
       links = type.startsWith("application/json")
@@ -253,6 +271,8 @@ export async function mirror(
           `${where}: more than ${MAX_MIRROR_ENTRIES} entries in all; stopped listing`,
         );
       }
+      if (queued.has(link.path)) continue;
+      queued.add(link.path);
       if (!link.isDirectory) {
         queue.push({ kind: "file", link, local: localDir });
         env.board.expected++;
@@ -271,6 +291,56 @@ export async function mirror(
           local: [...localDir, link.name],
           depth: t.depth + 1,
         });
+      }
+    }
+  };
+
+  // A folder that answered with a page of its own: saved as index.html there, its links inside
+  // the start folder followed (as wget -r does), the folder named in the summary.
+  const indexPage = async (
+    t: Extract<Task, { kind: "dir" }>,
+    where: string,
+    bytes: Uint8Array,
+    text: string,
+    head: ResponseHead,
+  ) => {
+    r.indexPages.push(where);
+    const paths = savePaths(join(r.into, ...t.local), "index.html");
+    const report = newReport(where);
+    await saveData(bytes, head, paths, report);
+    r.files++;
+    r.bytes += bytes.length;
+    if (report.verification.verified) r.verified++;
+    queued.add(`${t.path}index.html`);
+    const links = pageLinks(text, new URL(where), startUrl);
+    env.say(`* ${where}: an index page, not a listing: saved as index.html; ${links.length} links`);
+    for (const link of links) {
+      if (queued.has(link.path)) continue;
+      queued.add(link.path);
+      const local = link.isDirectory ? link.segments : link.segments.slice(0, -1);
+      if (++entries > MAX_MIRROR_ENTRIES) {
+        throw new ClientError(
+          EXIT.protocol,
+          `${where}: more than ${MAX_MIRROR_ENTRIES} entries in all; stopped listing`,
+        );
+      }
+      if (local.length > opts.maxDepth) {
+        r.tooDeep++;
+        continue;
+      }
+      try {
+        await safeMkdir(r.into, local);
+      } catch (e) {
+        fail(e, link.path);
+        continue;
+      }
+      if (link.isDirectory) {
+        queue.push({ kind: "dir", path: link.path, local, depth: local.length });
+      } else {
+        const name = link.segments[link.segments.length - 1];
+        const file = { path: link.path, name, isDirectory: false, size: null, mtimeMs: null };
+        queue.push({ kind: "file", link: file, local });
+        env.board.expected++;
       }
     }
   };

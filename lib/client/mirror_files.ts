@@ -85,7 +85,20 @@ export async function saveSmall(
   if (got !== length) {
     throw new ClientError(EXIT.protocol, `${where}: body truncated at ${got} of ${length} bytes`);
   }
-  const fields = ex.result.head.fields;
+  await saveData(data, ex.result.head, paths, report);
+}
+
+/** Saves a whole body already in memory (`data`, the 200 response's `head`): checked against
+ * the digests the server sent, written to the .part through safe_fs.ts with the server's
+ * Last-Modified, renamed to the final name. */
+export async function saveData(
+  data: Uint8Array,
+  head: Exchange["result"]["head"],
+  paths: ReturnType<typeof savePaths>,
+  report: ReturnType<typeof newReport>,
+): Promise<void> {
+  const length = data.length;
+  const fields = head.fields;
   if (announcedDigests(fields, 200).length > 0) {
     report.sha256 = createHash("sha256").update(data).digest("hex");
   }
@@ -96,7 +109,7 @@ export async function saveSmall(
   }
   // One trip to the blocking-I/O pool per file (the rename); the open, the write and the
   // timestamp are synchronous, the last two through the open descriptor.
-  const lm = parseHttpDate(ex.result.head.headers.get("last-modified") ?? "");
+  const lm = parseHttpDate(head.headers.get("last-modified") ?? "");
   try {
     // Through safe_fs.ts: created O_CREAT|O_EXCL|O_NOFOLLOW, so never through a link planted
     // at the .part's name (whatever is there is unlinked first, never followed).
@@ -125,6 +138,11 @@ export async function saveSmall(
 
 /** Reads a whole (bounded) body into a string. */
 export async function readText(ex: Exchange, where: string): Promise<string> {
+  return new TextDecoder().decode(await readBytes(ex, where));
+}
+
+/** Reads a whole body, at most {@linkcode MAX_LISTING_BYTES}. */
+export async function readBytes(ex: Exchange, where: string): Promise<Uint8Array> {
   const body = new BodyReader(
     ex.conn.reader,
     responseFraming({ method: "GET", ...ex.result.head }),
@@ -145,5 +163,5 @@ export async function readText(ex: Exchange, where: string): Promise<string> {
     all.set(c, off);
     off += c.length;
   }
-  return new TextDecoder().decode(all);
+  return all;
 }

@@ -6,6 +6,9 @@
  *   read that timed out (`--timeout`), and the statuses that say "later" — 408, 429 and 5xx
  *   except 501 and 505, which will not change by waiting. Never: a name that does not resolve,
  *   4xx, a broken response, a checksum mismatch, a local file error, `--max-time`.
+ * - A refused connection (nobody listens on that port) fails at once, as in curl and wget,
+ *   unless `--retry-connrefused`, or the origin already sent bytes in this run (a restart or
+ *   failover mid-download: lib/client/refused.ts).
  * - The wait: exponential backoff, `base × 2^(attempt-1)` capped at {@linkcode MAX_BACKOFF_MS},
  *   with "equal jitter" (a uniform draw in [d/2, d]) so that many clients cut at once do not
  *   come back in step. A server's `Retry-After` (RFC 9110 §10.2.3) replaces the backoff when it
@@ -23,7 +26,7 @@
  * @module
  */
 
-import type { Transient } from "./errors.ts";
+import { ClientError, type Transient } from "./errors.ts";
 import { parseHttpDate } from "../http/response.ts";
 
 /** Default --retry: like aria2c's 5; enough to ride out a restart or a few resets, few enough
@@ -73,6 +76,8 @@ export interface RetryState {
   remainingMs: number | null;
   /** Uniform in [0, 1]; `Math.random` outside tests. */
   random: () => number;
+  /** --retry-connrefused: a "refused" failure is retried too. @default false */
+  retryRefused?: boolean;
 }
 
 /**
@@ -85,10 +90,31 @@ export function nextDelayMs(
   s: RetryState,
 ): number | null {
   if (failure.transient === null || retry > s.retries) return null;
+  if (failure.transient === "refused" && !s.retryRefused) return null;
   const backoff = backoffMs(retry, s.baseMs, s.random);
   const after = failure.retryAfterMs;
   if (after !== null && after > MAX_RETRY_AFTER_MS) return null;
   const delay = after !== null ? Math.max(after, backoff) : backoff;
   if (s.remainingMs !== null && delay >= s.remainingMs) return null;
   return delay;
+}
+
+/**
+ * The error to show once retrying ends: a transient failure's message says how many attempts
+ * were made (and, for a refused connection, how to have it retried); any other error as is.
+ */
+export function finalError(
+  e: ClientError,
+  attempts: number,
+  opts: { retryConnRefused?: boolean },
+): ClientError {
+  if (e.transient === null) return e;
+  const tries = `${attempts} attempt${attempts === 1 ? "" : "s"}`;
+  const note = e.transient === "refused" && !opts.retryConnRefused
+    ? `${tries}; a refused connection is retried only with --retry-connrefused`
+    : tries;
+  return new ClientError(e.code, `${e.message} (${note})`, {
+    transient: e.transient,
+    retryAfterMs: e.retryAfterMs,
+  });
 }

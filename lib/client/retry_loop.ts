@@ -13,7 +13,7 @@
  */
 
 import { ClientError } from "./errors.ts";
-import { nextDelayMs } from "./retry.ts";
+import { finalError, nextDelayMs } from "./retry.ts";
 import type { Stop } from "./stop.ts";
 
 /** Retries used so far, shared by everything that draws on one `--retry` budget. */
@@ -23,7 +23,7 @@ export interface RetryBudget {
 
 /** What {@linkcode withRetries} needs. */
 export interface RetryEnv {
-  opts: { retries: number; retryBaseMs: number };
+  opts: { retries: number; retryBaseMs: number; retryConnRefused?: boolean };
   stop: Stop;
   /** The budget (`--retry N` in all), shared by the callers of one file. */
   budget: RetryBudget;
@@ -44,8 +44,9 @@ export async function withRetries<T>(fn: () => Promise<T>, env: RetryEnv): Promi
         baseMs: env.opts.retryBaseMs,
         remainingMs: env.stop.remainingMs(),
         random: Math.random,
+        retryRefused: env.opts.retryConnRefused,
       });
-      if (delay === null) throw e;
+      if (delay === null) throw finalError(e, env.budget.used + 1, env.opts);
       env.budget.used++;
       env.say(
         `* ${e.message}\n* retry ${env.budget.used} of ${env.opts.retries} in ` +

@@ -27,6 +27,7 @@ import {
   textSummaryCompact,
 } from "./report.ts";
 import { runSegmented } from "./segments.ts";
+import { checkStartPermissions } from "./permissions.ts";
 import { Stop } from "./stop.ts";
 
 /** Where the CLI writes; replaceable for tests. */
@@ -113,6 +114,18 @@ export async function runClient(
     progress: options.progress && !options.quiet ? io.tty : null,
     verbose: options.verbose,
   };
+  // Asked without prompting: a missing permission is one line, never Deno's "Allow?" prompt.
+  try {
+    checkStartPermissions(options);
+  } catch (e) {
+    const err = toClientError(e);
+    report.ok = false;
+    report.exitCode = err.code;
+    report.error = err.message;
+    io.err(`ferry: ${terminalText(err.message)}`);
+    if (options.json) out(jsonText(jsonReport(report)));
+    return err.code;
+  }
   if (options.insecure) {
     io.err(
       "ferry: warning: -k/--insecure: the server's certificate is not verified; anyone on the " +

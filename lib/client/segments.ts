@@ -36,7 +36,7 @@ import { BodyReader, responseFraming } from "../http/body.ts";
 import { parseContentRange } from "../http/range.ts";
 import type { ResponseHead } from "../http/response.ts";
 import { describeConn } from "../net/conn_info.ts";
-import { ReverseDns } from "../net/reverse_dns.ts";
+import { clientReverseDns } from "./permissions.ts";
 import type { ClientOptions } from "./args.ts";
 import { runDownload, type Ui } from "./download.ts";
 import { ClientError, EXIT, fileError } from "./errors.ts";
@@ -46,7 +46,14 @@ import { authorizationField, maskFields } from "./credentials.ts";
 import { tlsTrust } from "./tls_connect.ts";
 import { formatUrl } from "./names.ts";
 import { ProgressBoard } from "./progress_board.ts";
-import { type Report, safeText, textConnectionCompact } from "./report.ts";
+import {
+  type Report,
+  safeText,
+  textConnection,
+  textConnectionCompact,
+  textRequest,
+  textResponse,
+} from "./report.ts";
 import { parseRetryAfter, retryableStatus } from "./retry.ts";
 import { type RetryBudget, withRetries } from "./retry_loop.ts";
 import { SafeFile } from "./safe_fs.ts";
@@ -280,7 +287,7 @@ async function recordHead(
   report.connection = describeConn(c.addrs as Deno.Conn, {
     hostName: opts.target.host,
     resolvedAddress: c.address,
-    reverseName: await new ReverseDns().lookup(c.address),
+    reverseName: await clientReverseDns().lookup(c.address),
     timeoutsMs: { connect: opts.timeoutMs, read: opts.timeoutMs },
     tls: c.tls,
   });
@@ -297,8 +304,20 @@ async function recordHead(
     headers: hx.result.head.fields,
     trailers: [],
   };
+  if (ui.verbose) {
+    // -v: the heads, as a one-connection download shows them (server text escaped).
+    ui.info(textConnection(report.connection, c.lookupMs, c.connectMs, c.tls?.handshakeMs));
+    ui.info(headsText(hx));
+    return;
+  }
   ui.info(textConnectionCompact(report.connection, c.connectMs, c.warmed, c.tls?.handshakeMs));
   ui.info(`< ${safeText(hx.result.statusLine)} (HEAD)`);
+}
+
+/** One exchange's request and response heads for -v (Authorization shown as "Basic ***"). */
+function headsText(hx: Exchange): string {
+  return textRequest(hx.request.line, maskFields(hx.request.fields)) + "\n" +
+    textResponse(hx.result.statusLine, hx.result.head.fields);
 }
 
 async function fetchSegments(
@@ -389,6 +408,7 @@ async function fetchSegments(
       `bytes=${seg.next}-${seg.end}`,
     ]]);
     active.add(ex.conn);
+    if (ui.verbose) board.println(`* segment ${i + 1}:\n${headsText(ex)}`, ui.info);
     let reusable = false;
     const tracker = board.add(`#${i + 1}`, seg.end - seg.start + 1, seg.next - seg.start);
     try {

@@ -249,13 +249,14 @@ export function connectInsecure(
     }
     raw.once("error", (e: Error) => {
       if (sock !== undefined) return; // the TLS socket reports it
+      const refused = (e as { code?: string }).code === "ECONNREFUSED";
       fail(
         new ClientError(
           EXIT.connect,
           `cannot connect to ${hostPort(to.host, to.port)}: ${
-            (e as { code?: string }).code === "ECONNREFUSED" ? "connection refused" : reasonOf(e)
+            refused ? "connection refused" : reasonOf(e)
           }; check that the server is running and the port is right`,
-          { transient: "connect" },
+          { transient: refused ? "refused" : "connect" },
         ),
       );
     });

@@ -29,7 +29,7 @@ import { httpDate } from "../http/response.ts";
 import { wantsSha256 } from "../http/digest.ts";
 import { contentType } from "./mime.ts";
 import { encodePathSegment } from "./escape.ts";
-import { chooseListing, listingFields, renderListing } from "./listing_page.ts";
+import { chooseListing, listingFields, parseListingQuery, renderListing } from "./listing_page.ts";
 import { ListingCache } from "./listing_entries.ts";
 import { Confinement, type Held } from "./verified_open.ts";
 import { type Representation, selectRepresentation } from "./representation.ts";
@@ -192,15 +192,21 @@ export class FileServer {
       if (format !== null) {
         return await archiveReply(this, head, { path, held, segments: target.segments, format });
       }
-      // index.html of this very directory (looked up through its descriptor), verified too.
+      // index.html of this very directory (looked up through its descriptor), verified too —
+      // except for an explicit `?format=json` with listings on: that asks for the listing (a
+      // mirror's request: index.html is then one of its entries, not the folder's stand-in).
+      // A plain GET, or JSON asked for by Accept only, still gets index.html.
+      const wantsJson = this.listing && parseListingQuery(head.target).format === "json";
       let index: Held | undefined;
-      try {
-        index = await this.confine.open(`${held.path}/index.html`);
-      } catch (e) {
-        if (
-          !(e instanceof Deno.errors.NotFound) && !(e instanceof HttpError) &&
-          !(e instanceof Deno.errors.NotADirectory)
-        ) throw e;
+      if (!wantsJson) {
+        try {
+          index = await this.confine.open(`${held.path}/index.html`);
+        } catch (e) {
+          if (
+            !(e instanceof Deno.errors.NotFound) && !(e instanceof HttpError) &&
+            !(e instanceof Deno.errors.NotADirectory)
+          ) throw e;
+        }
       }
       if (index !== undefined) {
         try {

@@ -1,8 +1,11 @@
 /** The retry policy: which failures are retried, the backoff, and Retry-After. */
 
 import assert from "node:assert/strict";
+import { ClientError, EXIT } from "../../lib/client/errors.ts";
+import { noteHeard, originKey, refusedTransient } from "../../lib/client/refused.ts";
 import {
   backoffMs,
+  finalError,
   MAX_BACKOFF_MS,
   MAX_RETRY_AFTER_MS,
   nextDelayMs,
@@ -83,4 +86,40 @@ Deno.test("nextDelayMs: Retry-After honoured when longer, refused when too long"
     "past --max-time: give up now rather than sleep into it",
   );
   assert.equal(nextDelayMs(status(1000), 1, { ...s, remainingMs: 1500 }), 1000);
+});
+
+Deno.test("nextDelayMs: a refused connection is retried only with --retry-connrefused", () => {
+  const s = { retries: 5, baseMs: 100, remainingMs: null, random: () => 1 };
+  const refused = { transient: "refused" as const, retryAfterMs: null };
+  assert.equal(nextDelayMs(refused, 1, s), null, "curl/wget: fail at once");
+  assert.equal(nextDelayMs(refused, 1, { ...s, retryRefused: true }), 100);
+  assert.equal(nextDelayMs(refused, 6, { ...s, retryRefused: true }), null, "budget still holds");
+});
+
+Deno.test("refusedTransient: an origin heard from in this run is retried like any connect", () => {
+  const key = originKey({ secure: false, host: "198.51.100.7", port: 8123 });
+  assert.equal(refusedTransient(key), "refused");
+  noteHeard(key);
+  assert.equal(refusedTransient(key), "connect");
+  assert.equal(
+    refusedTransient(originKey({ secure: true, host: "198.51.100.7", port: 8123 })),
+    "refused",
+  );
+});
+
+Deno.test("finalError: a transient failure says how many attempts were made", () => {
+  const refused = new ClientError(EXIT.connect, "cannot connect", { transient: "refused" });
+  assert.equal(
+    finalError(refused, 1, {}).message,
+    "cannot connect (1 attempt; a refused connection is retried only with --retry-connrefused)",
+  );
+  assert.equal(
+    finalError(refused, 3, { retryConnRefused: true }).message,
+    "cannot connect (3 attempts)",
+  );
+  const reset = new ClientError(EXIT.protocol, "cut", { transient: "reset" });
+  assert.equal(finalError(reset, 6, {}).message, "cut (6 attempts)");
+  assert.equal(finalError(reset, 6, {}).code, EXIT.protocol);
+  const notFound = new ClientError(EXIT.httpStatus, "404");
+  assert.equal(finalError(notFound, 1, {}), notFound, "not transient: unchanged");
 });

@@ -256,23 +256,106 @@ Deno.test("nginx with gzip_static always: the forced gzip body is refused, not s
   assert.deepEqual(listDir(out.path), []);
 });
 
-Deno.test("--retry: connection refused is retried, then exit 3 with the last error", async () => {
-  await using dir = await tempDir();
+function closedPort(): number {
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (l.addr as Deno.NetAddr).port;
   l.close();
-  const r = await runCli([
-    "--retry",
-    "2",
-    "--retry-delay",
-    "0.01",
-    `http://127.0.0.1:${port}/f.bin`,
-    dir.path,
-  ]);
+  return port;
+}
+
+Deno.test("a refused connection fails at once (curl/wget): exit 3, one line saying 1 attempt, -q silent", async () => {
+  await using dir = await tempDir();
+  const url = `http://127.0.0.1:${closedPort()}/f.bin`;
+  // Were it retried, the run would sleep about a second and say "2 attempts".
+  const r = await runCli(["-q", "--retry", "1", "--retry-delay", "1", url, dir.path]);
+  assert.equal(r.code, 3, r.stderr);
+  assert.equal(r.stdout, "");
+  assert.equal(
+    r.stderr,
+    `ferry: cannot connect to 127.0.0.1:${url.split(":")[2].split("/")[0]}: connection refused; ` +
+      "check that the server is running and the port is right " +
+      "(1 attempt; a refused connection is retried only with --retry-connrefused)\n",
+  );
+  // The same without -q: no retry lines either.
+  const v = await runCli(["--retry", "1", "--retry-delay", "1", url, dir.path]);
+  assert.equal(v.code, 3);
+  assert.doesNotMatch(v.stdout, /retry/);
+});
+
+Deno.test("--retry-connrefused: connection refused is retried, then exit 3 saying how many attempts", async () => {
+  await using dir = await tempDir();
+  const args = ["--retry", "2", "--retry-delay", "0.01", "--retry-connrefused"];
+  const r = await runCli([...args, `http://127.0.0.1:${closedPort()}/f.bin`, dir.path]);
   assert.equal(r.code, 3, r.stderr);
   assert.match(r.stdout, /retry 1 of 2/);
   assert.match(r.stdout, /retry 2 of 2/);
-  assert.match(r.stderr, /^ferry: cannot connect to .*connection refused/);
+  assert.match(r.stderr, /^ferry: cannot connect to .*connection refused.*\(3 attempts\)\n$/);
+  // -q: the retries are not errors; only the final line is printed.
+  const q = await runCli(["-q", ...args, `http://127.0.0.1:${closedPort()}/f.bin`, dir.path]);
+  assert.equal(q.code, 3);
+  assert.equal(q.stdout, "");
+  assert.equal(q.stderr.trim().split("\n").length, 1, q.stderr);
+  assert.match(q.stderr, /\(3 attempts\)/);
+});
+
+Deno.test("--retry: a server that sent bytes, then refuses (a restart), is retried and resumed", async () => {
+  await using dir = await tempDir();
+  const first = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (first.addr as Deno.NetAddr).port;
+  // The first server sends half the body, then goes away: port closed, connections refused.
+  const serveOnce = async (l: Deno.Listener, cut?: number) => {
+    const conn = await l.accept();
+    if (cut !== undefined) l.close();
+    const buf = new Uint8Array(4096);
+    const n = await conn.read(buf) ?? 0;
+    const c: FakeConn = {
+      write: async (d) => {
+        try {
+          await conn.write(typeof d === "string" ? new TextEncoder().encode(d) : d);
+          return true;
+        } catch {
+          return false;
+        }
+      },
+    } as FakeConn;
+    await serveRange(c, new TextDecoder().decode(buf.subarray(0, n)), cut);
+    conn.close();
+  };
+  const served = serveOnce(first, 100_000);
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      CLIENT,
+      "--retry",
+      "5",
+      "--retry-delay",
+      "0.05",
+      `http://127.0.0.1:${port}/f.bin`,
+      dir.path,
+    ],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+  const stderr = new Response(child.stderr).text();
+  // The server comes back only once the client has said it retries the refused connect.
+  let out = "";
+  const dec = new TextDecoder();
+  let second: Promise<void> | null = null;
+  for await (const chunk of child.stdout) {
+    out += dec.decode(chunk, { stream: true });
+    if (second === null && /connection refused[^\n]*\n\* retry \d of 5/.test(out)) {
+      second = serveOnce(Deno.listen({ hostname: "127.0.0.1", port }));
+    }
+  }
+  const { code } = await child.status;
+  await served;
+  assert.ok(second !== null, out);
+  await second;
+  assert.equal(code, 0, await stderr);
+  assert.equal(sha256(Deno.readFileSync(join(dir.path, "f.bin"))), sha256(DATA));
 });
 
 Deno.test("--retry: a head that never comes (--timeout) is retried", async () => {

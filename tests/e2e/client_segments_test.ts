@@ -225,3 +225,22 @@ Deno.test("a --segments .part with gaps is never finished by the one-connection 
   assert.match(plain.stdout, /holds --segments ranges with gaps: starting over/);
   assert.equal(sha256(await Deno.readFile(join(out.path, "f.bin"))), sha256(data));
 });
+
+Deno.test("client -v --segments prints the HEAD's and every segment's request and response heads", async () => {
+  const body = pattern(MiB, 5);
+  await using srv = rangeServer([body], () => null);
+  await using out = await tempDir();
+  const r = await runCli(["-v", "--segments", "4", `${srv.origin}/f.bin`, out.path]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^> HEAD \/f\.bin HTTP\/1\.1$/m);
+  assert.match(r.stdout, /^< HTTP\/1\.1 200 OK$/m);
+  assert.match(r.stdout, /^< Accept-Ranges: bytes$/m);
+  for (let i = 0; i < 4; i++) {
+    const [a, b] = [i * MiB / 4, (i + 1) * MiB / 4 - 1];
+    assert.match(r.stdout, new RegExp(`^\\* segment ${i + 1}:\\n> GET /f\\.bin HTTP/1\\.1$`, "m"));
+    assert.match(r.stdout, new RegExp(`^> Range: bytes=${a}-${b}$`, "m"));
+    assert.match(r.stdout, new RegExp(`^< Content-Range: bytes ${a}-${b}/${MiB}$`, "m"));
+  }
+  assert.equal((r.stdout.match(/^< HTTP\/1\.1 206 Partial Content$/gm) ?? []).length, 4);
+  assert.equal(sha256(await Deno.readFile(join(out.path, "f.bin"))), sha256(body));
+});

@@ -83,3 +83,31 @@ Deno.test("server.ts listing: JSON by ?format=json or Accept, Vary: Accept, CSP 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("server.ts: ?format=json lists a folder that has an index.html; a plain GET and Accept still get the page", async () => {
+  const dir = await fixture();
+  await Deno.writeTextFile(join(dir, "folder", "index.html"), "<h1>home</h1>");
+  await Deno.writeTextFile(join(dir, "folder", "a.txt"), "a");
+  const server = await startServer(dir, ["--log", "none"]);
+  const off = await startServer(dir, ["--log", "none", "--no-listing"]);
+  try {
+    for (const accept of ["*/*", "application/json"]) {
+      const page = await fetch(`${server.url}folder/`, { headers: { Accept: accept } });
+      assert.equal(await page.text(), "<h1>home</h1>", accept);
+    }
+    const res = await fetch(`${server.url}folder/?format=json`);
+    assert.equal(res.headers.get("content-type"), "application/json; charset=utf-8");
+    const json = await res.json();
+    assert.deepEqual(json.entries.map((e: { name: string }) => e.name).sort(), [
+      "a.txt",
+      "index.html",
+    ]);
+    // Listings off: nothing is listed; the folder's index.html answers, as before.
+    const noList = await fetch(`${off.url}folder/?format=json`);
+    assert.equal(await noList.text(), "<h1>home</h1>");
+  } finally {
+    await server.stop();
+    await off.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
