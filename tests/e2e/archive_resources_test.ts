@@ -19,20 +19,11 @@ import assert from "node:assert/strict";
 import { connect, type Socket } from "node:net";
 import { join } from "node:path";
 import { startServer } from "./raw.ts";
+import { closeAll, rssKiB, threads } from "./proc_mem.ts";
 
 const KIB = 1024;
 const MIB = 1 << 20;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function threads(pid: number): number {
-  const m = /^Threads:\s+(\d+)/m.exec(Deno.readTextFileSync(`/proc/${pid}/status`));
-  return m === null ? NaN : Number(m[1]);
-}
-
-function rssKiB(pid: number): number {
-  const m = /^VmRSS:\s+(\d+) kB/m.exec(Deno.readTextFileSync(`/proc/${pid}/status`));
-  return m === null ? NaN : Number(m[1]);
-}
 
 /** A folder `f` of 40 files of 64 KiB (read ahead whole when there is room) and one of 8 MiB. */
 async function makeSite(): Promise<string> {
@@ -59,16 +50,6 @@ function stalled(port: number, path: string): Promise<Socket> {
     socket.on("error", () => {});
     socket.setTimeout(20_000, () => reject(new Error("no connection in 20 s")));
   });
-}
-
-async function closeAll(sockets: Socket[]): Promise<void> {
-  await Promise.all(sockets.map((s) =>
-    new Promise<void>((r) => {
-      if (s.destroyed) return r();
-      s.once("close", () => r());
-      s.destroy();
-    })
-  ));
 }
 
 Deno.test("stalled archive downloads cost at most 64 KiB of server memory each (3 rounds of 100)", async () => {

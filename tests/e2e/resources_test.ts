@@ -20,14 +20,10 @@ import assert from "node:assert/strict";
 import { connect, type Socket } from "node:net";
 import { join } from "node:path";
 import { startServer } from "./raw.ts";
+import { closeAll, rssKiB } from "./proc_mem.ts";
 
 const MIB = 1 << 20;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function rssKiB(pid: number): number {
-  const m = /^VmRSS:\s+(\d+) kB/m.exec(Deno.readTextFileSync(`/proc/${pid}/status`));
-  return m === null ? NaN : Number(m[1]);
-}
 
 async function makeSite(): Promise<string> {
   const dir = await Deno.makeTempDir({ prefix: "ferry-resources-" });
@@ -78,16 +74,6 @@ function open(
 
 function statusOf(head: string): number {
   return Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1] ?? 0);
-}
-
-async function closeAll(sockets: Socket[]): Promise<void> {
-  await Promise.all(sockets.map((s) =>
-    new Promise<void>((r) => {
-      if (s.destroyed) return r();
-      s.once("close", () => r());
-      s.destroy();
-    })
-  ));
 }
 
 Deno.test("1,000 stalled readers cost at most 64 KiB of server memory each", async () => {
