@@ -22,7 +22,7 @@ import { MAX_LISTING_BYTES } from "./listing_links.ts";
 import type { newReport } from "./report.ts";
 import { SafeFile } from "./safe_fs.ts";
 import type { savePaths } from "./save.ts";
-import { announcedDigests, mismatch, verify } from "./verify.ts";
+import { announcedDigests, verifyOrThrow } from "./verify.ts";
 
 /** Sets the mtime of a saved file without following a link: opened O_NOFOLLOW (a regular file
  * only), then futimes on the descriptor. False when that was not possible. */
@@ -103,10 +103,7 @@ export async function saveData(
     report.sha256 = createHash("sha256").update(data).digest("hex");
   }
   report.bytes = { received: length, resumedFrom: 0, size: length, expected: length };
-  verify(report, fields, 200, null);
-  if (!report.verification.verified && report.verification.checks.length > 0) {
-    throw mismatch(report, paths);
-  }
+  verifyOrThrow(report, fields, 200, { userSha: null, paths });
   // One trip to the blocking-I/O pool per file (the rename); the open, the write and the
   // timestamp are synchronous, the last two through the open descriptor.
   const lm = parseHttpDate(head.headers.get("last-modified") ?? "");

@@ -25,6 +25,7 @@ import { createHash, type Hash } from "node:crypto";
 import { join } from "node:path";
 import { ClientError, EXIT, fileError } from "./errors.ts";
 import { parseMeta } from "./meta.ts";
+import type { Report } from "./report.ts";
 import { readSmallFile, replaceFileSafely, SafeFile, UnsafeFileError } from "./safe_fs.ts";
 
 /**
@@ -375,4 +376,12 @@ export async function finalize(paths: SavePaths, force: boolean): Promise<void> 
     throw fileError(e, "rename to", paths.final);
   }
   await removeMeta(paths);
+}
+
+/** {@linkcode finalize}, then the report says where the file landed. */
+export async function land(report: Report, paths: SavePaths, force: boolean): Promise<void> {
+  await finalize(paths, force);
+  report.file = paths.final;
+  report.partFile = null;
+  report.ok = true;
 }

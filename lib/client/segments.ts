@@ -60,9 +60,9 @@ import { SafeFile } from "./safe_fs.ts";
 import {
   BUFFER_BYTES,
   checkFinalFree,
-  finalize,
   hashFile,
   isSegmentedPart,
+  land,
   type PartMeta,
   prepareDir,
   readPart,
@@ -76,7 +76,7 @@ import { Stop } from "./stop.ts";
 import { metaOf } from "./transfer.ts";
 
 export { isSegmentedPart, type SegmentState };
-import { announcedDigests, hex, mismatch, verify } from "./verify.ts";
+import { announcedDigests, hex, verifyOrThrow } from "./verify.ts";
 
 /** Smallest segment worth its own connection: below this, a handshake and a request cost more
  * than the parallelism saves. */
@@ -511,13 +511,10 @@ async function fetchSegments(
   if (announced || opts.sha256 !== null || opts.digest) {
     report.sha256 = hex(hashFile(paths.part, new Uint8Array(BUFFER_BYTES)));
   }
-  verify(report, digests.filter(([k]) => k.toLowerCase() === "repr-digest"), 206, opts.sha256);
-  if (!report.verification.verified && report.verification.checks.length > 0) {
-    throw mismatch(report, paths);
-  }
-  await finalize(paths, opts.force);
-  report.file = paths.final;
-  report.partFile = null;
-  report.ok = true;
+  verifyOrThrow(report, digests.filter(([k]) => k.toLowerCase() === "repr-digest"), 206, {
+    userSha: opts.sha256,
+    paths,
+  });
+  await land(report, paths, opts.force);
   ui.info(`* ${meta.segments.length} segments over ${pool.opened} connections`);
 }

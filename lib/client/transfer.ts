@@ -27,12 +27,13 @@ import { formatUrl } from "./names.ts";
 import { Progress } from "./progress.ts";
 import type { Report } from "./report.ts";
 import { readExcerpt } from "./excerpt.ts";
-import { announcedDigests, hex, mismatch, verify } from "./verify.ts";
+import { announcedDigests, hex, verifyOrThrow } from "./verify.ts";
 import { askLateDigest, lateDigestBudgetMs, wantsLateDigest } from "./late_digest.ts";
 import {
   BUFFER_BYTES,
   finalize,
   hashFile,
+  land,
   PartFile,
   type PartMeta,
   type SavePaths,
@@ -201,9 +202,11 @@ export async function saveResponse(hop: FinalHop, ctx: SaveContext): Promise<voi
   report.bytes.size = part.size;
   if (sink !== null) {
     // Nothing to rename; a digest can be checked only when every byte was hashed.
-    if (digest !== null) verify(report, [...head.fields, ...trailers], head.status, opts.sha256);
-    if (!report.verification.verified && report.verification.checks.length > 0) {
-      throw mismatch(report, paths);
+    if (digest !== null) {
+      verifyOrThrow(report, [...head.fields, ...trailers], head.status, {
+        userSha: opts.sha256,
+        paths,
+      });
     }
     report.ok = true;
     return;
@@ -211,14 +214,11 @@ export async function saveResponse(hop: FinalHop, ctx: SaveContext): Promise<voi
   const asked = late && announcedDigests(trailers, head.status).length === 0
     ? await askLateDigest(hop, opts, lateDigestBudgetMs(performance.now() - ctx.t0), ctx.ui)
     : [];
-  verify(report, [...head.fields, ...trailers, ...asked], head.status, opts.sha256);
-  if (!report.verification.verified && report.verification.checks.length > 0) {
-    throw mismatch(report, paths);
-  }
-  await finalize(paths, opts.force);
-  report.file = paths.final;
-  report.partFile = null;
-  report.ok = true;
+  verifyOrThrow(report, [...head.fields, ...trailers, ...asked], head.status, {
+    userSha: opts.sha256,
+    paths,
+  });
+  await land(report, paths, opts.force);
 }
 
 async function streamBody(
@@ -320,10 +320,7 @@ async function alreadyComplete(head: ResponseHead, ctx: SaveContext): Promise<bo
   if (ctx.opts.sha256 !== null || ctx.opts.digest) {
     report.sha256 = hex(hashFile(paths.part, new Uint8Array(BUFFER_BYTES)));
   }
-  verify(report, [], 416, ctx.opts.sha256);
-  if (!report.verification.verified && report.verification.checks.length > 0) {
-    throw mismatch(report, paths);
-  }
+  verifyOrThrow(report, [], 416, { userSha: ctx.opts.sha256, paths });
   ctx.ui.info(`* ${paths.part} already holds all ${cr.size} bytes (416): finishing it`);
   await finalize(paths, ctx.opts.force);
   report.file = paths.final;

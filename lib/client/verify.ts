@@ -59,6 +59,7 @@ export function verify(
   report.verification = { verified: checks.length > 0 && checks.every((c) => c.ok), checks };
 }
 
+/** The exit-7 error for a failed check; the .part is kept (and named in the report). */
 export function mismatch(report: Report, paths: SavePaths): ClientError {
   const bad = report.verification.checks.find((c) => !c.ok)!;
   report.partFile = paths.part;
@@ -67,4 +68,21 @@ export function mismatch(report: Report, paths: SavePaths): ClientError {
     `checksum mismatch: ${bad.source} says sha-256 ${bad.expected}, the data has ${report.sha256}; ` +
       `kept only as ${paths.part} — download again without -c`,
   );
+}
+
+/**
+ * {@linkcode verify}, then the {@linkcode mismatch} error thrown when a check failed: what every
+ * way of saving a download does before the bytes take their final name.
+ * @throws {ClientError} checksum (7).
+ */
+export function verifyOrThrow(
+  report: Report,
+  fields: Array<[string, string]>,
+  status: number,
+  options: { userSha: string | null; paths: SavePaths },
+): void {
+  verify(report, fields, status, options.userSha);
+  if (!report.verification.verified && report.verification.checks.length > 0) {
+    throw mismatch(report, options.paths);
+  }
 }

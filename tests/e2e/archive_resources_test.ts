@@ -19,7 +19,7 @@ import assert from "node:assert/strict";
 import { connect, type Socket } from "node:net";
 import { join } from "node:path";
 import { startServer } from "./raw.ts";
-import { closeAll, rssKiB, threads } from "./proc_mem.ts";
+import { closeAll, rssKiB, STALLED_SERVER_ARGS, threads } from "./proc_mem.ts";
 
 const KIB = 1024;
 const MIB = 1 << 20;
@@ -54,16 +54,7 @@ function stalled(port: number, path: string): Promise<Socket> {
 
 Deno.test("stalled archive downloads cost at most 64 KiB of server memory each (3 rounds of 100)", async () => {
   const dir = await makeSite();
-  const server = await startServer(dir, [
-    "--log",
-    "none",
-    "--max-connections-per-ip",
-    "0",
-    "--write-timeout",
-    "120",
-    "--min-rate",
-    "0",
-  ]);
+  const server = await startServer(dir, [...STALLED_SERVER_ARGS]);
   const sockets: Socket[] = [];
   try {
     const pid = server.proc.pid;

@@ -34,3 +34,19 @@ export async function closeAll(sockets: Socket[]): Promise<void> {
     })
   ));
 }
+
+/**
+ * Server options for holding many stalled readers from one address: no log, no per-address
+ * cap, and neither the write timeout nor the minimum rate dropping them while they are
+ * measured.
+ */
+export const STALLED_SERVER_ARGS: readonly string[] = [
+  "--log",
+  "none",
+  "--max-connections-per-ip",
+  "0",
+  "--write-timeout",
+  "120",
+  "--min-rate",
+  "0",
+];

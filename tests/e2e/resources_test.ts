@@ -20,7 +20,7 @@ import assert from "node:assert/strict";
 import { connect, type Socket } from "node:net";
 import { join } from "node:path";
 import { startServer } from "./raw.ts";
-import { closeAll, rssKiB } from "./proc_mem.ts";
+import { closeAll, rssKiB, STALLED_SERVER_ARGS } from "./proc_mem.ts";
 
 const MIB = 1 << 20;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -78,16 +78,7 @@ function statusOf(head: string): number {
 
 Deno.test("1,000 stalled readers cost at most 64 KiB of server memory each", async () => {
   const dir = await makeSite();
-  const server = await startServer(dir, [
-    "--log",
-    "none",
-    "--max-connections-per-ip",
-    "0",
-    "--write-timeout",
-    "120",
-    "--min-rate",
-    "0",
-  ]);
+  const server = await startServer(dir, [...STALLED_SERVER_ARGS]);
   const sockets: Socket[] = [];
   try {
     const pid = server.proc.pid;
